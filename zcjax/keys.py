@@ -1,0 +1,19 @@
+"""Randomness helpers: every random choice in zcjax starts from an explicit ``jax.random`` key."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def host_rng(key: jax.Array) -> np.random.Generator:
+    """The one way host code gets randomness: a numpy Generator seeded from a JAX key."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    return np.random.default_rng(np.asarray(key, np.uint32).ravel().tolist())
+
+
+def arch_key(key: jax.Array, arch_id: int) -> jax.Array:
+    """Per-architecture key, so results never depend on batching or order."""
+    return jax.random.fold_in(key, arch_id)

@@ -1,0 +1,145 @@
+"""Building blocks shared by the search spaces: conv, batch norm, linear, pooling, inits.
+
+Layouts are NHWC. Batch norm always normalises with the statistics of the batch it sees (as
+PyTorch's BN in train mode, which is how zero-cost proxies run networks at initialisation) and
+keeps no running averages, so its only variables are the affine ``scale`` and ``bias``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Initializer = Callable[..., jax.Array]
+
+
+def _uniform_fan_in(key: jax.Array, shape, dtype=jnp.float32, *, fan_in: int) -> jax.Array:
+    bound = 1.0 / math.sqrt(fan_in)
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+
+@dataclasses.dataclass(frozen=True)
+class InitScheme:
+    """How weights start. ``linear_bias`` also receives ``fan_in``."""
+
+    conv: Initializer
+    linear: Initializer
+    linear_bias: Callable[..., jax.Array]
+
+
+INITS = {
+    # EZNAS: conv kaiming normal (fan_out, ReLU gain), BN gamma=1 beta=0, linear N(0, 0.01), bias 0.
+    "eznas": InitScheme(
+        conv=nn.initializers.variance_scaling(2.0, "fan_out", "normal"),
+        linear=nn.initializers.normal(0.01),
+        linear_bias=lambda key, shape, dtype=jnp.float32, fan_in=1: jnp.zeros(shape, dtype),
+    ),
+    # PyTorch's defaults: kaiming uniform with a=sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    "pytorch": InitScheme(
+        conv=nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
+        linear=nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
+        linear_bias=_uniform_fan_in,
+    ),
+}
+
+
+def init_scheme(name: str) -> InitScheme:
+    if name not in INITS:
+        raise ValueError(f"Unknown init scheme {name!r}; expected one of {sorted(INITS)}.")
+    return INITS[name]
+
+
+class BatchNorm(nn.Module):
+    """Batch norm over N, H, W with batch statistics (biased variance, eps 1e-5, as PyTorch)."""
+
+    epsilon: float = 1e-5
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        features = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones, (features,))
+        bias = self.param("bias", nn.initializers.zeros, (features,))
+        axes = tuple(range(x.ndim - 1))
+        mean = jnp.mean(x, axes)
+        var = jnp.mean(jnp.square(x - mean), axes)
+        return (x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias
+
+
+class Conv(nn.Module):
+    """2-D convolution without bias; PyTorch padding ``(kernel - 1) // 2 * dilation`` per side.
+
+    Its one parameter is ``kernel`` [k, k, C_in / groups, C_out].
+    """
+
+    features: int
+    kernel: int
+    stride: int = 1
+    dilation: int = 1
+    groups: int = 1
+    weight_init: str = "eznas"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        shape = (self.kernel, self.kernel, x.shape[-1] // self.groups, self.features)
+        kernel = self.param("kernel", init_scheme(self.weight_init).conv, shape)
+        pad = (self.kernel - 1) // 2 * self.dilation
+        return jax.lax.conv_general_dilated(
+            x,
+            kernel,
+            window_strides=(self.stride, self.stride),
+            padding=((pad, pad), (pad, pad)),
+            rhs_dilation=(self.dilation, self.dilation),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            feature_group_count=self.groups,
+        )
+
+
+class Linear(nn.Module):
+    """Dense layer with bias; the init scheme decides both (PyTorch's bias init needs fan_in)."""
+
+    features: int
+    weight_init: str = "eznas"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        scheme = init_scheme(self.weight_init)
+        fan_in = x.shape[-1]
+        kernel = self.param("kernel", scheme.linear, (fan_in, self.features))
+        bias = self.param(
+            "bias", lambda k, s: scheme.linear_bias(k, s, fan_in=fan_in), (self.features,)
+        )
+        return x @ kernel + bias
+
+
+class ReLUConvBN(nn.Module):
+    """ReLU -> Conv (no bias) -> BatchNorm: the unit whose statistics EZNAS programs read."""
+
+    features: int
+    kernel: int
+    stride: int = 1
+    dilation: int = 1
+    weight_init: str = "eznas"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = nn.relu(x)
+        x = Conv(
+            self.features,
+            self.kernel,
+            self.stride,
+            self.dilation,
+            weight_init=self.weight_init,
+            name="conv",
+        )(x)
+        return BatchNorm(name="bn")(x)
+
+
+def avg_pool(x: jax.Array, window: int, stride: int, padding: int) -> jax.Array:
+    """Average pool that excludes padding from the count (PyTorch ``count_include_pad=False``)."""
+    pads = ((padding, padding), (padding, padding))
+    return nn.avg_pool(x, (window, window), (stride, stride), pads, count_include_pad=False)
