@@ -2,7 +2,8 @@
 
 All functions are jittable and follow scipy.stats' definitions (checked against scipy in the
 tests): ``kendall_tau`` is Kendall's tau-b (ties corrected), ``spearman`` is Pearson's r of
-average-tie ranks. A non-finite input gives NaN.
+average-tie ranks. A non-finite input gives NaN. They compute in float32 (JAX's default); ``correlations``
+is the host entry point that first makes float64 data exact in float32.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 _BLOCK = 512
 
@@ -98,15 +100,30 @@ def top_k_overlap(scores: jax.Array, truth: jax.Array, fraction: float = 0.1) ->
 METRICS = {"kendall_tau": kendall_tau, "spearman": spearman, "pearson": pearson}
 
 
-def correlations(scores: jax.Array, truth: jax.Array) -> dict[str, float]:
-    """Every metric in ``METRICS`` over the entries where both inputs are finite.
+def _exact_for_float32(x: np.ndarray, rank_based: bool) -> np.ndarray:
+    """Host-side float64 preprocessing so float32 JAX metrics lose nothing.
+
+    Rank metrics only see the order, so values become dense ranks (float32 would merge nearby
+    accuracies into false ties); Pearson sees values standardised in float64.
+    """
+    if rank_based:
+        return np.unique(x, return_inverse=True)[1].astype(np.float32)
+    return ((x - x.mean()) / (x.std() or 1.0)).astype(np.float32)
+
+
+def correlations(scores, truth) -> dict[str, float]:
+    """Every metric in ``METRICS`` over the entries where both inputs are finite (host arrays).
 
     Returns:
       ``{"kendall_tau": .., "spearman": .., "pearson": .., "n": ..}``.
     """
-    scores, truth = _as_float(scores), _as_float(truth)
-    keep = jnp.isfinite(scores) & jnp.isfinite(truth)
+    scores = np.asarray(scores, np.float64).ravel()
+    truth = np.asarray(truth, np.float64).ravel()
+    keep = np.isfinite(scores) & np.isfinite(truth)
     s, t = scores[keep], truth[keep]
-    out = {name: float(fn(s, t)) for name, fn in METRICS.items()}
+    out = {}
+    for name, fn in METRICS.items():
+        rank_based = name != "pearson"
+        out[name] = float(fn(_exact_for_float32(s, rank_based), _exact_for_float32(t, rank_based)))
     out["n"] = int(keep.sum())
     return out

@@ -1,0 +1,77 @@
+import jax
+import numpy as np
+import pytest
+import scipy.stats
+
+from zcjax import metrics
+
+
+def _pairs(seed, n, ties):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    y = x + rng.normal(size=n)
+    if ties:
+        x, y = np.round(x), np.round(y * 2)
+    return x, y
+
+
+@pytest.mark.parametrize("n", [2, 5, 37, 1100])
+@pytest.mark.parametrize("ties", [False, True])
+def test_correlations_match_scipy(n, ties):
+    x, y = _pairs(n, n, ties)
+    np.testing.assert_allclose(metrics.kendall_tau(x, y), scipy.stats.kendalltau(x, y)[0], atol=1e-5)
+    np.testing.assert_allclose(metrics.spearman(x, y), scipy.stats.spearmanr(x, y)[0], atol=1e-5)
+    np.testing.assert_allclose(metrics.pearson(x, y), scipy.stats.pearsonr(x, y)[0], atol=1e-5)
+
+
+def test_kendall_blocks_do_not_change_result():
+    x, y = _pairs(1, 300, True)
+    ref = metrics.kendall_tau(x, y, block=512)
+    np.testing.assert_allclose(metrics.kendall_tau(x, y, block=7), ref, atol=1e-6)
+
+
+def test_hand_computed_kendall():
+    # Pairs (1,2),(1,3),(2,3): concordant, concordant, discordant -> (2 - 1) / 3.
+    np.testing.assert_allclose(metrics.kendall_tau([1, 2, 3], [1, 3, 2]), 1 / 3, rtol=1e-6)
+    np.testing.assert_allclose(metrics.kendall_tau([1, 2, 3], [3, 2, 1]), -1.0, rtol=1e-6)
+
+
+def test_rankdata_averages_ties():
+    np.testing.assert_array_equal(metrics.rankdata([10, 20, 20, 5]), [2, 3.5, 3.5, 1])
+
+
+def test_non_finite_gives_nan():
+    assert np.isnan(metrics.kendall_tau([1.0, np.nan, 3.0], [1, 2, 3]))
+    assert np.isnan(metrics.spearman([1.0, np.inf, 3.0], [1, 2, 3]))
+
+
+def test_correlations_drop_non_finite_entries():
+    out = metrics.correlations(np.array([1.0, 2.0, np.nan, 4.0]), np.array([1.0, 2.0, 3.0, 3.0]))
+    assert out["n"] == 3
+    np.testing.assert_allclose(out["kendall_tau"], 1.0, rtol=1e-6)
+
+
+def test_metrics_under_jit_and_vmap():
+    x, y = _pairs(3, 20, False)
+    batched = jax.vmap(metrics.kendall_tau, in_axes=(0, None))(np.stack([x, -x]), y)
+    np.testing.assert_allclose(batched[0], -batched[1], rtol=1e-6)
+
+
+def test_top_k_overlap_hand_computed():
+    scores = np.array([5.0, 4.0, 3.0, 2.0, 1.0, 0.0, -1.0, -2.0, -3.0, -4.0])
+    truth = np.array([9.0, 0.0, 8.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    # Top 20 %: predicted {0, 1}, true {0, 2} -> half found.
+    np.testing.assert_allclose(metrics.top_k_overlap(scores, truth, 0.2), 0.5)
+    with pytest.raises(ValueError, match="fraction"):
+        metrics.top_k_overlap(scores, truth, 0.0)
+
+
+def test_correlations_keep_float64_resolution():
+    # Values 1e-9 apart collapse in float32; the host entry point must still order them.
+    base = 80.0 + np.arange(50) * 1e-9
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=50)
+    out = metrics.correlations(base, y)
+    np.testing.assert_allclose(out["kendall_tau"], scipy.stats.kendalltau(base, y)[0], atol=1e-6)
+    np.testing.assert_allclose(out["spearman"], scipy.stats.spearmanr(base, y)[0], atol=1e-6)
+    np.testing.assert_allclose(out["pearson"], scipy.stats.pearsonr(base, y)[0], atol=1e-5)

@@ -1,0 +1,125 @@
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from zcjax import data, scoring
+from zcjax.spaces import SPACES, nb201
+
+REPO = Path(__file__).resolve().parent.parent
+BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+def test_sampling_is_seeded_distinct_and_capped(key):
+    space = SPACES["nb201"]
+    a = scoring.sample_archs(key, space, 50)
+    assert a == scoring.sample_archs(key, space, 50)
+    assert len(set(a)) == 50
+    assert a != scoring.sample_archs(jax.random.key(1), space, 50)
+    assert len(scoring.sample_archs(key, space, 10**6)) == nb201.NUM_ARCHS
+    with pytest.raises(ValueError, match="positive"):
+        scoring.sample_archs(key, space, 0)
+
+
+def test_scores_do_not_depend_on_which_archs_are_asked(key):
+    space = SPACES["nb201"]
+    archs = scoring.sample_archs(key, space, 6)
+    full = scoring.score_archs(key, space, archs, ["params", "flops"], "cifar10")
+    part = scoring.score_archs(key, space, archs[3:], ["flops"], "cifar10")
+    np.testing.assert_array_equal(full["flops"][3:], part["flops"])
+
+
+def test_archs_file_reads_strings_indices_and_reports_bad_lines(tmp_path, data_dir):
+    space = SPACES["nb201"]
+    bench = space.load_benchmark(data_dir)
+    path = tmp_path / "archs.txt"
+    path.write_text(f"# best on CIFAR-100\n{BEST}\n\n9930  # same by index\n0\n")
+    archs = scoring.read_archs_file(str(path), space, bench)
+    assert archs[0] == archs[1] == nb201.parse_arch(BEST)
+    assert archs[2] == bench.archs[0]
+    path.write_text(f"{BEST}\n|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|\n")
+    with pytest.raises(ValueError, match=r"archs.txt:2: .*unknown op 'conv'"):
+        scoring.read_archs_file(str(path), space, bench)
+    path.write_text("99999\n")
+    with pytest.raises(ValueError, match=r"archs.txt:1: .*index 99999"):
+        scoring.read_archs_file(str(path), space, bench)
+    path.write_text("5\n")
+    with pytest.raises(ValueError, match="need the benchmark table"):
+        scoring.read_archs_file(str(path), space, None)
+
+
+def test_run_without_any_data_folder_scores_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    monkeypatch.setattr(data, "DEFAULT_DIRS", (tmp_path / "none",))
+    result = scoring.run_scoring(scoring.ScoreConfig(num_archs=4))
+    assert result.target is None and result.correlations() == {}
+    assert "No ground truth found" in result.notes[0] and "ZCJAX_DATA" in result.notes[0]
+    assert np.all(result.index == -1)
+    assert result.scores["params"][0] == nb201.costs(result.archs[0]).params
+    assert "params" in scoring.format_scores(result)
+
+
+def test_params_correlation_on_all_archs_is_the_datas(data_dir):
+    """Params vs cifar10 valid accuracy over all 15,625 archs (independently: scipy)."""
+    import scipy.stats
+
+    result = scoring.run_scoring(
+        scoring.ScoreConfig(proxies=("params",), num_archs=15625, data_dir=str(data_dir))
+    )
+    corr = result.correlations()["params"]
+    table = data.load_nb201_table(data_dir)
+    order = np.argsort(result.index)
+    np.testing.assert_array_equal(result.index[order], table["index"])
+    tau = scipy.stats.kendalltau(table["params_cifar10"], table["cifar10_valid"])[0]
+    np.testing.assert_allclose(corr["kendall_tau"], tau, atol=1e-4)
+    assert corr["kendall_tau"] == pytest.approx(0.53, abs=0.01)
+    assert corr["spearman"] == pytest.approx(0.71, abs=0.01)
+
+
+def test_unknown_target_and_dataset(data_dir):
+    with pytest.raises(ValueError, match="Unknown target column 'nope'"):
+        scoring.run_scoring(scoring.ScoreConfig(target="nope", num_archs=2))
+    with pytest.raises(ValueError, match="no dataset 'mnist'"):
+        scoring.run_scoring(scoring.ScoreConfig(dataset="mnist", num_archs=2))
+
+
+def _run_score(*args, env=None):
+    return subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "score.py"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+def test_score_cli_smoke(tmp_path, data_dir):
+    out = tmp_path / "scores.csv"
+    proc = _run_score(
+        "--space=nb201", "--dataset=cifar100", "--proxies=params,flops", "--num_archs=30",
+        f"--output={out}", f"--data_dir={data_dir}",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "kendall_tau" in proc.stdout and "cifar100_valid" in proc.stdout
+    with open(out) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 60 and set(rows[0]) >= {"index", "arch", "proxy", "score"}
+    table = data.load_nb201_table(data_dir)
+    for row in rows[:5]:
+        i = int(row["index"])
+        assert table["arch"][i] == row["arch"]
+        assert float(row["score"]) == round(table["params_cifar100"][i] * 1e6)
+
+
+def test_score_cli_bad_input_is_one_clear_line(tmp_path):
+    proc = _run_score("--proxies=nope", "--num_archs=2")
+    assert proc.returncode != 0
+    assert "error: Unknown proxies ['nope']" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = _run_score("--num_archs=2", env={"ZCJAX_DATA": str(tmp_path / "missing")})
+    assert "is not a folder" in proc.stderr and "Traceback" not in proc.stderr
