@@ -19,7 +19,9 @@ def _pairs(seed, n, ties):
 @pytest.mark.parametrize("ties", [False, True])
 def test_correlations_match_scipy(n, ties):
     x, y = _pairs(n, n, ties)
-    np.testing.assert_allclose(metrics.kendall_tau(x, y), scipy.stats.kendalltau(x, y)[0], atol=1e-5)
+    np.testing.assert_allclose(
+        metrics.kendall_tau(x, y), scipy.stats.kendalltau(x, y)[0], atol=1e-5
+    )
     np.testing.assert_allclose(metrics.spearman(x, y), scipy.stats.spearmanr(x, y)[0], atol=1e-5)
     np.testing.assert_allclose(metrics.pearson(x, y), scipy.stats.pearsonr(x, y)[0], atol=1e-5)
 

@@ -101,8 +101,12 @@ def _run_score(*args, env=None):
 def test_score_cli_smoke(tmp_path, data_dir):
     out = tmp_path / "scores.csv"
     proc = _run_score(
-        "--space=nb201", "--dataset=cifar100", "--proxies=params,flops", "--num_archs=30",
-        f"--output={out}", f"--data_dir={data_dir}",
+        "--space=nb201",
+        "--dataset=cifar100",
+        "--proxies=params,flops",
+        "--num_archs=30",
+        f"--output={out}",
+        f"--data_dir={data_dir}",
     )
     assert proc.returncode == 0, proc.stderr
     assert "kendall_tau" in proc.stdout and "cifar100_valid" in proc.stdout

@@ -46,7 +46,11 @@ def check_costs(space_name: str, dataset: str, trace: bool = False, data_dir=Non
         else:
             got = space.costs(arch, dataset)
         if got.params != want_params[row]:
-            mismatches.append((int(bench.index[row]), "params", f"{got.params} vs {want_params[row]}"))
+            mismatches.append(
+                (int(bench.index[row]), "params", f"{got.params} vs {want_params[row]}")
+            )
         if round(got.flops / 10) != want_flops[row]:
-            mismatches.append((int(bench.index[row]), "flops", f"{got.flops} vs {want_flops[row]}0"))
+            mismatches.append(
+                (int(bench.index[row]), "flops", f"{got.flops} vs {want_flops[row]}0")
+            )
     return CostReport(space.name, dataset, len(bench.archs), mismatches)

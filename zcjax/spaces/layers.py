@@ -127,7 +127,11 @@ class ReLUConvBN(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = nn.relu(x)
+        # Taps for statistics: with the "perturbations" collection given, gradients w.r.t. it
+        # are gradients w.r.t. these tensors; "intermediates" (if mutable) records their values.
+        # Without those collections they are no-ops.
+        x = self._tap("relu_in", x)
+        x = self._tap("conv_in", nn.relu(x))
         x = Conv(
             self.features,
             self.kernel,
@@ -136,7 +140,12 @@ class ReLUConvBN(nn.Module):
             weight_init=self.weight_init,
             name="conv",
         )(x)
-        return BatchNorm(name="bn")(x)
+        return self._tap("bn_out", BatchNorm(name="bn")(x))
+
+    def _tap(self, name: str, x: jax.Array) -> jax.Array:
+        x = self.perturb(name, x)
+        self.sow("intermediates", name, x)
+        return x
 
 
 def avg_pool(x: jax.Array, window: int, stride: int, padding: int) -> jax.Array:

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from zcjax import netplan
 from zcjax.data import load_nb201_table
 from zcjax.spaces.benchmark import Benchmark
 from zcjax.spaces.costs import Costs, count_costs
@@ -216,6 +217,52 @@ class NB201Network(nn.Module):
         x = nn.relu(BatchNorm(name="last_bn")(x))
         x = jnp.mean(x, axis=(1, 2))
         return Linear(self.num_classes, weight_init=self.weight_init, name="classifier")(x)
+
+
+def plan(
+    arch: Arch, dataset: str = "cifar10", channels: int = 16, cells_per_stage: int = 5
+) -> netplan.Plan:
+    """The network of ``arch`` as an op plan with the same parameter tree as ``network``.
+
+    ``none`` edges are dropped (their ``x * 0`` adds nothing), ``skip_connect`` edges reuse their
+    input's value; every other edge is computed, dead ones included, as the official network does.
+    """
+    arch = check_arch(arch)
+    b = netplan.Builder()
+    x = b.conv(("stem_conv",), 0, channels, 3, bn_path=("stem_bn",))
+    k = 0
+    for stage in range(3):
+        width = channels * 2**stage
+        if stage:
+            y = b.unit((f"cell_{k}", "conv_a"), x, width, 3, stride=2)
+            y = b.unit((f"cell_{k}", "conv_b"), y, width, 3)
+            shortcut = b.conv((f"cell_{k}", "shortcut"), b.pool(x, 2, 2, 0), width, 1)
+            x = b.add((y, shortcut))
+            k += 1
+        for _ in range(cells_per_stage):
+            x = _plan_cell(b, arch, f"cell_{k}", width, x)
+            k += 1
+    out = b.head(("last_bn",), ("classifier",), x, NUM_CLASSES[dataset])
+    size = INPUT_SIZE[dataset]
+    return b.build(out, (size, size, 3))
+
+
+def _plan_cell(b: netplan.Builder, arch: Arch, name: str, width: int, x: int) -> int:
+    nodes = [x]
+    codes = iter(arch)
+    for dst in (1, 2, 3):
+        inputs = []
+        for src in range(dst):
+            op = OPS[next(codes)]
+            if op == "skip_connect":
+                inputs.append(nodes[src])
+            elif op == "avg_pool_3x3":
+                inputs.append(b.pool(nodes[src], 3, 1, 1))
+            elif op != "none":
+                kernel = 1 if op == "nor_conv_1x1" else 3
+                inputs.append(b.unit((name, f"edge_{dst}_{src}"), nodes[src], width, kernel))
+        nodes.append(b.add(tuple(inputs), like=x))
+    return nodes[-1]
 
 
 def network(arch: Arch, dataset: str = "cifar10", **kwargs) -> NB201Network:

@@ -1,0 +1,351 @@
+"""Run network plans op by op with jitted kernels shared across architectures.
+
+Why: XLA compiles a whole NB201 network in 1.4-6 s on a CPU, longer than its forward and
+backward pass (about 0.1 s at batch 16), so scoring never-seen architectures with one jit per
+architecture is compile-bound. Here each op (ReLU-Conv-BN unit, conv, pool, sum, head) has a
+jitted forward and backward kernel that depends only on the op's configuration and shapes, so
+after the first few architectures nothing compiles: a space has a few dozen distinct kernels.
+Python walks the plan; dispatching ~100 kernels costs a few milliseconds.
+
+The backward pass is reverse-mode by hand over the plan: each kernel's backward is the
+``jax.vjp`` of its forward, and cotangents add up over a value's consumers. The gradient is of
+the sum of the logits (no labels, no loss), as EZNAS's statistics use. With ``vmapped=True``
+every kernel is vmapped over a leading axis of K initialisations (for accelerators).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from zcjax import netplan
+from zcjax.spaces.layers import init_scheme
+
+Params = dict
+# Per-unit quantities the engine can report (see ``zcjax.stats`` for the terminals built on them).
+UNIT_FIELDS = (
+    "weight",
+    "weight_grad",
+    "relu_in",
+    "conv_in",
+    "bn_out",
+    "relu_in_grad",
+    "conv_in_grad",
+    "bn_out_grad",
+)
+GRAD_FIELDS = tuple(f for f in UNIT_FIELDS if f.endswith("_grad"))
+
+
+# ----------------------------------------------------------------------------- pure op maths
+
+
+def _conv(kernel, x, stride=1, dilation=1):
+    pad = (kernel.shape[0] - 1) // 2 * dilation
+    return jax.lax.conv_general_dilated(
+        x,
+        kernel,
+        (stride, stride),
+        ((pad, pad), (pad, pad)),
+        rhs_dilation=(dilation, dilation),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )
+
+
+def _bn(z, scale, bias):
+    mean = jnp.mean(z, (0, 1, 2))
+    var = jnp.mean(jnp.square(z - mean), (0, 1, 2))
+    return (z - mean) * jax.lax.rsqrt(var + 1e-5) * scale + bias
+
+
+def _avg_pool(x, window, stride, padding):
+    pads = ((0, 0), (padding, padding), (padding, padding), (0, 0))
+    dims, strides = (1, window, window, 1), (1, stride, stride, 1)
+    total = jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, strides, pads)
+    ones = jnp.ones((1, *x.shape[1:3], 1), x.dtype)
+    count = jax.lax.reduce_window(ones, 0.0, jax.lax.add, dims, strides, pads)
+    return total / count
+
+
+def _unit(p, x, stride, dilation):
+    return _bn(_conv(p["conv"]["kernel"], jax.nn.relu(x), stride, dilation), **p["bn"])
+
+
+def _conv_op(p, x, stride, has_bn):
+    y = _conv(p["conv"], x, stride)
+    return _bn(y, **p["bn"]) if has_bn else y
+
+
+def _head(p, x):
+    h = jax.nn.relu(_bn(x, **p["bn"]))
+    return jnp.mean(h, (1, 2)) @ p["linear"]["kernel"] + p["linear"]["bias"]
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+def _unit_bwd(p, x, gy, stride, dilation, want):
+    """Gradients of a unit and the unit quantities in ``want`` (forward recomputed inside)."""
+    h = jax.nn.relu(x)
+    conv = functools.partial(_conv, stride=stride, dilation=dilation)
+    z, conv_vjp = jax.vjp(conv, p["conv"]["kernel"], h)
+    y, bn_vjp = jax.vjp(_bn, z, p["bn"]["scale"], p["bn"]["bias"])
+    gz, gscale, gbias = bn_vjp(gy)
+    gkernel, gh = conv_vjp(gz)
+    gx = gh * (x > 0)
+    quantities = {
+        "weight": p["conv"]["kernel"],
+        "weight_grad": gkernel,
+        "relu_in": x,
+        "conv_in": h,
+        "bn_out": y,
+        "relu_in_grad": gx,
+        "conv_in_grad": gh,
+        "bn_out_grad": gy,
+    }
+    del gscale, gbias
+    # Only what is returned gets computed: XLA drops the weight-gradient conv when unwanted.
+    return gx, {k: quantities[k] for k in want}
+
+
+def _unit_acts(p, x, stride, dilation, want):
+    """Unit quantities that need no backward pass."""
+    h = jax.nn.relu(x)
+    y = _bn(_conv(p["conv"]["kernel"], h, stride, dilation), **p["bn"])
+    quantities = {"weight": p["conv"]["kernel"], "relu_in": x, "conv_in": h, "bn_out": y}
+    return {k: quantities[k] for k in want}
+
+
+def _vjp_kernel(fn):
+    """Backward of ``fn(p, x)`` with respect to ``x`` only."""
+
+    def bwd(p, x, gy, **static):
+        _, vjp = jax.vjp(lambda v: fn(p, v, **static), x)
+        return vjp(gy)[0]
+
+    return bwd
+
+
+def _add(*xs):
+    return functools.reduce(jnp.add, xs)
+
+
+def _make_kernels(vmapped: bool) -> dict[str, Callable]:
+    def jit(fn, static=()):
+        if vmapped:
+            inner = fn
+
+            def fn(*args, **kw):
+                return jax.vmap(functools.partial(inner, **kw))(*args)
+
+        return jax.jit(fn, static_argnames=static)
+
+    return {
+        "unit": jit(_unit, ("stride", "dilation")),
+        "unit_bwd": jit(_unit_bwd, ("stride", "dilation", "want")),
+        "unit_acts": jit(_unit_acts, ("stride", "dilation", "want")),
+        "conv": jit(_conv_op, ("stride", "has_bn")),
+        "conv_bwd": jit(_vjp_kernel(_conv_op), ("stride", "has_bn")),
+        "pool": jit(_avg_pool, ("window", "stride", "padding")),
+        "pool_bwd": jit(
+            lambda x, gy, **kw: jax.vjp(lambda v: _avg_pool(v, **kw), x)[1](gy)[0],
+            ("window", "stride", "padding"),
+        ),
+        "add": jit(_add),
+        "head": jit(_head),
+        "head_bwd": jit(_vjp_kernel(_head)),
+        "zeros_like": jit(jnp.zeros_like),
+    }
+
+
+KERNELS = {False: _make_kernels(False), True: _make_kernels(True)}
+
+
+def _get(tree: Params, path: netplan.Path):
+    for name in path:
+        tree = tree[name]
+    return tree
+
+
+def _set(tree: Params, path: netplan.Path, value) -> None:
+    for name in path[:-1]:
+        tree = tree.setdefault(name, {})
+    tree[path[-1]] = value
+
+
+def _conv_params(params, op: netplan.Conv):
+    p = {"conv": _get(params, op.path)["kernel"]}
+    if op.bn_path is not None:
+        p["bn"] = _get(params, op.bn_path)
+    return p
+
+
+def _head_params(params, op: netplan.Head):
+    return {"bn": _get(params, op.bn_path), "linear": _get(params, op.linear_path)}
+
+
+# ----------------------------------------------------------------------------- init
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "scheme"))
+def _init_conv(key, shape, scheme):
+    return init_scheme(scheme).conv(key, shape)
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "scheme"))
+def _init_linear(key, shape, scheme):
+    k1, k2 = jax.random.split(key)
+    s = init_scheme(scheme)
+    return {"kernel": s.linear(k1, shape), "bias": s.linear_bias(k2, shape[1:], fan_in=shape[0])}
+
+
+def _bn_init(features: int):
+    return {"scale": jnp.ones((features,)), "bias": jnp.zeros((features,))}
+
+
+def param_shapes(plan: netplan.Plan) -> dict:
+    """Input channel count of every op's input value (needed to size kernels)."""
+    channels = {0: plan.input_shape[-1]}
+    for op in plan.ops:
+        if isinstance(op, (netplan.Unit, netplan.Conv)):
+            channels[op.dst] = op.features
+        elif isinstance(op, netplan.Pool):
+            channels[op.dst] = channels[op.src]
+        elif isinstance(op, netplan.Add):
+            channels[op.dst] = channels[op.srcs[0] if op.srcs else op.like]
+        elif isinstance(op, netplan.Head):
+            channels[op.dst] = op.classes
+    return channels
+
+
+def init_params(key: jax.Array, plan: netplan.Plan, weight_init: str = "eznas") -> Params:
+    """Fresh parameters for ``plan``, as a tree shaped like the space's Flax module's params.
+
+    Op ``i`` draws from ``fold_in(key, i)``; BN starts at scale 1, bias 0.
+    """
+    channels = param_shapes(plan)
+    params: Params = {}
+    for i, op in enumerate(plan.ops):
+        k = jax.random.fold_in(key, i)
+        if isinstance(op, (netplan.Unit, netplan.Conv)):
+            shape = (op.kernel, op.kernel, channels[op.src], op.features)
+            kernel = _init_conv(k, shape, weight_init)
+            if isinstance(op, netplan.Unit):
+                _set(params, op.path, {"conv": {"kernel": kernel}, "bn": _bn_init(op.features)})
+            else:
+                _set(params, op.path, {"kernel": kernel})
+                if op.bn_path is not None:
+                    _set(params, op.bn_path, _bn_init(op.features))
+        elif isinstance(op, netplan.Head):
+            _set(params, op.bn_path, _bn_init(channels[op.src]))
+            _set(
+                params, op.linear_path, _init_linear(k, (channels[op.src], op.classes), weight_init)
+            )
+    return params
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def forward(params: Params, plan: netplan.Plan, x: jax.Array, vmapped: bool = False) -> dict:
+    """All values of the plan: ``{value id: array}``; ``values[plan.output]`` are the logits."""
+    k = KERNELS[vmapped]
+    values = {0: x}
+    for op in plan.ops:
+        if isinstance(op, netplan.Unit):
+            y = k["unit"](
+                _get(params, op.path), values[op.src], stride=op.stride, dilation=op.dilation
+            )
+        elif isinstance(op, netplan.Conv):
+            p = _conv_params(params, op)
+            y = k["conv"](p, values[op.src], stride=op.stride, has_bn=op.bn_path is not None)
+        elif isinstance(op, netplan.Pool):
+            y = k["pool"](values[op.src], window=op.window, stride=op.stride, padding=op.padding)
+        elif isinstance(op, netplan.Add):
+            y = (
+                k["add"](*(values[s] for s in op.srcs))
+                if op.srcs
+                else k["zeros_like"](values[op.like])
+            )
+        elif isinstance(op, netplan.Head):
+            y = k["head"](_head_params(params, op), values[op.src])
+        else:
+            raise TypeError(f"Unknown plan op {op!r}")
+        values[op.dst] = y
+    return values
+
+
+def unit_quantities(
+    params: Params,
+    plan: netplan.Plan,
+    x: jax.Array,
+    want: tuple[str, ...],
+    vmapped: bool = False,
+) -> dict[netplan.Path, dict[str, jax.Array]]:
+    """Per unit (by path, in plan order) the quantities in ``want`` (names from UNIT_FIELDS).
+
+    Runs the backward pass only when a gradient is wanted. Units that do not reach the logits
+    get zero gradients, as autodiff gives them.
+    """
+    unknown = set(want) - set(UNIT_FIELDS)
+    if unknown:
+        raise ValueError(f"Unknown unit quantities {sorted(unknown)}; known: {UNIT_FIELDS}.")
+    want = tuple(f for f in UNIT_FIELDS if f in want)
+    k = KERNELS[vmapped]
+    values = forward(params, plan, x, vmapped)
+    if not any(f in GRAD_FIELDS for f in want):
+        return {
+            op.path: k["unit_acts"](
+                _get(params, op.path),
+                values[op.src],
+                stride=op.stride,
+                dilation=op.dilation,
+                want=want,
+            )
+            for op in plan.units
+        }
+    cot = {plan.output: jnp.ones_like(values[plan.output])}
+    out = {}
+
+    def accumulate(v, g):
+        cot[v] = g if v not in cot else k["add"](cot[v], g)
+
+    for op in reversed(plan.ops):
+        gy = cot.pop(op.dst, None)
+        if isinstance(op, netplan.Unit):
+            if gy is None:
+                gy = k["zeros_like"](values[op.dst])
+            gx, q = k["unit_bwd"](
+                _get(params, op.path),
+                values[op.src],
+                gy,
+                stride=op.stride,
+                dilation=op.dilation,
+                want=want,
+            )
+            out[op.path] = q
+            accumulate(op.src, gx)
+        elif gy is None:
+            continue
+        elif isinstance(op, netplan.Conv):
+            p = _conv_params(params, op)
+            gx = k["conv_bwd"](
+                p, values[op.src], gy, stride=op.stride, has_bn=op.bn_path is not None
+            )
+            accumulate(op.src, gx)
+        elif isinstance(op, netplan.Pool):
+            accumulate(
+                op.src,
+                k["pool_bwd"](
+                    values[op.src], gy, window=op.window, stride=op.stride, padding=op.padding
+                ),
+            )
+        elif isinstance(op, netplan.Add):
+            for s in op.srcs:
+                accumulate(s, gy)
+        elif isinstance(op, netplan.Head):
+            gx = k["head_bwd"](_head_params(params, op), values[op.src], gy)
+            accumulate(op.src, gx)
+    return {u.path: out[u.path] for u in plan.units}

@@ -1,0 +1,227 @@
+"""Network statistics at initialisation: EZNAS's 22 terminals for every ReLU->Conv->BN unit.
+
+For each unit: its conv weight, and under three inputs (D: a real image batch; N: standard
+normal noise of the same shape; P = D + 0.1 N) the weight gradient, the ReLU input, the conv
+input (= ReLU output) and the BN output, and the gradient w.r.t. each. Gradients are of the sum
+of the logits; batch norm uses batch statistics. P-statistics are stored as differences P - D,
+so ``relu_in@perturbed`` means ``relu_in(P) - relu_in(D)``.
+
+Statistics are computed once per (architecture, initialisation, batch) and any number of
+programs read them. Only the passes the requested terminals need are run (EZNAS-A needs one).
+
+Two ways to compute them, which must agree (the tests check it):
+- ``"engine"``: the op-by-op engine of ``zcjax.engine``; compiled code is shared by all
+  architectures, so never-seen architectures cost no compilation (the default).
+- ``"module"``: the plain Flax module, differentiated as a whole under one ``jax.jit`` per
+  architecture (the reference; also what a per-architecture cache would use).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from zcjax import engine, netplan
+
+INPUTS = ("data", "noise", "perturbed")
+_PER_INPUT = (
+    "weight_grad",
+    "relu_in",
+    "relu_in_grad",
+    "conv_in",
+    "conv_in_grad",
+    "bn_out",
+    "bn_out_grad",
+)
+TERMINALS = ("weight",) + tuple(f"{q}@{i}" for q in _PER_INPUT for i in INPUTS)
+WEIGHT_TERMINALS = tuple(t for t in TERMINALS if t.startswith("weight"))
+
+# EZNAS's ARGn numbering (``populate()`` in its gp_func_defs.py) -> our terminal names.
+EZNAS_ARGS: dict[int, str] = {}
+
+
+@flax.struct.dataclass
+class Stats:
+    """Terminals of every unit of one network.
+
+    ``layers[i][terminal]`` is an array of the unit's shape: weight-like terminals
+    [k, k, C_in, C_out], activation-like ones [B, H, W, C]. With K initialisations stacked
+    (``collect_stats(..., vmap_inits=True)``) every array has a leading [K] axis.
+    """
+
+    layers: tuple[dict[str, jax.Array], ...]
+    names: tuple[str, ...] = flax.struct.field(pytree_node=False)
+
+    @property
+    def terminals(self) -> tuple[str, ...]:
+        return tuple(self.layers[0]) if self.layers else ()
+
+
+def check_terminals(terminals: Sequence[str]) -> tuple[str, ...]:
+    unknown = [t for t in terminals if t not in TERMINALS]
+    if unknown:
+        raise ValueError(f"Unknown terminals {unknown}; known terminals: {', '.join(TERMINALS)}.")
+    return tuple(t for t in TERMINALS if t in terminals)
+
+
+def _split(terminal: str) -> tuple[str, str | None]:
+    quantity, _, source = terminal.partition("@")
+    return quantity, source or None
+
+
+def passes_needed(terminals: Sequence[str]) -> tuple[str, ...]:
+    """Which forward/backward passes (data, noise, perturbed) the terminals need."""
+    sources = {_split(t)[1] for t in terminals} - {None}
+    if "perturbed" in sources:
+        sources.add("data")
+    return tuple(i for i in INPUTS if i in sources)
+
+
+def _quantities_for_pass(terminals: Sequence[str], source: str) -> tuple[str, ...]:
+    """Unit quantities a pass must produce; the data pass also serves P - D differences."""
+    sources = ("data", "perturbed") if source == "data" else (source,)
+    return tuple(sorted({q for q, s in map(_split, terminals) if s in sources}))
+
+
+def make_inputs(key: jax.Array, x: jax.Array) -> dict[str, jax.Array]:
+    """D = ``x``, N = standard normal like ``x`` (from ``key``), P = D + 0.1 N."""
+    noise = jax.random.normal(key, x.shape, x.dtype)
+    return {"data": x, "noise": noise, "perturbed": x + 0.1 * noise}
+
+
+# ----------------------------------------------------------------------------- the two paths
+
+
+def _engine_quantities(params, plan, x, want, vmapped):
+    return engine.unit_quantities(params, plan, x, want, vmapped=vmapped)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "want"))
+def _module_quantities(model, params, x, want):
+    """Per-unit quantities by differentiating the whole Flax module (one jit per arch)."""
+    perturbations = jax.tree.map(jnp.zeros_like, model.init(jax.random.key(0), x)["perturbations"])
+
+    def total(params, perturbations):
+        logits, state = model.apply(
+            {"params": params, "perturbations": perturbations}, x, mutable=["intermediates"]
+        )
+        return jnp.sum(logits), state["intermediates"]
+
+    (gparams, gpert), acts = jax.grad(total, argnums=(0, 1), has_aux=True)(params, perturbations)
+    return gparams, gpert, acts
+
+
+def _module_unit_quantities(model, params, plan, x, want):
+    gparams, gpert, acts = _module_quantities(model, params, x, want)
+    out = {}
+    for unit in plan.units:
+
+        def at(tree, path=unit.path):
+            for name in path:
+                tree = tree[name]
+            return tree
+
+        q = {"weight": at(params)["conv"]["kernel"], "weight_grad": at(gparams)["conv"]["kernel"]}
+        for name in ("relu_in", "conv_in", "bn_out"):
+            q[name] = at(acts)[name][0]
+            q[f"{name}_grad"] = at(gpert)[name]
+        out[unit.path] = {k: q[k] for k in want}
+    return out
+
+
+# ----------------------------------------------------------------------------- collection
+
+
+def collect_stats(
+    key: jax.Array,
+    plan: netplan.Plan,
+    x: jax.Array,
+    terminals: Sequence[str],
+    *,
+    params: engine.Params | None = None,
+    weight_init: str = "eznas",
+    num_inits: int | None = None,
+    method: str = "engine",
+    model=None,
+) -> Stats:
+    """Terminals of every unit of the network ``plan`` for the data batch ``x`` [B, H, W, 3].
+
+    Args:
+      key: draws the initial weights (unless ``params`` is given) and the noise input.
+      plan: the network, e.g. ``spaces.nb201.plan(arch)``.
+      x: the data batch D.
+      terminals: names from ``TERMINALS``; only the passes these need are run.
+      params: weights to use instead of a fresh initialisation.
+      num_inits: if set, K initialisations from ``split(key, K)``, computed as one vmapped
+        batch; every array of the result gets a leading [K] axis.
+      method: ``"engine"`` (shared kernels) or ``"module"`` (whole-module jit; needs ``model``).
+    """
+    terminals = check_terminals(terminals)
+    if num_inits is not None:
+        if method != "engine":
+            raise ValueError("num_inits (vmapped inits) needs method='engine'.")
+        keys = jax.random.split(key, num_inits)
+        key_params, key_noise = jax.vmap(jax.random.split, out_axes=1)(keys)
+        if params is None:
+            params = jax.vmap(lambda k: engine.init_params(k, plan, weight_init))(key_params)
+        inputs = jax.vmap(lambda k: make_inputs(k, x))(key_noise)
+    else:
+        key_params, key_noise = jax.random.split(key)
+        if params is None:
+            params = engine.init_params(key_params, plan, weight_init)
+        inputs = make_inputs(key_noise, x)
+    by_source: dict[str, dict] = {}
+    for source in passes_needed(terminals):
+        want = _quantities_for_pass(terminals, source)
+        if method == "engine":
+            by_source[source] = _engine_quantities(
+                params, plan, inputs[source], want, num_inits is not None
+            )
+        elif method == "module":
+            if model is None:
+                raise ValueError("method='module' needs the Flax model.")
+            by_source[source] = _module_unit_quantities(model, params, plan, inputs[source], want)
+        else:
+            raise ValueError(f"Unknown method {method!r}; expected 'engine' or 'module'.")
+    layers = []
+    for unit in plan.units:
+        layer = {}
+        for t in terminals:
+            quantity, source = _split(t)
+            if source is None:
+                layer[t] = engine._get(params, unit.path)["conv"]["kernel"]
+            elif source == "perturbed":
+                layer[t] = (
+                    by_source["perturbed"][unit.path][quantity]
+                    - by_source["data"][unit.path][quantity]
+                )
+            else:
+                layer[t] = by_source[source][unit.path][quantity]
+        layers.append(layer)
+    return Stats(tuple(layers), tuple("/".join(u.path) for u in plan.units))
+
+
+def stack_inits(stats: Sequence[Stats]) -> Stats:
+    """Stacks per-initialisation Stats along a new leading [K] axis."""
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *stats)
+
+
+def to_numpy(stats: Stats) -> Stats:
+    return jax.tree.map(np.asarray, stats)
+
+
+__all__ = [
+    "EZNAS_ARGS",
+    "INPUTS",
+    "TERMINALS",
+    "Stats",
+    "collect_stats",
+    "make_inputs",
+    "passes_needed",
+    "stack_inits",
+]
