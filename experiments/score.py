@@ -23,11 +23,23 @@ flags.DEFINE_enum("dataset", "cifar10", ["cifar10", "cifar100", "imagenet16"], "
 flags.DEFINE_string(
     "target", None, "Benchmark column to correlate with (default: <dataset>_valid)."
 )
-flags.DEFINE_list("proxies", ["params", "flops"], "Proxies to compute.")
+flags.DEFINE_list("proxies", ["params", "flops"], "Proxies to compute (see zcjax.proxies).")
 flags.DEFINE_integer("num_archs", 100, "Architectures to sample (>= space size: all).")
 flags.DEFINE_string("archs_file", None, "File with one arch string or official index per line.")
 flags.DEFINE_integer("seed", 0, "Seed for architecture sampling and proxy randomness.")
-flags.DEFINE_string("output", None, "CSV file for the scores (index,arch,proxy,score).")
+flags.DEFINE_string("output", None, "CSV file: index,arch,proxy,score,score_std per row.")
+flags.DEFINE_multi_string(
+    "program", [], "A proxy program as text (repeatable), e.g. 'mean(relu_in_grad@data)'."
+)
+flags.DEFINE_integer("num_inits", 1, "Random initialisations per architecture (mean and std).")
+flags.DEFINE_integer("batch_size", 64, "Images per batch for data-dependent proxies.")
+flags.DEFINE_enum("inputs", "data", ["data", "noise"], "Real images or standard-normal inputs.")
+flags.DEFINE_bool("augment", True, "Random crop and flip of the input images (as EZNAS).")
+flags.DEFINE_enum("normalization", "official", ["official", "eznas"], "Input normalisation.")
+flags.DEFINE_string("weight_init", "eznas", "Initialisation scheme: eznas or pytorch.")
+flags.DEFINE_enum(
+    "vmap_inits", "auto", ["auto", "true", "false"], "Vmap the inits (auto: on accelerators)."
+)
 flags.DEFINE_string(
     "data_dir", None, "Benchmark data folder (default: $ZCJAX_DATA, ../shared/data)."
 )
@@ -44,15 +56,25 @@ def main(argv):
         archs_file=FLAGS.archs_file,
         seed=FLAGS.seed,
         data_dir=FLAGS.data_dir,
+        programs=tuple(FLAGS.program),
+        settings=scoring.Settings(
+            num_inits=FLAGS.num_inits,
+            batch_size=FLAGS.batch_size,
+            inputs=FLAGS.inputs,
+            augment=FLAGS.augment,
+            normalization=FLAGS.normalization,
+            weight_init=FLAGS.weight_init,
+            vmap_inits={"auto": None, "true": True, "false": False}[FLAGS.vmap_inits],
+        ),
     )
     start = time.time()
     last = [start]
 
-    def progress(proxy, done, total):
+    def progress(what, done, total):
         now = time.time()
         if done == total or now - last[0] > 10:
             last[0] = now
-            logging.info("%s: %d/%d archs (%.1fs)", proxy, done, total, now - start)
+            logging.info("%d/%d %s (%.1fs)", done, total, what, now - start)
 
     try:
         result = scoring.run_scoring(config, progress)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from zcjax import data, scoring
+from zcjax.proxies import get_proxies
 from zcjax.spaces import SPACES, nb201
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,9 +30,24 @@ def test_sampling_is_seeded_distinct_and_capped(key):
 def test_scores_do_not_depend_on_which_archs_are_asked(key):
     space = SPACES["nb201"]
     archs = scoring.sample_archs(key, space, 6)
-    full = scoring.score_archs(key, space, archs, ["params", "flops"], "cifar10")
-    part = scoring.score_archs(key, space, archs[3:], ["flops"], "cifar10")
+    full, _ = scoring.score_archs(
+        key,
+        space,
+        archs,
+        get_proxies("params,flops,eznas_a"),
+        "cifar10",
+        scoring.Settings(batch_size=4, inputs="noise"),
+    )
+    part, _ = scoring.score_archs(
+        key,
+        space,
+        archs[3:],
+        get_proxies("eznas_a,flops"),
+        "cifar10",
+        scoring.Settings(batch_size=4, inputs="noise"),
+    )
     np.testing.assert_array_equal(full["flops"][3:], part["flops"])
+    np.testing.assert_array_equal(full["eznas_a"][3:], part["eznas_a"])
 
 
 def test_archs_file_reads_strings_indices_and_reports_bad_lines(tmp_path, data_dir):

@@ -155,9 +155,10 @@ NORMALIZATION = {
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     "imagenet16": ((0.4810, 0.4575, 0.4079), (0.2479, 0.2402, 0.2553)),
 }
-NORMALIZATION_EZNAS = {
+NORMALIZATION_EZNAS = {  # EZNAS's dataset_utils.py: CIFAR-10's for both CIFARs
     **NORMALIZATION,
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    "cifar100": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
 }
 IMAGE_FILES = {"cifar10": "images/cifar10.npz", "cifar100": "images/cifar100.npz"}
 INPUT_SIZE = {"cifar10": 32, "cifar100": 32, "imagenet16": 16}

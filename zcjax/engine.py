@@ -20,9 +20,11 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from zcjax import netplan
-from zcjax.spaces.layers import init_scheme
+from zcjax.keys import host_rng
+from zcjax.spaces.layers import conv_fans, init_scheme
 
 Params = dict
 # Per-unit quantities the engine can report (see ``zcjax.stats`` for the terminals built on them).
@@ -128,6 +130,12 @@ def _vjp_kernel(fn):
     return bwd
 
 
+def _xent_cotangent(logits, labels):
+    """Gradient of the mean cross-entropy w.r.t. the logits: (softmax - onehot) / B."""
+    onehot = jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype)
+    return (jax.nn.softmax(logits) - onehot) / logits.shape[0]
+
+
 def _add(*xs):
     return functools.reduce(jnp.add, xs)
 
@@ -157,6 +165,7 @@ def _make_kernels(vmapped: bool) -> dict[str, Callable]:
         "head": jit(_head),
         "head_bwd": jit(_vjp_kernel(_head)),
         "zeros_like": jit(jnp.zeros_like),
+        "xent_cotangent": jit(_xent_cotangent),
     }
 
 
@@ -189,20 +198,8 @@ def _head_params(params, op: netplan.Head):
 # ----------------------------------------------------------------------------- init
 
 
-@functools.partial(jax.jit, static_argnames=("shape", "scheme"))
-def _init_conv(key, shape, scheme):
-    return init_scheme(scheme).conv(key, shape)
-
-
-@functools.partial(jax.jit, static_argnames=("shape", "scheme"))
-def _init_linear(key, shape, scheme):
-    k1, k2 = jax.random.split(key)
-    s = init_scheme(scheme)
-    return {"kernel": s.linear(k1, shape), "bias": s.linear_bias(k2, shape[1:], fan_in=shape[0])}
-
-
 def _bn_init(features: int):
-    return {"scale": jnp.ones((features,)), "bias": jnp.zeros((features,))}
+    return {"scale": np.ones((features,), np.float32), "bias": np.zeros((features,), np.float32)}
 
 
 def param_shapes(plan: netplan.Plan) -> dict:
@@ -223,15 +220,21 @@ def param_shapes(plan: netplan.Plan) -> dict:
 def init_params(key: jax.Array, plan: netplan.Plan, weight_init: str = "eznas") -> Params:
     """Fresh parameters for ``plan``, as a tree shaped like the space's Flax module's params.
 
-    Op ``i`` draws from ``fold_in(key, i)``; BN starts at scale 1, bias 0.
+    Drawn on the host from ``keys.host_rng(key)`` in op order, so initialising a never-seen
+    architecture compiles nothing. BN starts at scale 1, bias 0.
     """
+    rng = host_rng(key)
+    scheme = init_scheme(weight_init)
     channels = param_shapes(plan)
     params: Params = {}
-    for i, op in enumerate(plan.ops):
-        k = jax.random.fold_in(key, i)
+
+    def draw(dist, shape, fans):
+        return dist.sample(rng, shape, *fans)
+
+    for op in plan.ops:
         if isinstance(op, (netplan.Unit, netplan.Conv)):
             shape = (op.kernel, op.kernel, channels[op.src], op.features)
-            kernel = _init_conv(k, shape, weight_init)
+            kernel = draw(scheme.conv, shape, conv_fans(shape))
             if isinstance(op, netplan.Unit):
                 _set(params, op.path, {"conv": {"kernel": kernel}, "bn": _bn_init(op.features)})
             else:
@@ -239,11 +242,21 @@ def init_params(key: jax.Array, plan: netplan.Plan, weight_init: str = "eznas") 
                 if op.bn_path is not None:
                     _set(params, op.bn_path, _bn_init(op.features))
         elif isinstance(op, netplan.Head):
+            shape = (channels[op.src], op.classes)
+            fans = conv_fans(shape)
+            linear = {
+                "kernel": draw(scheme.linear, shape, fans),
+                "bias": draw(scheme.linear_bias, shape[1:], fans),
+            }
             _set(params, op.bn_path, _bn_init(channels[op.src]))
-            _set(
-                params, op.linear_path, _init_linear(k, (channels[op.src], op.classes), weight_init)
-            )
-    return params
+            _set(params, op.linear_path, linear)
+    return jax.tree.map(jnp.asarray, params)
+
+
+def init_params_stacked(keys: jax.Array, plan: netplan.Plan, weight_init: str = "eznas") -> Params:
+    """``init_params`` for each of ``keys`` [K], stacked along a leading [K] axis."""
+    inits = [init_params(k, plan, weight_init) for k in keys]
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *inits)
 
 
 # ----------------------------------------------------------------------------- run
@@ -283,11 +296,13 @@ def unit_quantities(
     x: jax.Array,
     want: tuple[str, ...],
     vmapped: bool = False,
+    labels: jax.Array | None = None,
 ) -> dict[netplan.Path, dict[str, jax.Array]]:
     """Per unit (by path, in plan order) the quantities in ``want`` (names from UNIT_FIELDS).
 
-    Runs the backward pass only when a gradient is wanted. Units that do not reach the logits
-    get zero gradients, as autodiff gives them.
+    Gradients are of the sum of the logits, or of the mean cross-entropy with ``labels`` [B]
+    ([K, B] when vmapped) if given. Runs the backward pass only when a gradient is wanted.
+    Units that do not reach the logits get zero gradients, as autodiff gives them.
     """
     unknown = set(want) - set(UNIT_FIELDS)
     if unknown:
@@ -306,7 +321,11 @@ def unit_quantities(
             )
             for op in plan.units
         }
-    cot = {plan.output: jnp.ones_like(values[plan.output])}
+    logits = values[plan.output]
+    if labels is None:
+        cot = {plan.output: jnp.ones_like(logits)}
+    else:
+        cot = {plan.output: k["xent_cotangent"](logits, labels)}
     out = {}
 
     def accumulate(v, g):

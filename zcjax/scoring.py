@@ -8,44 +8,81 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Hashable, Sequence
 
 import jax
 import numpy as np
 
-from zcjax import metrics
+from zcjax import data, metrics, stats
 from zcjax.data import DataNotFoundError, find_data_dir, no_data_hint
 from zcjax.keys import arch_key, host_rng
-from zcjax.proxies import get_proxies
+from zcjax.program import network_score
+from zcjax.program.registry import CROSS_ENTROPY
+from zcjax.proxies import CostProxy, ProgramProxy, Proxy, get_proxies, program_proxy
 from zcjax.spaces import Benchmark, SearchSpace, get_space
 
 Progress = Callable[[str, int, int], None]
 
 
 @dataclasses.dataclass(frozen=True)
+class Settings:
+    """How networks are run for data-dependent proxies.
+
+    Attributes:
+      num_inits: K random initialisations per architecture; scores are their mean and std.
+      batch_size: images per batch (one batch per architecture, shared by its K inits).
+      inputs: ``"data"`` (real images) or ``"noise"`` (standard normal of the same shape).
+      augment: random crop (padding 4) and flip of the images, as EZNAS draws its batches.
+      normalization: ``"official"`` (the benchmark's training pipeline) or ``"eznas"``.
+      weight_init: an init scheme of ``spaces.layers.INITS``.
+      vmap_inits: run the K inits as one vmapped batch (True) or a loop (False); None picks
+        vmap on accelerators and the loop on CPU, where it is faster. Both give the same numbers.
+    """
+
+    num_inits: int = 1
+    batch_size: int = 64
+    inputs: str = "data"
+    augment: bool = True
+    normalization: str = "official"
+    weight_init: str = "eznas"
+    vmap_inits: bool | None = None
+    data_dir: str | None = None
+
+    def use_vmap(self) -> bool:
+        if self.vmap_inits is None:
+            return jax.default_backend() != "cpu"
+        return self.vmap_inits
+
+
+@dataclasses.dataclass(frozen=True)
 class ScoreConfig:
     """What to score. ``archs_file`` (one arch string or official index per line) overrides
-    ``num_archs``; ``num_archs`` at least the size of the space means all architectures."""
+    ``num_archs``; ``num_archs`` at least the size of the space means all architectures.
+    ``programs`` are extra proxies given as program text."""
 
     space: str = "nb201"
     dataset: str = "cifar10"
     proxies: tuple[str, ...] = ("params", "flops")
+    programs: tuple[str, ...] = ()
     target: str | None = None
     num_archs: int = 100
     archs_file: str | None = None
     seed: int = 0
     data_dir: str | None = None
+    settings: Settings = Settings()
 
 
 @dataclasses.dataclass(frozen=True)
 class ScoreResult:
-    """Scores of ``archs`` (one array [N] per proxy) and, when found, the target [N]."""
+    """Scores of ``archs`` (mean [N] and std [N] over inits, per proxy) and the target [N]."""
 
     archs: list[Hashable]
     arch_strings: list[str]
     index: np.ndarray  # official index, -1 where unknown
     scores: dict[str, np.ndarray]
+    score_std: dict[str, np.ndarray]
     target_name: str
     target: np.ndarray | None
     notes: list[str]
@@ -101,29 +138,97 @@ def sample_archs(
     return [pool[i] for i in picks]
 
 
+def input_batch(key: jax.Array, dataset: str, settings: Settings) -> tuple[jax.Array, jax.Array]:
+    """The batch an architecture is scored on: (x [B, H, W, 3], labels [B])."""
+    if settings.inputs == "noise":
+        key_x, key_y = jax.random.split(key)
+        x = data.noise_batch(key_x, dataset, settings.batch_size)
+        classes = max(10, len(data.load_images(dataset, 1, settings.data_dir).y))
+        return x, jax.random.randint(key_y, (settings.batch_size,), 0, classes)
+    if settings.inputs != "data":
+        raise ValueError(f"inputs must be 'data' or 'noise', got {settings.inputs!r}.")
+    normalization = data.NORMALIZATION_EZNAS if settings.normalization == "eznas" else None
+    x, y, _ = data.sample_batch(
+        key,
+        dataset,
+        settings.batch_size,
+        augment=settings.augment,
+        normalization=normalization,
+        data_dir=settings.data_dir,
+    )
+    return x, y
+
+
+def _program_scores(
+    key: jax.Array,
+    plan,
+    x: jax.Array,
+    labels: jax.Array,
+    proxies: Sequence[ProgramProxy],
+    settings: Settings,
+) -> dict[str, np.ndarray]:
+    """[K] scores of each program proxy; one statistics collection per (loss, init)."""
+    out: dict[str, np.ndarray] = {}
+    k = settings.num_inits
+    for loss in sorted({p.loss for p in proxies}):
+        group = [p for p in proxies if p.loss == loss]
+        terminals = tuple(sorted({t for p in group for t in p.program.terminals}))
+        collect = functools.partial(
+            stats.collect_stats,
+            plan=plan,
+            x=x,
+            terminals=terminals,
+            weight_init=settings.weight_init,
+            labels=labels if loss == CROSS_ENTROPY else None,
+        )
+        if settings.use_vmap():
+            st = collect(key, num_inits=k)
+            for p in group:
+                out[p.name] = network_score(p.program, st, k)
+        else:
+            per_init = {p.name: np.empty(k) for p in group}
+            for i, key_init in enumerate(jax.random.split(key, k)):
+                st = collect(key_init)
+                for p in group:
+                    per_init[p.name][i] = network_score(p.program, st)
+            out.update(per_init)
+    return out
+
+
 def score_archs(
     key: jax.Array,
     space: SearchSpace,
     archs: Sequence[Hashable],
-    proxies: Sequence[str],
+    proxies: Sequence[Proxy],
     dataset: str,
+    settings: Settings = Settings(),
     progress: Progress | None = None,
-) -> dict[str, np.ndarray]:
-    """Scores every arch with every proxy: ``{proxy: [N] float64}``.
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Scores every arch with every proxy: ``(mean, std)``, each ``{proxy: [N] float64}``.
 
-    Each arch gets its own key, ``fold_in(key, space.arch_id(arch))``, shared by all proxies,
-    so a score never depends on which other archs or proxies were requested.
+    Each arch gets its own key, ``fold_in(key, space.arch_id(arch))``, split into its input batch
+    and its K initialisations, so a score never depends on which other archs or proxies were
+    requested, nor on vmap versus loop.
     """
-    selected = get_proxies(list(proxies))
-    out = {}
-    for proxy in selected:
-        values = np.empty(len(archs))
-        for i, arch in enumerate(archs):
-            values[i] = proxy.score(arch_key(key, space.arch_id(arch)), space, arch, dataset)
-            if progress is not None:
-                progress(proxy.name, i + 1, len(archs))
-        out[proxy.name] = values
-    return out
+    programs = [p for p in proxies if isinstance(p, ProgramProxy)]
+    means = {p.name: np.empty(len(archs)) for p in proxies}
+    stds = {p.name: np.zeros(len(archs)) for p in proxies}
+    for i, arch in enumerate(archs):
+        key_batch, key_inits = jax.random.split(arch_key(key, space.arch_id(arch)))
+        for p in proxies:
+            if isinstance(p, CostProxy):
+                means[p.name][i] = p.fn(space, arch, dataset)
+        if programs:
+            x, labels = input_batch(key_batch, dataset, settings)
+            per_init = _program_scores(
+                key_inits, space.plan(arch, dataset), x, labels, programs, settings
+            )
+            for name, values in per_init.items():
+                means[name][i] = np.mean(values)
+                stds[name][i] = np.std(values, ddof=1) if len(values) > 1 else 0.0
+        if progress is not None:
+            progress("archs", i + 1, len(archs))
+    return means, stds
 
 
 def run_scoring(config: ScoreConfig, progress: Progress | None = None) -> ScoreResult:
@@ -133,7 +238,10 @@ def run_scoring(config: ScoreConfig, progress: Progress | None = None) -> ScoreR
         raise ValueError(
             f"Space {space.name!r} has no dataset {config.dataset!r}; expected one of {space.datasets}."
         )
-    get_proxies(list(config.proxies))  # fail on unknown names before any work
+    proxies = get_proxies(list(config.proxies)) + [program_proxy(t) for t in config.programs]
+    if not proxies:
+        raise ValueError("No proxies or programs given.")
+    settings = dataclasses.replace(config.settings, data_dir=config.data_dir)
     notes = []
     if find_data_dir(config.data_dir) is None:
         # No data folder at all: still useful, on the space's own enumeration.
@@ -141,6 +249,9 @@ def run_scoring(config: ScoreConfig, progress: Progress | None = None) -> ScoreR
         notes.append(
             f"No ground truth found, so scores only, no correlations. To get it, {no_data_hint()}"
         )
+        if settings.inputs == "data" and any(isinstance(p, ProgramProxy) for p in proxies):
+            settings = dataclasses.replace(settings, inputs="noise")
+            notes.append("No images found: data-dependent proxies use standard-normal inputs.")
     else:
         benchmark = space.load_benchmark(config.data_dir)
     target_name = config.target or space.default_target(config.dataset)
@@ -154,7 +265,9 @@ def run_scoring(config: ScoreConfig, progress: Progress | None = None) -> ScoreR
         archs = read_archs_file(config.archs_file, space, benchmark)
     else:
         archs = sample_archs(key_archs, space, config.num_archs, benchmark)
-    scores = score_archs(key_score, space, archs, config.proxies, config.dataset, progress)
+    scores, score_std = score_archs(
+        key_score, space, archs, proxies, config.dataset, settings, progress
+    )
     if benchmark is None:
         index = np.full(len(archs), -1)
         target = None
@@ -167,6 +280,7 @@ def run_scoring(config: ScoreConfig, progress: Progress | None = None) -> ScoreR
         arch_strings=[space.to_string(a) for a in archs],
         index=index,
         scores=scores,
+        score_std=score_std,
         target_name=target_name,
         target=target,
         notes=notes,
@@ -174,13 +288,19 @@ def run_scoring(config: ScoreConfig, progress: Progress | None = None) -> ScoreR
 
 
 def write_csv(path: str | os.PathLike, result: ScoreResult) -> None:
-    """One row per (architecture, proxy): ``index,arch,proxy,score`` (index empty if unknown)."""
+    """One row per (architecture, proxy): ``index,arch,proxy,score,score_std``.
+
+    ``index`` is empty where unknown; ``score`` and ``score_std`` are the mean and standard
+    deviation over initialisations (NaN marks an invalid score).
+    """
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["index", "arch", "proxy", "score"])
+        writer.writerow(["index", "arch", "proxy", "score", "score_std"])
         for name, values in result.scores.items():
-            for idx, arch, value in zip(result.index, result.arch_strings, values):
-                writer.writerow(["" if idx < 0 else int(idx), arch, name, repr(float(value))])
+            rows = zip(result.index, result.arch_strings, values, result.score_std[name])
+            for idx, arch, value, std in rows:
+                index = "" if idx < 0 else int(idx)
+                writer.writerow([index, arch, name, repr(float(value)), repr(float(std))])
 
 
 def format_table(result: ScoreResult) -> str:

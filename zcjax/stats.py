@@ -41,8 +41,39 @@ _PER_INPUT = (
 TERMINALS = ("weight",) + tuple(f"{q}@{i}" for q in _PER_INPUT for i in INPUTS)
 WEIGHT_TERMINALS = tuple(t for t in TERMINALS if t.startswith("weight"))
 
-# EZNAS's ARGn numbering (``populate()`` in its gp_func_defs.py) -> our terminal names.
-EZNAS_ARGS: dict[int, str] = {}
+# EZNAS's ARGn numbering -> our terminal names. This is what EZNAS's code computes: its
+# ``populate()`` maps ARGk to ``fixed_ordering[k - 1]`` of the stored statistics, an index
+# shifted by one from its docstring's order (so ARG0 is the last entry, the BN-output gradient
+# P - D), and its tree-drawing labels use yet another, stale order (which names ARG8
+# "wtgradnoise"). EZNAS-A reads ARG8 = the ReLU-input gradient under data.
+EZNAS_ARGS: dict[int, str] = dict(
+    enumerate(
+        [
+            "bn_out_grad@perturbed",
+            "weight",
+            "weight_grad@data",
+            "weight_grad@noise",
+            "weight_grad@perturbed",
+            "relu_in@data",
+            "relu_in@noise",
+            "relu_in@perturbed",
+            "relu_in_grad@data",
+            "relu_in_grad@noise",
+            "relu_in_grad@perturbed",
+            "conv_in@data",
+            "conv_in@noise",
+            "conv_in@perturbed",
+            "conv_in_grad@data",
+            "conv_in_grad@noise",
+            "conv_in_grad@perturbed",
+            "bn_out@data",
+            "bn_out@noise",
+            "bn_out@perturbed",
+            "bn_out_grad@data",
+            "bn_out_grad@noise",
+        ]
+    )
+)
 
 
 @flax.struct.dataclass
@@ -97,12 +128,8 @@ def make_inputs(key: jax.Array, x: jax.Array) -> dict[str, jax.Array]:
 # ----------------------------------------------------------------------------- the two paths
 
 
-def _engine_quantities(params, plan, x, want, vmapped):
-    return engine.unit_quantities(params, plan, x, want, vmapped=vmapped)
-
-
-@functools.partial(jax.jit, static_argnames=("model", "want"))
-def _module_quantities(model, params, x, want):
+@functools.partial(jax.jit, static_argnames=("model",))
+def _module_quantities(model, params, x, labels):
     """Per-unit quantities by differentiating the whole Flax module (one jit per arch)."""
     perturbations = jax.tree.map(jnp.zeros_like, model.init(jax.random.key(0), x)["perturbations"])
 
@@ -110,14 +137,17 @@ def _module_quantities(model, params, x, want):
         logits, state = model.apply(
             {"params": params, "perturbations": perturbations}, x, mutable=["intermediates"]
         )
-        return jnp.sum(logits), state["intermediates"]
+        if labels is None:
+            return jnp.sum(logits), state["intermediates"]
+        xent = -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], 1))
+        return xent, state["intermediates"]
 
     (gparams, gpert), acts = jax.grad(total, argnums=(0, 1), has_aux=True)(params, perturbations)
     return gparams, gpert, acts
 
 
-def _module_unit_quantities(model, params, plan, x, want):
-    gparams, gpert, acts = _module_quantities(model, params, x, want)
+def _module_unit_quantities(model, params, plan, x, want, labels):
+    gparams, gpert, acts = _module_quantities(model, params, x, labels)
     out = {}
     for unit in plan.units:
 
@@ -148,6 +178,7 @@ def collect_stats(
     num_inits: int | None = None,
     method: str = "engine",
     model=None,
+    labels: jax.Array | None = None,
 ) -> Stats:
     """Terminals of every unit of the network ``plan`` for the data batch ``x`` [B, H, W, 3].
 
@@ -160,6 +191,8 @@ def collect_stats(
       num_inits: if set, K initialisations from ``split(key, K)``, computed as one vmapped
         batch; every array of the result gets a leading [K] axis.
       method: ``"engine"`` (shared kernels) or ``"module"`` (whole-module jit; needs ``model``).
+      labels: [B] class labels; if given, gradients are of the mean cross-entropy instead of
+        the sum of the logits.
     """
     terminals = check_terminals(terminals)
     if num_inits is not None:
@@ -168,7 +201,7 @@ def collect_stats(
         keys = jax.random.split(key, num_inits)
         key_params, key_noise = jax.vmap(jax.random.split, out_axes=1)(keys)
         if params is None:
-            params = jax.vmap(lambda k: engine.init_params(k, plan, weight_init))(key_params)
+            params = engine.init_params_stacked(key_params, plan, weight_init)
         inputs = jax.vmap(lambda k: make_inputs(k, x))(key_noise)
     else:
         key_params, key_noise = jax.random.split(key)
@@ -179,13 +212,19 @@ def collect_stats(
     for source in passes_needed(terminals):
         want = _quantities_for_pass(terminals, source)
         if method == "engine":
-            by_source[source] = _engine_quantities(
-                params, plan, inputs[source], want, num_inits is not None
+            vmapped = num_inits is not None
+            batch_labels = labels
+            if vmapped and labels is not None:
+                batch_labels = jnp.broadcast_to(labels, (num_inits, *labels.shape))
+            by_source[source] = engine.unit_quantities(
+                params, plan, inputs[source], want, vmapped=vmapped, labels=batch_labels
             )
         elif method == "module":
             if model is None:
                 raise ValueError("method='module' needs the Flax model.")
-            by_source[source] = _module_unit_quantities(model, params, plan, inputs[source], want)
+            by_source[source] = _module_unit_quantities(
+                model, params, plan, inputs[source], want, labels
+            )
         else:
             raise ValueError(f"Unknown method {method!r}; expected 'engine' or 'module'.")
     layers = []

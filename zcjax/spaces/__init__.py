@@ -7,6 +7,7 @@ from collections.abc import Callable, Hashable, Sequence
 
 import flax.linen as nn
 
+from zcjax import netplan
 from zcjax.spaces import nb201
 from zcjax.spaces.benchmark import Benchmark
 from zcjax.spaces.costs import Costs
@@ -25,6 +26,7 @@ class SearchSpace:
       to_string: arch -> its official text form.
       arch_id: arch -> a stable int for deriving per-arch keys.
       network: (arch, dataset, **kwargs) -> Flax module mapping [B, H, W, 3] to logits.
+      plan: (arch, dataset) -> the same network as a ``netplan.Plan`` for ``zcjax.engine``.
       costs: (arch, dataset) -> Costs(params, flops).
       load_benchmark: data_dir -> Benchmark; raises DataNotFoundError when files are missing.
       input_size: dataset -> input height and width.
@@ -38,6 +40,7 @@ class SearchSpace:
     to_string: Callable[[Hashable], str]
     arch_id: Callable[[Hashable], int]
     network: Callable[..., nn.Module]
+    plan: Callable[..., netplan.Plan]
     costs: Callable[[Hashable, str], Costs]
     load_benchmark: Callable[..., Benchmark]
     input_size: Callable[[str], int]
@@ -52,6 +55,7 @@ NB201 = SearchSpace(
     to_string=nb201.arch_to_string,
     arch_id=nb201.arch_id,
     network=nb201.network,
+    plan=nb201.plan,
     costs=nb201.costs,
     load_benchmark=nb201.load_benchmark,
     input_size=nb201.INPUT_SIZE.__getitem__,

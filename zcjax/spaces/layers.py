@@ -9,41 +9,67 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-Initializer = Callable[..., jax.Array]
 
+@dataclasses.dataclass(frozen=True)
+class Dist:
+    """A zero-mean weight distribution: ``kind`` "normal", "uniform" or "zeros", with variance
+    ``scale / fan`` (``mode`` "fan_in"/"fan_out") or ``scale`` itself (``mode`` None)."""
 
-def _uniform_fan_in(key: jax.Array, shape, dtype=jnp.float32, *, fan_in: int) -> jax.Array:
-    bound = 1.0 / math.sqrt(fan_in)
-    return jax.random.uniform(key, shape, dtype, -bound, bound)
+    kind: str = "normal"
+    scale: float = 1.0
+    mode: str | None = "fan_in"
+
+    def std(self, fan_in: int, fan_out: int) -> float:
+        if self.kind == "zeros":
+            return 0.0
+        fan = {"fan_in": fan_in, "fan_out": fan_out, None: 1}[self.mode]
+        return math.sqrt(self.scale / fan)
+
+    def sample(self, rng: np.random.Generator, shape, fan_in: int, fan_out: int) -> np.ndarray:
+        """Host sampling (no compilation): what the engine initialises with."""
+        std = self.std(fan_in, fan_out)
+        if self.kind == "uniform":
+            bound = std * math.sqrt(3.0)
+            return rng.uniform(-bound, bound, shape).astype(np.float32)
+        return (rng.standard_normal(shape) * std).astype(np.float32)
+
+    def sample_jax(self, key: jax.Array, shape, fan_in: int, fan_out: int) -> jax.Array:
+        """The same distribution drawn with ``jax.random`` (Flax module initialisers)."""
+        std = self.std(fan_in, fan_out)
+        if self.kind == "uniform":
+            bound = std * math.sqrt(3.0)
+            return jax.random.uniform(key, shape, minval=-bound, maxval=bound)
+        return jax.random.normal(key, shape) * std
 
 
 @dataclasses.dataclass(frozen=True)
 class InitScheme:
-    """How weights start. ``linear_bias`` also receives ``fan_in``."""
+    """How conv kernels, linear kernels and linear biases start (BN: scale 1, bias 0)."""
 
-    conv: Initializer
-    linear: Initializer
-    linear_bias: Callable[..., jax.Array]
+    conv: Dist
+    linear: Dist
+    linear_bias: Dist
 
 
 INITS = {
     # EZNAS: conv kaiming normal (fan_out, ReLU gain), BN gamma=1 beta=0, linear N(0, 0.01), bias 0.
     "eznas": InitScheme(
-        conv=nn.initializers.variance_scaling(2.0, "fan_out", "normal"),
-        linear=nn.initializers.normal(0.01),
-        linear_bias=lambda key, shape, dtype=jnp.float32, fan_in=1: jnp.zeros(shape, dtype),
+        conv=Dist("normal", 2.0, "fan_out"),
+        linear=Dist("normal", 0.01**2, None),
+        linear_bias=Dist("zeros"),
     ),
-    # PyTorch's defaults: kaiming uniform with a=sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    # PyTorch's defaults: kaiming uniform with a=sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+    # for conv and linear kernels and the linear bias alike.
     "pytorch": InitScheme(
-        conv=nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
-        linear=nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
-        linear_bias=_uniform_fan_in,
+        conv=Dist("uniform", 1.0 / 3.0, "fan_in"),
+        linear=Dist("uniform", 1.0 / 3.0, "fan_in"),
+        linear_bias=Dist("uniform", 1.0 / 3.0, "fan_in"),
     ),
 }
 
@@ -52,6 +78,12 @@ def init_scheme(name: str) -> InitScheme:
     if name not in INITS:
         raise ValueError(f"Unknown init scheme {name!r}; expected one of {sorted(INITS)}.")
     return INITS[name]
+
+
+def conv_fans(shape) -> tuple[int, int]:
+    """(fan_in, fan_out) of a conv kernel [k, k, C_in / groups, C_out] or linear [in, out]."""
+    receptive = math.prod(shape[:-2])
+    return receptive * shape[-2], receptive * shape[-1]
 
 
 class BatchNorm(nn.Module):
@@ -86,7 +118,8 @@ class Conv(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         shape = (self.kernel, self.kernel, x.shape[-1] // self.groups, self.features)
-        kernel = self.param("kernel", init_scheme(self.weight_init).conv, shape)
+        dist = init_scheme(self.weight_init).conv
+        kernel = self.param("kernel", lambda k: dist.sample_jax(k, shape, *conv_fans(shape)))
         pad = (self.kernel - 1) // 2 * self.dilation
         return jax.lax.conv_general_dilated(
             x,
@@ -108,11 +141,10 @@ class Linear(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         scheme = init_scheme(self.weight_init)
-        fan_in = x.shape[-1]
-        kernel = self.param("kernel", scheme.linear, (fan_in, self.features))
-        bias = self.param(
-            "bias", lambda k, s: scheme.linear_bias(k, s, fan_in=fan_in), (self.features,)
-        )
+        shape = (x.shape[-1], self.features)
+        fans = conv_fans(shape)
+        kernel = self.param("kernel", lambda k: scheme.linear.sample_jax(k, shape, *fans))
+        bias = self.param("bias", lambda k: scheme.linear_bias.sample_jax(k, shape[1:], *fans))
         return x @ kernel + bias
 
 

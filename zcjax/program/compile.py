@@ -1,0 +1,126 @@
+"""Programs -> JAX functions of ``Stats``: layer scores and the network score.
+
+Per unit, the program runs on that unit's terminals (transposed to PyTorch layout inside the
+compiled function, where XLA fuses the transpose away); the layer score is the mean of the
+output's entries; the network score is the mean of the layer scores (EZNAS). A layer whose
+terminal sizes do not fit the program (``add`` of tensors of different channel counts, say) is
+skipped, as EZNAS skipped layers where the program raised; this is decided from shapes before
+running. A network score that is not finite -- or a network with no layer the program fits --
+is NaN, which callers count as invalid; it never raises.
+
+Compiled code is cached per program (by hash) and shape: identical programs share one
+executable, and all architectures of a space share the few unit shapes it has.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from zcjax.program.kinds import W
+from zcjax.program.primitives import PRIMITIVES
+from zcjax.program.tree import TERMINAL_KINDS, Program
+from zcjax.stats import Stats
+
+Terminals = dict[str, jax.Array]
+
+
+def to_torch_layout(name: str, x: jax.Array) -> jax.Array:
+    """NHWC activation -> NCHW; HWIO weight -> OIHW (trailing 4 dims; leading dims kept)."""
+    lead = tuple(range(x.ndim - 4))
+    n = len(lead)
+    if TERMINAL_KINDS[name] == W:
+        return jnp.transpose(x, (*lead, n + 3, n + 2, n, n + 1))
+    return jnp.transpose(x, (*lead, n, n + 3, n + 1, n + 2))
+
+
+def evaluate(program: Program, terminals: Terminals) -> jax.Array:
+    """The program's raw output on one unit's terminals (native layout in, any shape out)."""
+    nodes = program.nodes
+
+    def run(i: int) -> tuple[jax.Array, int]:
+        name = nodes[i]
+        if name in TERMINAL_KINDS:
+            return to_torch_layout(name, terminals[name]), i + 1
+        prim = PRIMITIVES[name]
+        args, j = [], i + 1
+        for _ in range(prim.arity):
+            value, j = run(j)
+            args.append(value)
+        return prim.fn(*args), j
+
+    return run(0)[0]
+
+
+def layer_score(program: Program, terminals: Terminals) -> jax.Array:
+    """Mean of the program's output on one unit: a float32 scalar."""
+    return jnp.mean(jnp.asarray(evaluate(program, terminals), jnp.float32))
+
+
+@functools.lru_cache(maxsize=4096)
+def compiled_layer_score(
+    program: Program, vmapped: bool = False
+) -> Callable[[Terminals], jax.Array]:
+    """Jitted ``layer_score`` of ``program``; ``vmapped`` maps it over a leading init axis."""
+    fn = functools.partial(layer_score, program)
+    return jax.jit(jax.vmap(fn) if vmapped else fn)
+
+
+@functools.lru_cache(maxsize=65536)
+def fits(program: Program, shapes: tuple[tuple[str, tuple[int, ...]], ...]) -> bool:
+    """Whether the program runs on terminals of these (name, shape) pairs (no compute)."""
+    specs = {name: jax.ShapeDtypeStruct(shape, jnp.float32) for name, shape in shapes}
+    try:
+        jax.eval_shape(functools.partial(layer_score, program), specs)
+    except (TypeError, ValueError, IndexError):
+        return False
+    return True
+
+
+def _layer_inputs(program: Program, layer: Terminals, lead: int) -> tuple[Terminals, tuple]:
+    missing = [t for t in program.terminals if t not in layer]
+    if missing:
+        raise KeyError(f"Stats lack terminals {missing} that program {program} reads.")
+    inputs = {t: layer[t] for t in program.terminals}
+    shapes = tuple((t, tuple(x.shape[lead:])) for t, x in inputs.items())
+    return inputs, shapes
+
+
+def layer_scores(
+    program: Program, stats: Stats, num_inits: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Score of every unit and whether the program fits it.
+
+    Returns:
+      ``(scores, fitting)``: scores [L] float32 (or [K, L] for stats with a leading init axis
+      of size ``num_inits``), NaN where skipped; fitting [L] bool.
+    """
+    lead = 0 if num_inits is None else 1
+    fn = compiled_layer_score(program, num_inits is not None)
+    pending, fitting = [], []
+    for layer in stats.layers:
+        inputs, shapes = _layer_inputs(program, layer, lead)
+        fitting.append(fits(program, shapes))
+        if fitting[-1]:
+            pending.append(fn(inputs))  # dispatched asynchronously; gathered once below
+    shape = () if num_inits is None else (num_inits,)
+    scores = np.full((*shape, len(fitting)), np.nan, np.float32)
+    if pending:
+        scores[..., np.array(fitting)] = np.asarray(jnp.stack(pending, axis=-1))
+    return scores, np.array(fitting, bool)
+
+
+def network_score(program: Program, stats: Stats, num_inits: int | None = None) -> np.ndarray:
+    """Mean of the layer scores over the units the program fits: a float64 scalar, or [K].
+
+    NaN (invalid) if any fitting layer's score is not finite or no layer fits.
+    """
+    scores, fitting = layer_scores(program, stats, num_inits)
+    if not fitting.any():
+        return np.full(scores.shape[:-1], np.nan)
+    mean = scores[..., fitting].astype(np.float64).mean(axis=-1)
+    return np.where(np.isfinite(mean), mean, np.nan)

@@ -1,0 +1,69 @@
+"""Published EZNAS programs, by name, in ``PROGRAMS``.
+
+From EZNAS's ``evol_utilities.get_individual`` (decoded with the ARG numbering of
+``stats.EZNAS_ARGS``). EZNAS-A (``darts`` there) produced every result in EZNAS's README.
+
+EZNAS-A's input is read three ways in public code; all three are here, selectable by name:
+- ``eznas_a``: ARG8 as EZNAS's own code computes it, the gradient of the sum of the logits
+  w.r.t. each unit's ReLU input under data (the default reading);
+- ``eznas_a_weight_grad_noise``: the conv-weight gradient under noise, which is what the label
+  list EZNAS's scripts draw program trees with calls ARG8;
+- ``eznas_a_weight_grad_xent``: the conv-weight gradient of a cross-entropy loss on labelled
+  data, as third-party re-implementations (PicoNAS) read it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from zcjax.program.tree import Program, parse
+
+SUM_LOGITS = "sum_logits"
+CROSS_ENTROPY = "cross_entropy"
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramSpec:
+    """A named program; ``loss`` says which gradient its gradient terminals hold."""
+
+    text: str
+    description: str
+    loss: str = SUM_LOGITS
+
+    @property
+    def program(self) -> Program:
+        return parse(self.text)
+
+
+PROGRAMS = {
+    "eznas_a": ProgramSpec(
+        "frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))",
+        "EZNAS-A, input = ReLU-input gradient under data (EZNAS's code)",
+    ),
+    "eznas_a_weight_grad_noise": ProgramSpec(
+        "frobenius_norm(sigmoid(logdet(sign(weight_grad@noise))))",
+        "EZNAS-A, input = conv-weight gradient under noise (EZNAS's tree labels)",
+    ),
+    "eznas_a_weight_grad_xent": ProgramSpec(
+        "frobenius_norm(sigmoid(logdet(sign(weight_grad@data))))",
+        "EZNAS-A, input = conv-weight gradient of cross-entropy (third-party reading)",
+        loss=CROSS_ENTROPY,
+    ),
+    "eznas_topprog": ProgramSpec(
+        "square(abs(frobenius_norm(conv_in@noise)))",
+        "EZNAS 'topprog': squared norm of the conv input under noise",
+    ),
+    "eznas_enas": ProgramSpec(
+        "invert(add(frobenius_norm(bn_out@perturbed), "
+        "exp(frobenius_norm(log(sigmoid(log(sigmoid(bn_out@perturbed))))))))",
+        "EZNAS program found on NDS-ENAS",
+    ),
+    "eznas_pnas": ProgramSpec(
+        "kl_div(normalize(normalize(normalize(bn_out_grad@perturbed))), gt0(bn_out_grad@data))",
+        "EZNAS program found on NDS-PNAS",
+    ),
+    "eznas_nasnet": ProgramSpec(
+        "frobenius_norm(lt0(log(add(log(bn_out@perturbed), relu_in@noise))))",
+        "EZNAS program found on NDS-NASNet",
+    ),
+}
