@@ -121,6 +121,8 @@ def correlations(scores, truth) -> dict[str, float]:
     truth = np.asarray(truth, np.float64).ravel()
     keep = np.isfinite(scores) & np.isfinite(truth)
     s, t = scores[keep], truth[keep]
+    if len(s) < 2:
+        return {**dict.fromkeys(METRICS, float("nan")), "n": len(s)}
     out = {}
     for name, fn in METRICS.items():
         rank_based = name != "pearson"

@@ -1,0 +1,74 @@
+"""Speed of statistics collection and proxy scoring on whatever device JAX sees.
+
+  python experiments/benchmark.py --batch_size=16 --num_inits=1 --num_archs=200
+
+Prints JSON lines: the environment; statistics collection (EZNAS-A's terminal and all 22)
+cold and warm; EZNAS-A end to end cold and warm with their ratio (the compile overhead on
+never-seen architectures); the whole-module jit per architecture for comparison; K inits
+vmapped versus looped; peak memory. "cold" starts from empty compilation caches.
+"""
+
+from __future__ import annotations
+
+import json
+
+import jax
+from absl import app, flags
+
+from zcjax import bench, data, scoring
+from zcjax.spaces import get_space
+from zcjax.stats import TERMINALS
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("space", "nb201", "Search space.")
+flags.DEFINE_string("dataset", "cifar10", "Dataset.")
+flags.DEFINE_integer("batch_size", 16, "Images per batch.")
+flags.DEFINE_integer("num_inits", 1, "Initialisations per architecture.")
+flags.DEFINE_integer("num_archs", 200, "Never-seen architectures per measurement.")
+flags.DEFINE_integer("module_archs", 5, "Architectures for the jit-per-architecture baseline.")
+flags.DEFINE_list("proxies", ["eznas_a"], "Proxies for the end-to-end measurement.")
+flags.DEFINE_list("parts", ["stats", "proxies", "module", "inits"], "Which measurements to run.")
+flags.DEFINE_integer("seed", 0, "Seed.")
+flags.DEFINE_string("data_dir", None, "Benchmark data folder (noise inputs without one).")
+
+
+def emit(records):
+    for r in records if isinstance(records, list) else [records]:
+        print(json.dumps(r), flush=True)
+
+
+def main(argv):
+    del argv
+    space = get_space(FLAGS.space)
+    inputs = "data" if data.find_data_dir(FLAGS.data_dir) else "noise"
+    settings = scoring.Settings(
+        num_inits=FLAGS.num_inits,
+        batch_size=FLAGS.batch_size,
+        inputs=inputs,
+        data_dir=FLAGS.data_dir,
+    )
+    key_archs, key = jax.random.split(jax.random.key(FLAGS.seed))
+    archs = scoring.sample_archs(key_archs, space, FLAGS.num_archs)
+    emit(bench.environment_record(settings, len(archs)))
+    if "proxies" in FLAGS.parts:
+        emit(bench.bench_proxies(key, space, archs, FLAGS.dataset, settings, FLAGS.proxies))
+    if "stats" in FLAGS.parts:
+        for terminals in (("relu_in_grad@data",), TERMINALS):
+            emit(bench.bench_stats(key, space, archs, FLAGS.dataset, settings, terminals))
+    if "module" in FLAGS.parts:
+        few = archs[: FLAGS.module_archs]
+        emit(
+            bench.bench_stats(
+                key, space, few, FLAGS.dataset, settings, ("relu_in_grad@data",), "module"
+            )
+        )
+    if "inits" in FLAGS.parts and FLAGS.num_inits > 1:
+        few = archs[: min(20, len(archs))]
+        for vmap in (False, True):
+            s = scoring.Settings(**{**settings.__dict__, "vmap_inits": vmap})
+            emit(bench.bench_stats(key, space, few, FLAGS.dataset, s, ("relu_in_grad@data",))[1:])
+    emit(bench.memory_record())
+
+
+if __name__ == "__main__":
+    app.run(main)

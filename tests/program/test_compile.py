@@ -1,0 +1,114 @@
+import jax
+import numpy as np
+import pytest
+
+from zcjax import compiles, netplan, stats
+from zcjax.program import layer_scores, network_score, parse
+from zcjax.program.compile import compiled_layer_score
+from zcjax.spaces import nb201
+
+SMALL = dict(channels=4, cells_per_stage=1)
+
+
+@pytest.fixture(scope="module")
+def small_stats():
+    plan = nb201.plan((3, 3, 4, 1, 3, 2), **SMALL)
+    x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))
+    return stats.collect_stats(jax.random.key(1), plan, x, stats.TERMINALS)
+
+
+def test_layer_score_is_mean_of_output(small_stats):
+    program = parse("relu(relu_in@data)")
+    scores, fitting = layer_scores(program, small_stats)
+    assert fitting.all()
+    for score, layer in zip(scores, small_stats.layers):
+        np.testing.assert_allclose(score, np.maximum(layer["relu_in@data"], 0).mean(), rtol=1e-5)
+    np.testing.assert_allclose(network_score(program, small_stats), scores.mean(), rtol=1e-6)
+
+
+def test_programs_see_pytorch_layout(small_stats):
+    # det over the last two dims: [B, C, H, W] -> [B, C]; numel counts all entries.
+    layer = small_stats.layers[0]
+    b, h, w, c = layer["relu_in@data"].shape
+    assert layer_scores(parse("numel(logdet(relu_in@data))"), small_stats)[0][0] == b * c
+    k, _, cin, cout = layer["weight"].shape
+    assert layer_scores(parse("numel(det(weight))"), small_stats)[0][0] == cin * cout
+
+
+def test_units_whose_sizes_do_not_fit_are_skipped(small_stats):
+    # relu_in is [B, C_in, H, W] and bn_out [B, C_out, H', W']: they differ on the two
+    # stride-2 reduction units (conv_a), which are skipped; every other unit counts.
+    program = parse("mean(add(relu_in@data, bn_out@data))")
+    scores, fitting = layer_scores(program, small_stats)
+    skipped = [name for name, ok in zip(small_stats.names, fitting) if not ok]
+    assert skipped == ["cell_1/conv_a", "cell_3/conv_a"]
+    assert np.isnan(scores[~fitting]).all()
+    np.testing.assert_allclose(
+        network_score(program, small_stats), scores[fitting].mean(), rtol=1e-6
+    )
+
+
+def test_no_fitting_unit_gives_nan():
+    plan = netplan.Plan(
+        (
+            netplan.Unit(("u",), 0, 1, features=4, kernel=3, stride=2),
+            netplan.Head(("bn",), ("lin",), 1, 2, classes=3),
+        ),
+        2,
+        (8, 8, 3),
+    )
+    st = stats.collect_stats(
+        jax.random.key(0), plan, np.ones((2, 8, 8, 3), np.float32), ["relu_in@data", "bn_out@data"]
+    )
+    assert np.isnan(network_score(parse("mean(add(relu_in@data, bn_out@data))"), st))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "invert(zeros_like(relu_in@data))",  # inf everywhere
+        "abslog(relu_in@data)",  # NaN where negative, as EZNAS's abslog
+        "exp(exp(exp(exp(bn_out@data))))",  # overflow
+        "eig_ratio(zeros_like(weight))",  # 0 / 0
+    ],
+)
+def test_non_finite_programs_give_nan_not_errors(small_stats, text):
+    assert np.isnan(network_score(parse(text), small_stats))
+
+
+def test_singular_logdet_is_finite_program(small_stats):
+    # logdet -> -inf on singular maps, sigmoid(-inf) = 0: EZNAS-A stays finite.
+    program = parse("frobenius_norm(sigmoid(logdet(sign(zeros_like(relu_in_grad@data)))))")
+    assert network_score(program, small_stats) == 0.0
+
+
+def test_missing_terminal_is_a_clear_error():
+    st = stats.Stats(({"relu_in@data": np.zeros((1, 4, 4, 2), np.float32)},), ("u",))
+    with pytest.raises(KeyError, match="lack terminals \\['weight'\\]"):
+        network_score(parse("mean(weight)"), st)
+
+
+def test_one_compile_per_program_and_shape(small_stats):
+    program = parse("mean(square(sigmoid(conv_in_grad@noise)))")
+    compiled_layer_score.cache_clear()
+    with compiles.count_compiles() as c:
+        network_score(program, small_stats)
+    shapes = {tuple(layer["conv_in_grad@noise"].shape) for layer in small_stats.layers}
+    first = c.count
+    assert 1 <= first <= 2 * len(shapes)  # one per distinct unit shape (+ stacking)
+    with compiles.count_compiles() as c:
+        network_score(parse(str(program)), small_stats)  # equal program: cached executable
+    assert c.count == 0
+
+
+def test_vmapped_program_equals_per_init():
+    plan = nb201.plan((3, 3, 4, 1, 3, 2), **SMALL)
+    x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))
+    program = parse("frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))")
+    key = jax.random.key(4)
+    stacked = stats.collect_stats(key, plan, x, program.terminals, num_inits=3)
+    per_init = [
+        network_score(program, stats.collect_stats(k, plan, x, program.terminals))
+        for k in jax.random.split(key, 3)
+    ]
+    np.testing.assert_allclose(network_score(program, stacked, num_inits=3), per_init, rtol=1e-4)

@@ -1,0 +1,159 @@
+"""Speed measurements behind ``experiments/benchmark.py``: each returns JSON-ready records.
+
+"cold" runs start from empty compilation caches (``jax.clear_caches`` and ours), so they pay
+every compilation a fresh process would; "warm" runs repeat the same work with everything
+compiled, which is the steady-state compute time.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Hashable, Sequence
+
+import jax
+
+from zcjax import compiles, stats
+from zcjax.program import compile as program_compile
+from zcjax.proxies import get_proxies
+from zcjax.scoring import Settings, input_batch, score_archs
+from zcjax.spaces import SearchSpace
+
+
+def clear_compilation_caches() -> None:
+    jax.clear_caches()
+    program_compile.compiled_layer_score.cache_clear()
+    program_compile.fits.cache_clear()
+
+
+def _timed(fn) -> dict:
+    with compiles.count_compiles() as c:
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        seconds = time.perf_counter() - start
+    return {"seconds": round(seconds, 3), "compiles": c.count, "compile_s": round(c.seconds, 3)}
+
+
+def _record(bench: str, phase: str, n: int, timing: dict, **extra) -> dict:
+    rate = n / timing["seconds"] if timing["seconds"] else float("inf")
+    return {
+        "bench": bench,
+        "phase": phase,
+        "archs": n,
+        "archs_per_s": round(rate, 3),
+        "s_per_arch": round(timing["seconds"] / n, 4),
+        **timing,
+        **extra,
+    }
+
+
+def bench_stats(
+    key: jax.Array,
+    space: SearchSpace,
+    archs: Sequence[Hashable],
+    dataset: str,
+    settings: Settings,
+    terminals: Sequence[str],
+    method: str = "engine",
+) -> list[dict]:
+    """Statistics collection alone, cold then warm, K inits per arch (loop or vmap)."""
+    x, labels = input_batch(key, dataset, settings)
+
+    def run():
+        out = []
+        for i, arch in enumerate(archs):
+            plan = space.plan(arch, dataset)
+            k = jax.random.fold_in(key, i)
+            if method == "module":
+                model = space.network(arch, dataset)
+                for key_init in jax.random.split(k, settings.num_inits):
+                    out.append(
+                        stats.collect_stats(
+                            key_init, plan, x, terminals, method="module", model=model
+                        )
+                    )
+            elif settings.use_vmap():
+                out.append(stats.collect_stats(k, plan, x, terminals, num_inits=settings.num_inits))
+            else:
+                for key_init in jax.random.split(k, settings.num_inits):
+                    out.append(stats.collect_stats(key_init, plan, x, terminals))
+            out = out[-1:]  # keep memory flat; block on the last one
+        return out
+
+    clear_compilation_caches()
+    extra = {"method": method, "terminals": len(terminals), "vmap_inits": settings.use_vmap()}
+    records = [_record("stats", "cold", len(archs), _timed(run), **extra)]
+    records.append(_record("stats", "warm", len(archs), _timed(run), **extra))
+    return records
+
+
+def bench_proxies(
+    key: jax.Array,
+    space: SearchSpace,
+    archs: Sequence[Hashable],
+    dataset: str,
+    settings: Settings,
+    proxies: Sequence[str],
+) -> list[dict]:
+    """End-to-end scoring (batch sampling, init, statistics, programs), cold then warm."""
+    selected = get_proxies(list(proxies))
+
+    def run():
+        return score_archs(key, space, archs, selected, dataset, settings)[0]
+
+    clear_compilation_caches()
+    name = ",".join(proxies)
+    extra = {"vmap_inits": settings.use_vmap()}
+    cold = _timed(run)
+    warm = _timed(run)
+    records = [
+        _record(name, "cold", len(archs), cold, **extra),
+        _record(name, "warm", len(archs), warm, **extra),
+    ]
+    records.append(
+        {
+            "bench": name,
+            "phase": "cold/warm",
+            "archs": len(archs),
+            "ratio": round(cold["seconds"] / warm["seconds"], 3),
+        }
+    )
+    return records
+
+
+def memory_record() -> dict:
+    """Peak host memory of this process and, where the backend reports it, device memory."""
+    record = {
+        "bench": "memory",
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    try:
+        device_stats = jax.devices()[0].memory_stats() or {}
+    except Exception:  # not every backend reports memory
+        device_stats = {}
+    if "peak_bytes_in_use" in device_stats:
+        record["device_peak_mb"] = round(device_stats["peak_bytes_in_use"] / 2**20, 1)
+    return record
+
+
+def environment_record(settings: Settings, num_archs: int) -> dict:
+    device = jax.devices()[0]
+    return {
+        "bench": "environment",
+        "backend": jax.default_backend(),
+        "device": getattr(device, "device_kind", str(device)),
+        "devices": jax.device_count(),
+        "jax": jax.__version__,
+        "batch_size": settings.batch_size,
+        "num_inits": settings.num_inits,
+        "inputs": settings.inputs,
+        "num_archs": num_archs,
+        "cpu_threads": _cpu_threads(),
+    }
+
+
+def _cpu_threads() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 0
