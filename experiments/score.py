@@ -38,6 +38,12 @@ flags.DEFINE_bool("augment", True, "Random crop and flip of the input images (as
 flags.DEFINE_enum("normalization", "official", ["official", "eznas"], "Input normalisation.")
 flags.DEFINE_string("weight_init", "eznas", "Initialisation scheme: eznas or pytorch.")
 flags.DEFINE_enum(
+    "stats_method",
+    "engine",
+    ["engine", "module"],
+    "Statistics by shared per-op kernels or by one jit of the whole network per architecture.",
+)
+flags.DEFINE_enum(
     "vmap_inits", "auto", ["auto", "true", "false"], "Vmap the inits (auto: on accelerators)."
 )
 flags.DEFINE_string(
@@ -65,6 +71,7 @@ def main(argv):
             normalization=FLAGS.normalization,
             weight_init=FLAGS.weight_init,
             vmap_inits={"auto": None, "true": True, "false": False}[FLAGS.vmap_inits],
+            stats_method=FLAGS.stats_method,
         ),
     )
     start = time.time()

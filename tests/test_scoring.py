@@ -222,3 +222,22 @@ def test_score_cli_programs_and_inits(tmp_path, data_dir):
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     proc = _run_score("--program=mean(foo)", "--num_archs=2")
     assert "Unknown name 'foo'" in proc.stderr and "^" in proc.stderr
+
+
+def test_module_stats_method_gives_the_engines_scores(key):
+    space = SPACES["nb201"]
+    archs = scoring.sample_archs(jax.random.key(3), space, 2)
+    proxies = get_proxies("eznas_pnas,eznas_topprog")
+    runs = [
+        scoring.score_archs(
+            key,
+            space,
+            archs,
+            proxies,
+            "cifar10",
+            scoring.Settings(batch_size=4, inputs="noise", num_inits=2, stats_method=m),
+        )[0]
+        for m in ("engine", "module")
+    ]
+    for name in ("eznas_pnas", "eznas_topprog"):
+        np.testing.assert_allclose(runs[0][name], runs[1][name], rtol=1e-3)

@@ -71,18 +71,41 @@ def _avg_pool(x, window, stride, padding):
     return total / count
 
 
+def _maybe_bn(z, p):
+    """BN if the op's params hold one (a static pytree structure, so each variant compiles once)."""
+    return _bn(z, **p["bn"]) if "bn" in p else z
+
+
 def _unit(p, x, stride, dilation):
-    return _bn(_conv(p["conv"]["kernel"], jax.nn.relu(x), stride, dilation), **p["bn"])
+    return _maybe_bn(_conv(p["conv"]["kernel"], jax.nn.relu(x), stride, dilation), p)
 
 
-def _conv_op(p, x, stride, has_bn):
-    y = _conv(p["conv"], x, stride)
-    return _bn(y, **p["bn"]) if has_bn else y
+def _conv_op(p, x, stride):
+    return _maybe_bn(_conv(p["conv"], x, stride), p)
 
 
 def _head(p, x):
-    h = jax.nn.relu(_bn(x, **p["bn"]))
+    h = jax.nn.relu(_maybe_bn(x, p))
     return jnp.mean(h, (1, 2)) @ p["linear"]["kernel"] + p["linear"]["bias"]
+
+
+# With a "tap" added at the output of a conv/linear layer (before BN), autodiff w.r.t. the tap
+# gives the gradient w.r.t. that output; the tapped kernels also return the output itself.
+
+
+def _unit_tapped(p, x, tap, stride, dilation):
+    z = _conv(p["conv"]["kernel"], jax.nn.relu(x), stride, dilation) + tap
+    return _maybe_bn(z, p), z
+
+
+def _conv_tapped(p, x, tap, stride):
+    z = _conv(p["conv"], x, stride) + tap
+    return _maybe_bn(z, p), z
+
+
+def _head_tapped(p, x, tap):
+    logits = _head(p, x) + tap
+    return logits, logits
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -93,8 +116,8 @@ def _unit_bwd(p, x, gy, stride, dilation, want):
     h = jax.nn.relu(x)
     conv = functools.partial(_conv, stride=stride, dilation=dilation)
     z, conv_vjp = jax.vjp(conv, p["conv"]["kernel"], h)
-    y, bn_vjp = jax.vjp(_bn, z, p["bn"]["scale"], p["bn"]["bias"])
-    gz, gscale, gbias = bn_vjp(gy)
+    y, bn_vjp = jax.vjp(lambda v: _maybe_bn(v, p), z)
+    (gz,) = bn_vjp(gy)
     gkernel, gh = conv_vjp(gz)
     gx = gh * (x > 0)
     quantities = {
@@ -107,7 +130,6 @@ def _unit_bwd(p, x, gy, stride, dilation, want):
         "conv_in_grad": gh,
         "bn_out_grad": gy,
     }
-    del gscale, gbias
     # Only what is returned gets computed: XLA drops the weight-gradient conv when unwanted.
     return gx, {k: quantities[k] for k in want}
 
@@ -115,7 +137,7 @@ def _unit_bwd(p, x, gy, stride, dilation, want):
 def _unit_acts(p, x, stride, dilation, want):
     """Unit quantities that need no backward pass."""
     h = jax.nn.relu(x)
-    y = _bn(_conv(p["conv"]["kernel"], h, stride, dilation), **p["bn"])
+    y = _maybe_bn(_conv(p["conv"]["kernel"], h, stride, dilation), p)
     quantities = {"weight": p["conv"]["kernel"], "relu_in": x, "conv_in": h, "bn_out": y}
     return {k: quantities[k] for k in want}
 
@@ -154,8 +176,11 @@ def _make_kernels(vmapped: bool) -> dict[str, Callable]:
         "unit": jit(_unit, ("stride", "dilation")),
         "unit_bwd": jit(_unit_bwd, ("stride", "dilation", "want")),
         "unit_acts": jit(_unit_acts, ("stride", "dilation", "want")),
-        "conv": jit(_conv_op, ("stride", "has_bn")),
-        "conv_bwd": jit(_vjp_kernel(_conv_op), ("stride", "has_bn")),
+        "conv": jit(_conv_op, ("stride",)),
+        "conv_bwd": jit(_vjp_kernel(_conv_op), ("stride",)),
+        "unit_tapped": jit(_unit_tapped, ("stride", "dilation")),
+        "conv_tapped": jit(_conv_tapped, ("stride",)),
+        "head_tapped": jit(_head_tapped),
         "pool": jit(_avg_pool, ("window", "stride", "padding")),
         "pool_bwd": jit(
             lambda x, gy, **kw: jax.vjp(lambda v: _avg_pool(v, **kw), x)[1](gy)[0],
@@ -172,7 +197,8 @@ def _make_kernels(vmapped: bool) -> dict[str, Callable]:
 KERNELS = {False: _make_kernels(False), True: _make_kernels(True)}
 
 
-def _get(tree: Params, path: netplan.Path):
+def get_path(tree: Params, path: netplan.Path):
+    """The subtree of ``tree`` at ``path`` (a tuple of keys)."""
     for name in path:
         tree = tree[name]
     return tree
@@ -185,14 +211,46 @@ def _set(tree: Params, path: netplan.Path, value) -> None:
 
 
 def _conv_params(params, op: netplan.Conv):
-    p = {"conv": _get(params, op.path)["kernel"]}
+    p = {"conv": get_path(params, op.path)["kernel"]}
     if op.bn_path is not None:
-        p["bn"] = _get(params, op.bn_path)
+        p["bn"] = get_path(params, op.bn_path)
     return p
 
 
+def head_pre_activation(p, x):
+    """What the head's ReLU reads: its BN output (or its input without BN)."""
+    return _maybe_bn(x, p)
+
+
+def head_params(params, op: netplan.Head):
+    """The head's parameters in kernel layout: {"linear": ..., "bn": ... (if any)}."""
+    return _head_params(params, op)
+
+
+def select_params(params: Params, plan: netplan.Plan) -> Params:
+    """The entries of ``params`` (of a network with the same ops, maybe more BNs) that ``plan``
+    uses, e.g. a BN-free variant's weights taken from the full network's initialisation."""
+    out: Params = {}
+    for op in plan.ops:
+        if isinstance(op, netplan.Unit):
+            unit = get_path(params, op.path)
+            _set(out, op.path, {"conv": unit["conv"], **({"bn": unit["bn"]} if op.bn else {})})
+        elif isinstance(op, netplan.Conv):
+            _set(out, op.path, get_path(params, op.path))
+            if op.bn_path is not None:
+                _set(out, op.bn_path, get_path(params, op.bn_path))
+        elif isinstance(op, netplan.Head):
+            _set(out, op.linear_path, get_path(params, op.linear_path))
+            if op.bn_path is not None:
+                _set(out, op.bn_path, get_path(params, op.bn_path))
+    return out
+
+
 def _head_params(params, op: netplan.Head):
-    return {"bn": _get(params, op.bn_path), "linear": _get(params, op.linear_path)}
+    p = {"linear": get_path(params, op.linear_path)}
+    if op.bn_path is not None:
+        p["bn"] = get_path(params, op.bn_path)
+    return p
 
 
 # ----------------------------------------------------------------------------- init
@@ -202,19 +260,21 @@ def _bn_init(features: int):
     return {"scale": np.ones((features,), np.float32), "bias": np.zeros((features,), np.float32)}
 
 
-def param_shapes(plan: netplan.Plan) -> dict:
-    """Input channel count of every op's input value (needed to size kernels)."""
-    channels = {0: plan.input_shape[-1]}
+def value_shapes(plan: netplan.Plan, batch: int = 1) -> dict[int, tuple[int, ...]]:
+    """Shape of every value of the plan for a batch of ``batch``: [B, H, W, C], logits [B, classes]."""
+    h, w, c = plan.input_shape
+    shapes = {0: (batch, h, w, c)}
     for op in plan.ops:
-        if isinstance(op, (netplan.Unit, netplan.Conv)):
-            channels[op.dst] = op.features
-        elif isinstance(op, netplan.Pool):
-            channels[op.dst] = channels[op.src]
+        if isinstance(op, (netplan.Unit, netplan.Conv, netplan.Pool)):
+            b, h, w, c = shapes[op.src]
+            stride = op.stride
+            c = c if isinstance(op, netplan.Pool) else op.features
+            shapes[op.dst] = (b, -(-h // stride), -(-w // stride), c)
         elif isinstance(op, netplan.Add):
-            channels[op.dst] = channels[op.srcs[0] if op.srcs else op.like]
+            shapes[op.dst] = shapes[op.srcs[0] if op.srcs else op.like]
         elif isinstance(op, netplan.Head):
-            channels[op.dst] = op.classes
-    return channels
+            shapes[op.dst] = (batch, op.classes)
+    return shapes
 
 
 def init_params(key: jax.Array, plan: netplan.Plan, weight_init: str = "eznas") -> Params:
@@ -225,7 +285,7 @@ def init_params(key: jax.Array, plan: netplan.Plan, weight_init: str = "eznas") 
     """
     rng = host_rng(key)
     scheme = init_scheme(weight_init)
-    channels = param_shapes(plan)
+    channels = {v: shape[-1] for v, shape in value_shapes(plan).items()}
     params: Params = {}
 
     def draw(dist, shape, fans):
@@ -236,7 +296,10 @@ def init_params(key: jax.Array, plan: netplan.Plan, weight_init: str = "eznas") 
             shape = (op.kernel, op.kernel, channels[op.src], op.features)
             kernel = draw(scheme.conv, shape, conv_fans(shape))
             if isinstance(op, netplan.Unit):
-                _set(params, op.path, {"conv": {"kernel": kernel}, "bn": _bn_init(op.features)})
+                unit = {"conv": {"kernel": kernel}}
+                if op.bn:
+                    unit["bn"] = _bn_init(op.features)
+                _set(params, op.path, unit)
             else:
                 _set(params, op.path, {"kernel": kernel})
                 if op.bn_path is not None:
@@ -248,7 +311,8 @@ def init_params(key: jax.Array, plan: netplan.Plan, weight_init: str = "eznas") 
                 "kernel": draw(scheme.linear, shape, fans),
                 "bias": draw(scheme.linear_bias, shape[1:], fans),
             }
-            _set(params, op.bn_path, _bn_init(channels[op.src]))
+            if op.bn_path is not None:
+                _set(params, op.bn_path, _bn_init(channels[op.src]))
             _set(params, op.linear_path, linear)
     return jax.tree.map(jnp.asarray, params)
 
@@ -264,30 +328,60 @@ def init_params_stacked(keys: jax.Array, plan: netplan.Plan, weight_init: str = 
 
 def forward(params: Params, plan: netplan.Plan, x: jax.Array, vmapped: bool = False) -> dict:
     """All values of the plan: ``{value id: array}``; ``values[plan.output]`` are the logits."""
-    k = KERNELS[vmapped]
-    values = {0: x}
+    return _forward(params, plan, x, KERNELS[vmapped], None)[0]
+
+
+def forward_tapped(
+    params: Params, plan: netplan.Plan, x: jax.Array, taps: dict[int, jax.Array]
+) -> tuple[dict, dict]:
+    """``forward`` with ``taps[dst]`` added to the output of each conv/linear layer (before its
+    BN), keyed by the op's ``dst``; returns ``(values, layer_outputs)``, the latter keyed alike.
+
+    ``jax.grad`` w.r.t. zero taps gives the gradient w.r.t. each layer's output (fisher).
+    """
+    return _forward(params, plan, x, KERNELS[False], taps)
+
+
+def tap_shapes(plan: netplan.Plan, batch: int) -> dict[int, tuple[int, ...]]:
+    """Shapes of the taps ``forward_tapped`` takes: one per Unit, Conv and Head."""
+    shapes = value_shapes(plan, batch)
+    layers = (netplan.Unit, netplan.Conv, netplan.Head)
+    return {op.dst: shapes[op.dst] for op in plan.ops if isinstance(op, layers)}
+
+
+def _forward(params, plan, x, k, taps):
+    values, outputs = {0: x}, {}
     for op in plan.ops:
+        tapped = taps is not None and op.dst in taps
         if isinstance(op, netplan.Unit):
-            y = k["unit"](
-                _get(params, op.path), values[op.src], stride=op.stride, dilation=op.dilation
-            )
+            p, config = get_path(params, op.path), {"stride": op.stride, "dilation": op.dilation}
+            if tapped:
+                y, outputs[op.dst] = k["unit_tapped"](p, values[op.src], taps[op.dst], **config)
+            else:
+                y = k["unit"](p, values[op.src], **config)
         elif isinstance(op, netplan.Conv):
             p = _conv_params(params, op)
-            y = k["conv"](p, values[op.src], stride=op.stride, has_bn=op.bn_path is not None)
+            if tapped:
+                y, outputs[op.dst] = k["conv_tapped"](
+                    p, values[op.src], taps[op.dst], stride=op.stride
+                )
+            else:
+                y = k["conv"](p, values[op.src], stride=op.stride)
         elif isinstance(op, netplan.Pool):
             y = k["pool"](values[op.src], window=op.window, stride=op.stride, padding=op.padding)
         elif isinstance(op, netplan.Add):
-            y = (
-                k["add"](*(values[s] for s in op.srcs))
-                if op.srcs
-                else k["zeros_like"](values[op.like])
-            )
+            srcs = [values[s] for s in op.srcs]
+            y = k["add"](*srcs) if srcs else k["zeros_like"](values[op.like])
         elif isinstance(op, netplan.Head):
-            y = k["head"](_head_params(params, op), values[op.src])
+            p = _head_params(params, op)
+            if tapped:
+                y, outputs[op.dst] = k["head_tapped"](p, values[op.src], taps[op.dst])
+            else:
+                y = k["head"](p, values[op.src])
         else:
             raise TypeError(f"Unknown plan op {op!r}")
         values[op.dst] = y
-    return values
+    return values, outputs
 
 
 def unit_quantities(
@@ -313,7 +407,7 @@ def unit_quantities(
     if not any(f in GRAD_FIELDS for f in want):
         return {
             op.path: k["unit_acts"](
-                _get(params, op.path),
+                get_path(params, op.path),
                 values[op.src],
                 stride=op.stride,
                 dilation=op.dilation,
@@ -337,7 +431,7 @@ def unit_quantities(
             if gy is None:
                 gy = k["zeros_like"](values[op.dst])
             gx, q = k["unit_bwd"](
-                _get(params, op.path),
+                get_path(params, op.path),
                 values[op.src],
                 gy,
                 stride=op.stride,
@@ -350,9 +444,7 @@ def unit_quantities(
             continue
         elif isinstance(op, netplan.Conv):
             p = _conv_params(params, op)
-            gx = k["conv_bwd"](
-                p, values[op.src], gy, stride=op.stride, has_bn=op.bn_path is not None
-            )
+            gx = k["conv_bwd"](p, values[op.src], gy, stride=op.stride)
             accumulate(op.src, gx)
         elif isinstance(op, netplan.Pool):
             accumulate(

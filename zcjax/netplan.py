@@ -18,7 +18,8 @@ Path = tuple[str, ...]
 class Unit:
     """ReLU -> Conv (no bias) -> BN, params at ``path`` ({conv: {kernel}, bn: {scale, bias}}).
 
-    The ReLU->Conv->BN units are the layers whose statistics proxy programs read.
+    The ReLU->Conv->BN units are the layers whose statistics proxy programs read. With
+    ``bn=False`` (networks stripped of BN, as synflow uses) the unit is ReLU -> Conv.
     """
 
     path: Path
@@ -28,6 +29,7 @@ class Unit:
     kernel: int
     stride: int = 1
     dilation: int = 1
+    bn: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,9 +67,9 @@ class Add:
 
 @dataclasses.dataclass(frozen=True)
 class Head:
-    """BN (``bn_path``) -> ReLU -> global average pool -> linear (``linear_path``) -> logits."""
+    """BN (``bn_path``, None for none) -> ReLU -> global average pool -> linear -> logits."""
 
-    bn_path: Path
+    bn_path: Path | None
     linear_path: Path
     src: int
     dst: int
@@ -118,7 +120,7 @@ class Builder:
             return srcs[0]
         return self._emit(Add, tuple(srcs), like=like)
 
-    def head(self, bn_path: Path, linear_path: Path, src: int, classes: int) -> int:
+    def head(self, bn_path: Path | None, linear_path: Path, src: int, classes: int) -> int:
         return self._emit(Head, bn_path, linear_path, src, classes=classes)
 
     def build(self, output: int, input_shape: tuple[int, int, int]) -> Plan:

@@ -150,16 +150,14 @@ def _module_unit_quantities(model, params, plan, x, want, labels):
     gparams, gpert, acts = _module_quantities(model, params, x, labels)
     out = {}
     for unit in plan.units:
-
-        def at(tree, path=unit.path):
-            for name in path:
-                tree = tree[name]
-            return tree
-
-        q = {"weight": at(params)["conv"]["kernel"], "weight_grad": at(gparams)["conv"]["kernel"]}
+        path = unit.path
+        q = {
+            "weight": engine.get_path(params, path)["conv"]["kernel"],
+            "weight_grad": engine.get_path(gparams, path)["conv"]["kernel"],
+        }
         for name in ("relu_in", "conv_in", "bn_out"):
-            q[name] = at(acts)[name][0]
-            q[f"{name}_grad"] = at(gpert)[name]
+            q[name] = engine.get_path(acts, path)[name][0]
+            q[f"{name}_grad"] = engine.get_path(gpert, path)[name]
         out[unit.path] = {k: q[k] for k in want}
     return out
 
@@ -233,7 +231,7 @@ def collect_stats(
         for t in terminals:
             quantity, source = _split(t)
             if source is None:
-                layer[t] = engine._get(params, unit.path)["conv"]["kernel"]
+                layer[t] = engine.get_path(params, unit.path)["conv"]["kernel"]
             elif source == "perturbed":
                 layer[t] = (
                     by_source["perturbed"][unit.path][quantity]

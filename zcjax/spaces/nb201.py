@@ -220,16 +220,22 @@ class NB201Network(nn.Module):
 
 
 def plan(
-    arch: Arch, dataset: str = "cifar10", channels: int = 16, cells_per_stage: int = 5
+    arch: Arch,
+    dataset: str = "cifar10",
+    channels: int = 16,
+    cells_per_stage: int = 5,
+    bn: bool = True,
 ) -> netplan.Plan:
     """The network of ``arch`` as an op plan with the same parameter tree as ``network``.
 
     ``none`` edges are dropped (their ``x * 0`` adds nothing), ``skip_connect`` edges reuse their
     input's value; every other edge is computed, dead ones included, as the official network does.
+    ``bn=False`` drops the BNs of the stem, the cells and the head but keeps those of the two
+    ResNet blocks, as zero-cost-nas's BN-free NB201 copy for synflow does.
     """
     arch = check_arch(arch)
     b = netplan.Builder()
-    x = b.conv(("stem_conv",), 0, channels, 3, bn_path=("stem_bn",))
+    x = b.conv(("stem_conv",), 0, channels, 3, bn_path=("stem_bn",) if bn else None)
     k = 0
     for stage in range(3):
         width = channels * 2**stage
@@ -240,14 +246,14 @@ def plan(
             x = b.add((y, shortcut))
             k += 1
         for _ in range(cells_per_stage):
-            x = _plan_cell(b, arch, f"cell_{k}", width, x)
+            x = _plan_cell(b, arch, f"cell_{k}", width, x, bn)
             k += 1
-    out = b.head(("last_bn",), ("classifier",), x, NUM_CLASSES[dataset])
+    out = b.head(("last_bn",) if bn else None, ("classifier",), x, NUM_CLASSES[dataset])
     size = INPUT_SIZE[dataset]
     return b.build(out, (size, size, 3))
 
 
-def _plan_cell(b: netplan.Builder, arch: Arch, name: str, width: int, x: int) -> int:
+def _plan_cell(b: netplan.Builder, arch: Arch, name: str, width: int, x: int, bn: bool) -> int:
     nodes = [x]
     codes = iter(arch)
     for dst in (1, 2, 3):
@@ -260,7 +266,8 @@ def _plan_cell(b: netplan.Builder, arch: Arch, name: str, width: int, x: int) ->
                 inputs.append(b.pool(nodes[src], 3, 1, 1))
             elif op != "none":
                 kernel = 1 if op == "nor_conv_1x1" else 3
-                inputs.append(b.unit((name, f"edge_{dst}_{src}"), nodes[src], width, kernel))
+                path = (name, f"edge_{dst}_{src}")
+                inputs.append(b.unit(path, nodes[src], width, kernel, bn=bn))
         nodes.append(b.add(tuple(inputs), like=x))
     return nodes[-1]
 

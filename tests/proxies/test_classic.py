@@ -1,0 +1,162 @@
+"""Classic proxies: hand-computed values on tiny networks, and independent autodiff of the
+whole Flax module on a small NB201 network."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from zcjax import engine, netplan
+from zcjax.proxies import activation, gradient, synflow, zico
+from zcjax.proxies.passes import Passes, kernels
+from zcjax.spaces import nb201
+
+# A 1x1 conv (no BN) then ReLU -> GAP -> linear: small enough for closed forms.
+TINY = netplan.Plan(
+    (
+        netplan.Conv(("conv",), 0, 1, features=3, kernel=1),
+        netplan.Head(None, ("linear",), 1, 2, classes=2),
+    ),
+    2,
+    (4, 4, 2),
+)
+
+
+def _tiny_passes(key, x, labels=None):
+    params = engine.init_params(key, TINY, "pytorch")
+    labels = jnp.zeros(x.shape[0], jnp.int32) if labels is None else labels
+    return Passes(TINY, params, x, labels, bn_free_plan=lambda: TINY), params
+
+
+def test_synflow_closed_form(key):
+    # |W1|, |W2| and a ones image: R = sum_ij (sum_c |W1_cj|) |W2_jk| + sum |b|, so
+    # sum |W1 dR/dW1| + sum |W2 dR/dW2| = 2 * sum_{c,j,k} |W1_cj| |W2_jk|.
+    passes, params = _tiny_passes(key, jnp.ones((2, 4, 4, 2)))
+    w1 = np.abs(np.asarray(params["conv"]["kernel"][0, 0], np.float64))
+    w2 = np.abs(np.asarray(params["linear"]["kernel"], np.float64))
+    expected = 2 * np.sum(w1.sum(axis=0)[:, None] * w2)
+    np.testing.assert_allclose(synflow.synflow(passes), expected, rtol=1e-12)
+
+
+def test_synflow_keeps_order_beyond_float32_range(key):
+    passes, params = _tiny_passes(key, jnp.ones((2, 4, 4, 2)))
+    big = jax.tree.map(lambda a: a * 1e25, params)
+    big_passes = Passes(TINY, big, passes.x, passes.labels, bn_free_plan=lambda: TINY)
+    score, big_score = synflow.synflow(passes), synflow.synflow(big_passes)
+    assert np.isfinite(big_score) and big_score > 1e45  # float32 would overflow at 3e38
+    np.testing.assert_allclose(big_score / score, 1e50, rtol=1e-6)  # two layers; f32 weights
+
+
+def test_naswot_on_known_codes(key):
+    # Unit input = the image: its codes are the signs we choose. The head's ReLU reads the conv
+    # output (no BN), computed here independently.
+    signs = np.array([[1, 1, -1, -1], [1, -1, 1, -1], [1, 1, 1, -1]], np.float32)
+    x = np.repeat(signs[:, None, :, None], 4, axis=1).reshape(3, 4, 4, 1).repeat(2, axis=3)
+    plan = netplan.Plan(
+        (
+            netplan.Unit(("unit",), 0, 1, features=3, kernel=1, bn=False),
+            netplan.Head(None, ("linear",), 1, 2, classes=2),
+        ),
+        2,
+        (4, 4, 2),
+    )
+    params = engine.init_params(key, plan, "pytorch")
+    passes = Passes(plan, params, jnp.asarray(x), jnp.zeros(3, jnp.int32))
+    w = np.asarray(params["unit"]["conv"]["kernel"][0, 0])
+    y = np.maximum(x, 0) @ w
+
+    def counts(a):
+        c = (a.reshape(3, -1) > 0).astype(np.float64)
+        return c @ c.T + (1 - c) @ (1 - c).T
+
+    k = counts(x) + counts(y)
+    # Codes of the image alone: each sign covers 8 entries, so rows agree on 8 * #matches.
+    np.testing.assert_array_equal(counts(x), 4 * (signs @ signs.T + 4))
+    np.testing.assert_allclose(activation.naswot(passes), np.linalg.slogdet(k)[1], rtol=1e-9)
+
+
+def test_jacobian_score_hand_computed():
+    j = np.array([[1.0, -1.0, 0.0, 0.0], [0.0, 0.0, 1.0, -1.0]])  # corrcoef = I
+    k = 1e-5
+    np.testing.assert_allclose(activation.jacobian_score(j), -2 * (np.log(1 + k) + 1 / (1 + k)))
+    assert np.isnan(activation.jacobian_score(np.array([[1.0, 1.0, 1.0], [0.0, 1.0, 2.0]])))
+
+
+class _GradStub:
+    def __init__(self, grads):
+        self._grads = grads
+
+    def cross_entropy_grads(self, batch):
+        return self._grads[batch]
+
+
+def test_zico_hand_computed():
+    g1 = {"a": {"kernel": np.array([1.0, 2.0, 3.0])}, "b": {"kernel": np.array([5.0, 5.0])}}
+    g2 = {"a": {"kernel": np.array([3.0, 2.0, 1.0])}, "b": {"kernel": np.array([5.0, 5.0])}}
+    # Layer a: std = [1, 0, 1], mean |g| = [2, 2, 2] -> 2/1 + 2/1 = 4. Layer b: std 0 -> skipped.
+    assert zico.zico(_GradStub([g1, g2])) == pytest.approx(np.log(4.0))
+
+
+SMALL = dict(channels=4, cells_per_stage=1)
+
+
+@pytest.fixture(scope="module")
+def small_network():
+    arch = (3, 2, 4, 1, 3, 3)
+    plan, model = nb201.plan(arch, **SMALL), nb201.network(arch, **SMALL)
+    params = engine.init_params(jax.random.key(7), plan, "pytorch")
+    x = jax.random.normal(jax.random.key(8), (6, 32, 32, 3))
+    labels = jnp.array([0, 1, 2, 3, 4, 5])
+    passes = Passes(plan, params, x, labels)
+
+    def loss(p):
+        logits = model.apply({"params": p}, x)
+        return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(6), labels])
+
+    return passes, model, params, x, loss
+
+
+def _module_kernels(tree):
+    return [np.asarray(k, np.float64) for k in kernels(tree)]
+
+
+def test_gradient_proxies_equal_whole_module_autodiff(small_network):
+    passes, model, params, x, loss = small_network
+    g = jax.grad(loss)(params)
+    w, gk = _module_kernels(params), _module_kernels(g)
+    np.testing.assert_allclose(
+        gradient.snip(passes), sum(np.abs(a * b).sum() for a, b in zip(w, gk)), rtol=1e-4
+    )
+    np.testing.assert_allclose(
+        gradient.grad_norm(passes), sum(np.linalg.norm(b) for b in gk), rtol=1e-4
+    )
+    masked = jax.tree_util.tree_map_with_path(
+        lambda p, v: v if p[-1].key == "kernel" else jnp.zeros_like(v), g
+    )
+    hg = jax.jvp(jax.grad(loss), (params,), (masked,))[1]
+    expected = sum(np.sum(-a * b) for a, b in zip(w, _module_kernels(hg)))
+    np.testing.assert_allclose(gradient.grasp(passes), expected, rtol=2e-3)
+
+
+def test_jacob_cov_input_gradient_equals_module(small_network):
+    passes, model, params, x, _ = small_network
+    j = jax.grad(lambda v: jnp.sum(model.apply({"params": params}, v)))(x)
+    np.testing.assert_allclose(passes.input_grad, j, rtol=1e-3, atol=1e-6)
+    assert np.isfinite(activation.jacob_cov(passes))
+
+
+def test_fisher_hand_written_on_tiny_net(key):
+    x = jax.random.normal(jax.random.key(3), (5, 4, 4, 2))
+    labels = jnp.array([0, 1, 1, 0, 1])
+    passes, params = _tiny_passes(key, x, labels)
+    w1, lin = params["conv"]["kernel"][0, 0], params["linear"]
+
+    def loss_from(a1, tap2):
+        logits = jnp.mean(jax.nn.relu(a1), axis=(1, 2)) @ lin["kernel"] + lin["bias"] + tap2
+        return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(5), labels]), logits
+
+    a1 = x @ w1
+    (g1, g2), logits = jax.grad(loss_from, argnums=(0, 1), has_aux=True)(a1, jnp.zeros((5, 2)))
+    f1 = 0.5 * np.mean(np.square(np.sum(a1 * g1, axis=(1, 2))), axis=0).sum() * 2  # fan-in 1*1*2
+    f2 = 0.5 * np.mean(np.square(logits * g2), axis=0).sum() * 3  # linear fan-in 3
+    np.testing.assert_allclose(gradient.fisher(passes), f1 + f2, rtol=1e-4)

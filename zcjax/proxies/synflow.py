@@ -1,0 +1,34 @@
+"""SynFlow (Tanaka et al., "Pruning neural networks without any data by iteratively conserving
+synaptic flow", NeurIPS 2020), as zero-cost-nas computes it for NAS.
+
+All parameters are made non-negative (``|theta|``, BN scales and biases included), the input
+is one all-ones image, R = sum of the logits, and the score is sum |w * dR/dw| over conv and
+linear weights. It runs in float64: scores reach 1e30-1e60 and would overflow float32. The
+network is the architecture's BN-free variant (``space.plan(..., bn=False)``); for NB201 that
+keeps the BNs of the two ResNet blocks, as zero-cost-nas's model does (its reduction blocks
+ignore the flag), and those normalise over the single image's positions.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from zcjax import engine
+from zcjax.proxies.passes import Passes, kernels
+
+
+def synflow(passes: Passes) -> float:
+    plan = passes.bn_free_plan
+    params = engine.select_params(passes.params, plan)
+    with jax.enable_x64(True):
+        params = jax.tree.map(lambda a: jnp.abs(jnp.asarray(a, jnp.float64)), params)
+        ones = jnp.ones((1, *plan.input_shape), jnp.float64)
+
+        def total(p):
+            return jnp.sum(engine.forward(p, plan, ones)[plan.output])
+
+        grads = jax.grad(total)(params)
+        pairs = zip(kernels(params), kernels(grads))
+        return float(sum(np.sum(np.abs(np.asarray(w) * np.asarray(g))) for w, g in pairs))
