@@ -5,11 +5,13 @@
 Prints JSON lines: the environment; statistics collection (EZNAS-A's terminal and all 22)
 cold and warm; EZNAS-A end to end cold and warm with their ratio (the compile overhead on
 never-seen architectures); the whole-module jit per architecture for comparison; K inits
-vmapped versus looped; peak memory. "cold" starts from empty compilation caches.
+vmapped versus looped; the classic proxies (synflow, snip, grad_norm, jacob_cov, NASWOT) cold and
+warm, together versus one at a time; peak memory. "cold" starts from empty compilation caches.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import jax
@@ -27,7 +29,14 @@ flags.DEFINE_integer("num_inits", 1, "Initialisations per architecture.")
 flags.DEFINE_integer("num_archs", 200, "Never-seen architectures per measurement.")
 flags.DEFINE_integer("module_archs", 5, "Architectures for the jit-per-architecture baseline.")
 flags.DEFINE_list("proxies", ["eznas_a"], "Proxies for the end-to-end measurement.")
-flags.DEFINE_list("parts", ["stats", "proxies", "module", "inits"], "Which measurements to run.")
+flags.DEFINE_list(
+    "parts", ["stats", "proxies", "module", "inits", "classic"], "Which measurements to run."
+)
+flags.DEFINE_list(
+    "classic", ["synflow", "snip", "grad_norm", "jacob_cov", "naswot"], "Classic proxies to time."
+)
+flags.DEFINE_integer("classic_batch_size", 64, "Batch size for the classic proxies.")
+flags.DEFINE_integer("classic_archs", 50, "Never-seen architectures for the classic proxies.")
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_string("data_dir", None, "Benchmark data folder (noise inputs without one).")
 
@@ -67,6 +76,13 @@ def main(argv):
         for vmap in (False, True):
             s = scoring.Settings(**{**settings.__dict__, "vmap_inits": vmap})
             emit(bench.bench_stats(key, space, few, FLAGS.dataset, s, ("relu_in_grad@data",))[1:])
+    if "classic" in FLAGS.parts:
+        classic = dataclasses.replace(
+            settings, batch_size=FLAGS.classic_batch_size, weight_init="pytorch"
+        )
+        few = archs[: FLAGS.classic_archs]
+        emit(bench.bench_proxies(key, space, few, FLAGS.dataset, classic, FLAGS.classic))
+        emit(bench.bench_sharing(key, space, few[:10], FLAGS.dataset, classic, FLAGS.classic))
     emit(bench.memory_record())
 
 

@@ -122,6 +122,37 @@ def bench_proxies(
     return records
 
 
+def bench_sharing(
+    key: jax.Array,
+    space: SearchSpace,
+    archs: Sequence[Hashable],
+    dataset: str,
+    settings: Settings,
+    proxies: Sequence[str],
+) -> list[dict]:
+    """Proxies requested together (sharing passes) versus one at a time, warm."""
+    selected = get_proxies(list(proxies))
+    score_archs(key, space, archs[:2], selected, dataset, settings)  # compile everything
+
+    def run(subset):
+        return lambda: score_archs(key, space, archs, subset, dataset, settings)[0]
+
+    together = _timed(run(selected))
+    alone = {p.name: _timed(run([p])) for p in selected}
+    records = [_record(",".join(proxies), "warm, together", len(archs), together)]
+    records += [_record(name, "warm, alone", len(archs), t) for name, t in alone.items()]
+    total_alone = sum(t["seconds"] for t in alone.values())
+    records.append(
+        {
+            "bench": ",".join(proxies),
+            "phase": "sharing",
+            "s_per_arch_together": round(together["seconds"] / len(archs), 4),
+            "s_per_arch_one_at_a_time": round(total_alone / len(archs), 4),
+        }
+    )
+    return records
+
+
 def memory_record() -> dict:
     """Peak host memory of this process and, where the backend reports it, device memory."""
     record = {

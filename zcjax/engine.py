@@ -15,6 +15,7 @@ every kernel is vmapped over a leading axis of K initialisations (for accelerato
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from zcjax import netplan
 from zcjax.keys import host_rng
-from zcjax.spaces.layers import conv_fans, init_scheme
+from zcjax.spaces.layers import avg_pool, batch_norm, conv2d, conv_fans, init_scheme
 
 Params = dict
 # Per-unit quantities the engine can report (see ``zcjax.stats`` for the terminals built on them).
@@ -45,35 +46,12 @@ GRAD_FIELDS = tuple(f for f in UNIT_FIELDS if f.endswith("_grad"))
 
 
 def _conv(kernel, x, stride=1, dilation=1):
-    pad = (kernel.shape[0] - 1) // 2 * dilation
-    return jax.lax.conv_general_dilated(
-        x,
-        kernel,
-        (stride, stride),
-        ((pad, pad), (pad, pad)),
-        rhs_dilation=(dilation, dilation),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"),
-    )
-
-
-def _bn(z, scale, bias):
-    mean = jnp.mean(z, (0, 1, 2))
-    var = jnp.mean(jnp.square(z - mean), (0, 1, 2))
-    return (z - mean) * jax.lax.rsqrt(var + 1e-5) * scale + bias
-
-
-def _avg_pool(x, window, stride, padding):
-    pads = ((0, 0), (padding, padding), (padding, padding), (0, 0))
-    dims, strides = (1, window, window, 1), (1, stride, stride, 1)
-    total = jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, strides, pads)
-    ones = jnp.ones((1, *x.shape[1:3], 1), x.dtype)
-    count = jax.lax.reduce_window(ones, 0.0, jax.lax.add, dims, strides, pads)
-    return total / count
+    return conv2d(x, kernel, stride, dilation)
 
 
 def _maybe_bn(z, p):
     """BN if the op's params hold one (a static pytree structure, so each variant compiles once)."""
-    return _bn(z, **p["bn"]) if "bn" in p else z
+    return batch_norm(z, **p["bn"]) if "bn" in p else z
 
 
 def _unit(p, x, stride, dilation):
@@ -89,35 +67,21 @@ def _head(p, x):
     return jnp.mean(h, (1, 2)) @ p["linear"]["kernel"] + p["linear"]["bias"]
 
 
-# With a "tap" added at the output of a conv/linear layer (before BN), autodiff w.r.t. the tap
-# gives the gradient w.r.t. that output; the tapped kernels also return the output itself.
-
-
-def _unit_tapped(p, x, tap, stride, dilation):
-    z = _conv(p["conv"]["kernel"], jax.nn.relu(x), stride, dilation) + tap
-    return _maybe_bn(z, p), z
-
-
-def _conv_tapped(p, x, tap, stride):
-    z = _conv(p["conv"], x, stride) + tap
-    return _maybe_bn(z, p), z
-
-
-def _head_tapped(p, x, tap):
-    logits = _head(p, x) + tap
-    return logits, logits
-
-
 # ----------------------------------------------------------------------------- kernels
 
 
-def _unit_bwd(p, x, gy, stride, dilation, want):
-    """Gradients of a unit and the unit quantities in ``want`` (forward recomputed inside)."""
+def _unit_bwd(p, x, gy, stride, dilation, want, extras):
+    """Backward of a unit: ``(gx, quantities in want, extras)`` with the forward recomputed.
+
+    ``extras`` (static) may name "params" (gradients of the unit's parameters) and "layer"
+    (its conv output before BN and the gradient w.r.t. it). Only what is returned gets
+    computed: XLA drops the weight-gradient conv when nothing asks for it.
+    """
     h = jax.nn.relu(x)
     conv = functools.partial(_conv, stride=stride, dilation=dilation)
     z, conv_vjp = jax.vjp(conv, p["conv"]["kernel"], h)
-    y, bn_vjp = jax.vjp(lambda v: _maybe_bn(v, p), z)
-    (gz,) = bn_vjp(gy)
+    y = _maybe_bn(z, p)
+    gz, gbn = _bn_vjp(z, p, gy)
     gkernel, gh = conv_vjp(gz)
     gx = gh * (x > 0)
     quantities = {
@@ -130,8 +94,12 @@ def _unit_bwd(p, x, gy, stride, dilation, want):
         "conv_in_grad": gh,
         "bn_out_grad": gy,
     }
-    # Only what is returned gets computed: XLA drops the weight-gradient conv when unwanted.
-    return gx, {k: quantities[k] for k in want}
+    more = {}
+    if "params" in extras:
+        more["params"] = {"conv": {"kernel": gkernel}, **({"bn": gbn} if gbn else {})}
+    if "layer" in extras:
+        more["layer"] = (z, gz)
+    return gx, {k: quantities[k] for k in want}, more
 
 
 def _unit_acts(p, x, stride, dilation, want):
@@ -142,20 +110,47 @@ def _unit_acts(p, x, stride, dilation, want):
     return {k: quantities[k] for k in want}
 
 
-def _vjp_kernel(fn):
-    """Backward of ``fn(p, x)`` with respect to ``x`` only."""
+def _bn_vjp(z, p, gy):
+    """(gz, BN param grads) for ``_maybe_bn(z, p)``; the grads are {} without a BN."""
+    bn_params = p.get("bn", {})
+    _, vjp = jax.vjp(lambda v, q: _maybe_bn(v, {"bn": q} if q else {}), z, bn_params)
+    return vjp(gy)
 
-    def bwd(p, x, gy, **static):
-        _, vjp = jax.vjp(lambda v: fn(p, v, **static), x)
-        return vjp(gy)[0]
 
-    return bwd
+def _conv_bwd(p, x, gy, stride, extras=()):
+    """Backward of a Conv op: ``(gx, extras)``, extras as in ``_unit_bwd``."""
+    z, conv_vjp = jax.vjp(lambda k, v: _conv(k, v, stride), p["conv"], x)
+    gz, gbn = _bn_vjp(z, p, gy)
+    gkernel, gx = conv_vjp(gz)
+    more = {}
+    if "params" in extras:
+        more["params"] = {"conv": gkernel, **({"bn": gbn} if gbn else {})}
+    if "layer" in extras:
+        more["layer"] = (z, gz)
+    return gx, more
+
+
+def _head_bwd(p, x, gy, extras=()):
+    """Backward of the head: ``(gx, extras)``; its layer output is the logits."""
+    logits, vjp = jax.vjp(_head, p, x)
+    gp, gx = vjp(gy)
+    more = {}
+    if "params" in extras:
+        more["params"] = gp
+    if "layer" in extras:
+        more["layer"] = (logits, gy)
+    return gx, more
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Mean cross-entropy of logits [B, classes] with integer labels [B] (the proxies' loss)."""
+    log_probs = jax.nn.log_softmax(logits)
+    return -jnp.mean(jnp.take_along_axis(log_probs, labels[:, None], axis=1))
 
 
 def _xent_cotangent(logits, labels):
-    """Gradient of the mean cross-entropy w.r.t. the logits: (softmax - onehot) / B."""
-    onehot = jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype)
-    return (jax.nn.softmax(logits) - onehot) / logits.shape[0]
+    """Gradient of the mean cross-entropy w.r.t. the logits."""
+    return jax.grad(cross_entropy)(logits, labels)
 
 
 def _add(*xs):
@@ -174,21 +169,18 @@ def _make_kernels(vmapped: bool) -> dict[str, Callable]:
 
     return {
         "unit": jit(_unit, ("stride", "dilation")),
-        "unit_bwd": jit(_unit_bwd, ("stride", "dilation", "want")),
+        "unit_bwd": jit(_unit_bwd, ("stride", "dilation", "want", "extras")),
         "unit_acts": jit(_unit_acts, ("stride", "dilation", "want")),
         "conv": jit(_conv_op, ("stride",)),
-        "conv_bwd": jit(_vjp_kernel(_conv_op), ("stride",)),
-        "unit_tapped": jit(_unit_tapped, ("stride", "dilation")),
-        "conv_tapped": jit(_conv_tapped, ("stride",)),
-        "head_tapped": jit(_head_tapped),
-        "pool": jit(_avg_pool, ("window", "stride", "padding")),
+        "conv_bwd": jit(_conv_bwd, ("stride", "extras")),
+        "pool": jit(avg_pool, ("window", "stride", "padding")),
         "pool_bwd": jit(
-            lambda x, gy, **kw: jax.vjp(lambda v: _avg_pool(v, **kw), x)[1](gy)[0],
+            lambda x, gy, **kw: jax.vjp(lambda v: avg_pool(v, **kw), x)[1](gy)[0],
             ("window", "stride", "padding"),
         ),
         "add": jit(_add),
         "head": jit(_head),
-        "head_bwd": jit(_vjp_kernel(_head)),
+        "head_bwd": jit(_head_bwd, ("extras",)),
         "zeros_like": jit(jnp.zeros_like),
         "xent_cotangent": jit(_xent_cotangent),
     }
@@ -328,60 +320,29 @@ def init_params_stacked(keys: jax.Array, plan: netplan.Plan, weight_init: str = 
 
 def forward(params: Params, plan: netplan.Plan, x: jax.Array, vmapped: bool = False) -> dict:
     """All values of the plan: ``{value id: array}``; ``values[plan.output]`` are the logits."""
-    return _forward(params, plan, x, KERNELS[vmapped], None)[0]
+    return _forward(params, plan, x, KERNELS[vmapped])
 
 
-def forward_tapped(
-    params: Params, plan: netplan.Plan, x: jax.Array, taps: dict[int, jax.Array]
-) -> tuple[dict, dict]:
-    """``forward`` with ``taps[dst]`` added to the output of each conv/linear layer (before its
-    BN), keyed by the op's ``dst``; returns ``(values, layer_outputs)``, the latter keyed alike.
-
-    ``jax.grad`` w.r.t. zero taps gives the gradient w.r.t. each layer's output (fisher).
-    """
-    return _forward(params, plan, x, KERNELS[False], taps)
-
-
-def tap_shapes(plan: netplan.Plan, batch: int) -> dict[int, tuple[int, ...]]:
-    """Shapes of the taps ``forward_tapped`` takes: one per Unit, Conv and Head."""
-    shapes = value_shapes(plan, batch)
-    layers = (netplan.Unit, netplan.Conv, netplan.Head)
-    return {op.dst: shapes[op.dst] for op in plan.ops if isinstance(op, layers)}
-
-
-def _forward(params, plan, x, k, taps):
-    values, outputs = {0: x}, {}
+def _forward(params, plan, x, k):
+    values = {0: x}
     for op in plan.ops:
-        tapped = taps is not None and op.dst in taps
         if isinstance(op, netplan.Unit):
-            p, config = get_path(params, op.path), {"stride": op.stride, "dilation": op.dilation}
-            if tapped:
-                y, outputs[op.dst] = k["unit_tapped"](p, values[op.src], taps[op.dst], **config)
-            else:
-                y = k["unit"](p, values[op.src], **config)
+            y = k["unit"](
+                get_path(params, op.path), values[op.src], stride=op.stride, dilation=op.dilation
+            )
         elif isinstance(op, netplan.Conv):
-            p = _conv_params(params, op)
-            if tapped:
-                y, outputs[op.dst] = k["conv_tapped"](
-                    p, values[op.src], taps[op.dst], stride=op.stride
-                )
-            else:
-                y = k["conv"](p, values[op.src], stride=op.stride)
+            y = k["conv"](_conv_params(params, op), values[op.src], stride=op.stride)
         elif isinstance(op, netplan.Pool):
             y = k["pool"](values[op.src], window=op.window, stride=op.stride, padding=op.padding)
         elif isinstance(op, netplan.Add):
             srcs = [values[s] for s in op.srcs]
             y = k["add"](*srcs) if srcs else k["zeros_like"](values[op.like])
         elif isinstance(op, netplan.Head):
-            p = _head_params(params, op)
-            if tapped:
-                y, outputs[op.dst] = k["head_tapped"](p, values[op.src], taps[op.dst])
-            else:
-                y = k["head"](p, values[op.src])
+            y = k["head"](_head_params(params, op), values[op.src])
         else:
             raise TypeError(f"Unknown plan op {op!r}")
         values[op.dst] = y
-    return values, outputs
+    return values
 
 
 def unit_quantities(
@@ -415,48 +376,126 @@ def unit_quantities(
             )
             for op in plan.units
         }
-    logits = values[plan.output]
+    cot = logit_cotangent(values[plan.output], labels, vmapped)
+    return backward(params, plan, values, cot, want=want, vmapped=vmapped).units
+
+
+def logit_cotangent(logits: jax.Array, labels: jax.Array | None = None, vmapped: bool = False):
+    """Where backward passes start: d(sum of logits) = ones, or d(mean CE)/d(logits)."""
     if labels is None:
-        cot = {plan.output: jnp.ones_like(logits)}
-    else:
-        cot = {plan.output: k["xent_cotangent"](logits, labels)}
-    out = {}
+        return jnp.ones_like(logits)
+    return KERNELS[vmapped]["xent_cotangent"](logits, labels)
+
+
+@dataclasses.dataclass(frozen=True)
+class Backward:
+    """What ``backward`` computed.
+
+    Attributes:
+      units: {unit path: {quantity: array}} for the quantities asked for.
+      input: gradient w.r.t. the input batch (value 0; zeros if the logits do not depend on it).
+      params: gradients of all parameters (a tree like ``params``) if asked for, else None.
+      layers: {op dst: (layer output before BN, gradient w.r.t. it)} for every conv/linear
+        layer if asked for, else None.
+    """
+
+    units: dict
+    input: jax.Array
+    params: Params | None
+    layers: dict | None
+
+
+def backward(
+    params: Params,
+    plan: netplan.Plan,
+    values: dict,
+    cotangent: jax.Array,
+    *,
+    want: tuple[str, ...] = (),
+    param_grads: bool = False,
+    layers: bool = False,
+    vmapped: bool = False,
+) -> Backward:
+    """Reverse pass over ``plan`` from ``cotangent`` at the logits, given the forward ``values``.
+
+    Cotangents add up over a value's consumers; ops whose output gets none are skipped (units
+    still report zero gradients, and their parameters get zero gradients).
+    """
+    k = KERNELS[vmapped]
+    extras = tuple(e for e, on in (("params", param_grads), ("layer", layers)) if on)
+    cot = {plan.output: cotangent}
+    units, grads, layer_out = {}, {}, {}
 
     def accumulate(v, g):
         cot[v] = g if v not in cot else k["add"](cot[v], g)
+
+    def record(op, more):
+        if "params" in more:
+            _store_param_grads(grads, op, more["params"])
+        if "layer" in more:
+            layer_out[op.dst] = more["layer"]
 
     for op in reversed(plan.ops):
         gy = cot.pop(op.dst, None)
         if isinstance(op, netplan.Unit):
             if gy is None:
                 gy = k["zeros_like"](values[op.dst])
-            gx, q = k["unit_bwd"](
+            gx, q, more = k["unit_bwd"](
                 get_path(params, op.path),
                 values[op.src],
                 gy,
                 stride=op.stride,
                 dilation=op.dilation,
                 want=want,
+                extras=extras,
             )
-            out[op.path] = q
+            units[op.path] = q
+            record(op, more)
             accumulate(op.src, gx)
         elif gy is None:
             continue
         elif isinstance(op, netplan.Conv):
             p = _conv_params(params, op)
-            gx = k["conv_bwd"](p, values[op.src], gy, stride=op.stride)
+            gx, more = k["conv_bwd"](p, values[op.src], gy, stride=op.stride, extras=extras)
+            record(op, more)
             accumulate(op.src, gx)
         elif isinstance(op, netplan.Pool):
-            accumulate(
-                op.src,
-                k["pool_bwd"](
-                    values[op.src], gy, window=op.window, stride=op.stride, padding=op.padding
-                ),
-            )
+            pool = {"window": op.window, "stride": op.stride, "padding": op.padding}
+            accumulate(op.src, k["pool_bwd"](values[op.src], gy, **pool))
         elif isinstance(op, netplan.Add):
             for s in op.srcs:
                 accumulate(s, gy)
         elif isinstance(op, netplan.Head):
-            gx = k["head_bwd"](_head_params(params, op), values[op.src], gy)
+            gx, more = k["head_bwd"](_head_params(params, op), values[op.src], gy, extras=extras)
+            record(op, more)
             accumulate(op.src, gx)
-    return {u.path: out[u.path] for u in plan.units}
+    return Backward(
+        units={u.path: units[u.path] for u in plan.units},
+        input=cot[0] if 0 in cot else jnp.zeros_like(values[0]),
+        params=_complete(params, grads) if param_grads else None,
+        layers=layer_out if layers else None,
+    )
+
+
+def _store_param_grads(grads: Params, op, g) -> None:
+    """Files an op's parameter gradients (kernel layout) under the params tree's paths."""
+    if isinstance(op, netplan.Unit):
+        _set(grads, op.path, g)
+    elif isinstance(op, netplan.Conv):
+        _set(grads, op.path, {"kernel": g["conv"]})
+        if "bn" in g:
+            _set(grads, op.bn_path, g["bn"])
+    elif isinstance(op, netplan.Head):
+        _set(grads, op.linear_path, g["linear"])
+        if "bn" in g:
+            _set(grads, op.bn_path, g["bn"])
+
+
+def _complete(params: Params, grads: Params) -> Params:
+    """``grads`` with zeros wherever an op got no gradient (it does not reach the logits)."""
+    if isinstance(params, dict):
+        return {
+            n: _complete(p, grads.get(n, {}) if isinstance(grads, dict) else {})
+            for n, p in params.items()
+        }
+    return grads if not isinstance(grads, dict) else jnp.zeros_like(params)

@@ -229,6 +229,23 @@ def _network_scores(key, plan, x, labels, extra_batch, bn_free_plan, proxies, se
     return out
 
 
+def _init_scores(key_batch, key_inits, space, arch, dataset, programs, networks, settings):
+    """[K] scores of every program and classic proxy of one architecture ({} if none)."""
+    if not (programs or networks):
+        return {}
+    x, labels = input_batch(key_batch, dataset, settings)
+    plan = space.plan(arch, dataset)
+    out = {}
+    if programs:
+        model = space.network(arch, dataset) if settings.stats_method == "module" else None
+        out |= _program_scores(key_inits, plan, model, x, labels, programs, settings)
+    if networks:
+        batches = functools.partial(_extra_batch, key_batch, dataset, settings)
+        bn_free = functools.partial(space.plan, arch, dataset, bn=False)
+        out |= _network_scores(key_inits, plan, x, labels, batches, bn_free, networks, settings)
+    return out
+
+
 def score_archs(
     key: jax.Array,
     space: SearchSpace,
@@ -253,23 +270,12 @@ def score_archs(
         for p in proxies:
             if isinstance(p, CostProxy):
                 means[p.name][i] = p.fn(space, arch, dataset)
-        if programs or networks:
-            x, labels = input_batch(key_batch, dataset, settings)
-            plan = space.plan(arch, dataset)
-            per_init = {}
-        if programs:
-            model = space.network(arch, dataset) if settings.stats_method == "module" else None
-            per_init |= _program_scores(key_inits, plan, model, x, labels, programs, settings)
-        if networks:
-            batches = functools.partial(_extra_batch, key_batch, dataset, settings)
-            bn_free = functools.partial(space.plan, arch, dataset, bn=False)
-            per_init |= _network_scores(
-                key_inits, plan, x, labels, batches, bn_free, networks, settings
-            )
-        if programs or networks:
-            for name, values in per_init.items():
-                means[name][i] = np.mean(values)
-                stds[name][i] = np.std(values, ddof=1) if len(values) > 1 else 0.0
+        per_init = _init_scores(
+            key_batch, key_inits, space, arch, dataset, programs, networks, settings
+        )
+        for name, values in per_init.items():
+            means[name][i] = np.mean(values)
+            stds[name][i] = np.std(values, ddof=1) if len(values) > 1 else 0.0
         if progress is not None:
             progress("archs", i + 1, len(archs))
     return means, stds

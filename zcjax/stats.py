@@ -139,8 +139,7 @@ def _module_quantities(model, params, x, labels):
         )
         if labels is None:
             return jnp.sum(logits), state["intermediates"]
-        xent = -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], 1))
-        return xent, state["intermediates"]
+        return engine.cross_entropy(logits, labels), state["intermediates"]
 
     (gparams, gpert), acts = jax.grad(total, argnums=(0, 1), has_aux=True)(params, perturbations)
     return gparams, gpert, acts

@@ -160,3 +160,57 @@ def test_fisher_hand_written_on_tiny_net(key):
     f1 = 0.5 * np.mean(np.square(np.sum(a1 * g1, axis=(1, 2))), axis=0).sum() * 2  # fan-in 1*1*2
     f2 = 0.5 * np.mean(np.square(logits * g2), axis=0).sum() * 3  # linear fan-in 3
     np.testing.assert_allclose(gradient.fisher(passes), f1 + f2, rtol=1e-4)
+
+
+def test_unit_programs_equal_the_classic_proxies_per_unit(small_network):
+    """snip/grad_norm as programs (per unit, mean over units) equal the same quantities from
+    the classic proxies' shared cross-entropy pass: two independent gradient machineries."""
+    from zcjax import stats
+    from zcjax.program import PROGRAMS, network_score
+
+    passes = small_network[0]
+    grads = passes.cross_entropy.params
+    per_unit = [
+        (
+            engine.get_path(passes.params, u.path)["conv"]["kernel"],
+            engine.get_path(grads, u.path)["conv"]["kernel"],
+        )
+        for u in passes.plan.units
+    ]
+    st = stats.collect_stats(
+        jax.random.key(0),
+        passes.plan,
+        passes.x,
+        ["weight", "weight_grad@data"],
+        params=passes.params,
+        labels=passes.labels,
+    )
+    snip_units = np.mean([np.sum(np.abs(np.asarray(w) * np.asarray(g))) for w, g in per_unit])
+    norm_units = np.mean([np.linalg.norm(np.asarray(g)) for _, g in per_unit])
+    np.testing.assert_allclose(
+        network_score(PROGRAMS["snip_units"].program, st), snip_units, rtol=1e-4
+    )
+    np.testing.assert_allclose(
+        network_score(PROGRAMS["grad_norm_units"].program, st), norm_units, rtol=1e-4
+    )
+
+
+def test_classic_proxies_do_not_compile_per_architecture():
+    from zcjax import compiles, scoring
+    from zcjax.proxies import get_proxies
+    from zcjax.spaces import SPACES
+
+    space = SPACES["nb201"]
+    archs = scoring.sample_archs(jax.random.key(21), space, 22)
+    # grasp is left out: its Hessian-vector product is eager jax.jvp(jax.grad(...)), whose
+    # derived kernels JAX caches by weak reference and may recompile after garbage collection.
+    proxies = get_proxies("synflow,snip,grad_norm,jacob_cov,naswot,fisher,zico")
+    settings = scoring.Settings(batch_size=2, inputs="noise")
+    key = jax.random.key(0)
+    with compiles.count_compiles() as warm:
+        scoring.score_archs(key, space, archs[:12], proxies, "cifar10", settings)
+    with compiles.count_compiles() as new:
+        scores, _ = scoring.score_archs(key, space, archs[12:], proxies, "cifar10", settings)
+    assert warm.count > 50
+    assert new.count <= 5, f"{new.count} compilations for 10 new archs"
+    assert np.isfinite(scores["snip"]).all() and np.isfinite(scores["synflow"]).all()

@@ -62,6 +62,18 @@ PROGRAMS = {
         "kl_div(normalize(normalize(normalize(bn_out_grad@perturbed))), gt0(bn_out_grad@data))",
         "EZNAS program found on NDS-PNAS",
     ),
+    # Classic proxies restricted to ReLU-Conv-BN units and averaged over them, as every program
+    # is (the classic ones sum over all conv/linear layers, stem, shortcuts and classifier too).
+    "snip_units": ProgramSpec(
+        "mul(numel(weight), mean_abs(mul(weight, weight_grad@data)))",
+        "SNIP per unit (sum |w * dL/dw|, cross-entropy), averaged over units",
+        loss=CROSS_ENTROPY,
+    ),
+    "grad_norm_units": ProgramSpec(
+        "frobenius_norm(weight_grad@data)",
+        "gradient norm per unit (cross-entropy), averaged over units",
+        loss=CROSS_ENTROPY,
+    ),
     "eznas_nasnet": ProgramSpec(
         "frobenius_norm(lt0(log(add(log(bn_out@perturbed), relu_in@noise))))",
         "EZNAS program found on NDS-NASNet",

@@ -30,12 +30,12 @@ def _host(tree) -> list[np.ndarray]:
 
 def grad_norm(passes: Passes) -> float:
     """Sum over layers of the Frobenius norm of the weight gradient (not squared, not global)."""
-    return float(sum(np.linalg.norm(g) for g in _host(passes.cross_entropy.grads)))
+    return float(sum(np.linalg.norm(g) for g in _host(passes.cross_entropy.params)))
 
 
 def snip(passes: Passes) -> float:
     """SNIP (Lee et al., ICLR 2019): sum of |w * dL/dw|, the connection sensitivity."""
-    pairs = zip(_host(passes.params), _host(passes.cross_entropy.grads))
+    pairs = zip(_host(passes.params), _host(passes.cross_entropy.params))
     return float(sum(np.sum(np.abs(w * g)) for w, g in pairs))
 
 
@@ -56,11 +56,10 @@ def fisher(passes: Passes) -> float:
     0.5 * mean_n (sum_{h,w} A G)^2, counted once per weight feeding channel k (zero-cost-nas
     broadcasts the channel value over ``weight.shape[1:]`` before summing).
     """
-    ce = passes.cross_entropy
     ops = {op.dst: op for op in passes.plan.ops}
     total = 0.0
-    for dst, a in ce.layer_outputs.items():
-        prod = np.asarray(a, np.float64) * np.asarray(ce.layer_grads[dst], np.float64)
+    for dst, (a, g) in passes.cross_entropy.layers.items():
+        prod = np.asarray(a, np.float64) * np.asarray(g, np.float64)
         per_sample = prod.sum(axis=tuple(range(1, prod.ndim - 1)))  # [B, C]
         per_channel = 0.5 * np.mean(np.square(per_sample), axis=0)
         total += float(np.sum(per_channel)) * _fan_in(ops[dst], passes.params)

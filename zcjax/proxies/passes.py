@@ -1,17 +1,17 @@
 """Forward/backward passes shared by the classic proxies of one (architecture, initialisation).
 
 A ``Passes`` object computes each pass at most once, on first use, so proxies requested
-together share them: snip, grad_norm and fisher read one cross-entropy backward pass, and the
-same forward's linearisation also gives jacob_cov its input gradient and NASWOT its ReLU codes.
+together share them: one forward pass feeds NASWOT's ReLU codes and two backward passes, the
+cross-entropy one (snip, grad_norm, fisher, ZiCo's first batch) and the sum-of-logits one
+(jacob_cov's input gradient, which skips weight gradients).
 
-Passes run ``zcjax.engine``'s jitted per-op kernels eagerly under ``jax.vjp``/``jax.jvp``;
-JAX caches the derived (linearised, transposed) kernels per op and shape, so, as for the
-statistics, never-seen architectures compile nothing new.
+Passes run ``zcjax.engine``'s jitted per-op kernels, so never-seen architectures compile
+nothing new; GraSP's Hessian-vector product runs ``jax.jvp(jax.grad(...))`` eagerly over the
+same kernels, whose derived (linearised, transposed) kernels JAX caches per op and shape too.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 
@@ -33,30 +33,6 @@ def mask_to_kernels(tree):
         lambda path, x: x if getattr(path[-1], "key", None) == "kernel" else jnp.zeros_like(x),
         tree,
     )
-
-
-@jax.jit
-def _xent(logits, labels):
-    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], axis=1))
-
-
-@dataclasses.dataclass(frozen=True)
-class CrossEntropyPass:
-    """One cross-entropy forward/backward: gradients of the mean CE on labelled data.
-
-    Attributes:
-      loss: the mean cross-entropy.
-      grads: gradient w.r.t. every parameter (tree like ``params``).
-      layer_outputs: {op dst: output of that conv/linear layer before its BN} [B, H, W, C].
-      layer_grads: {op dst: gradient w.r.t. that output}.
-      values: every value of the forward pass (``engine.forward``).
-    """
-
-    loss: jax.Array
-    grads: engine.Params
-    layer_outputs: dict[int, jax.Array]
-    layer_grads: dict[int, jax.Array]
-    values: dict[int, jax.Array]
 
 
 class Passes:
@@ -83,50 +59,36 @@ class Passes:
         self._extra_batch = extra_batch
         self._bn_free_plan = bn_free_plan
 
-    # --- the shared linearisation of the forward pass on the main batch
+    @functools.cached_property
+    def values(self) -> dict[int, jax.Array]:
+        """Every value of the forward pass on the main batch (shared by all passes below)."""
+        return engine.forward(self.params, self.plan, self.x)
 
     @functools.cached_property
-    def _linearized(self):
-        taps = {d: jnp.zeros(s) for d, s in engine.tap_shapes(self.plan, self.x.shape[0]).items()}
-
-        def run(params, taps, x):
-            values, outputs = engine.forward_tapped(params, self.plan, x, taps)
-            return values[self.plan.output], (values, outputs)
-
-        logits, vjp, (values, outputs) = jax.vjp(run, self.params, taps, self.x, has_aux=True)
-        return logits, vjp, values, outputs
-
-    @functools.cached_property
-    def cross_entropy(self) -> CrossEntropyPass:
-        logits, vjp, values, outputs = self._linearized
-        loss, cot = jax.value_and_grad(_xent)(logits, self.labels)
-        grads, tap_grads, _ = vjp(cot)
-        return CrossEntropyPass(loss, grads, outputs, tap_grads, values)
+    def cross_entropy(self) -> engine.Backward:
+        """Backward of the mean cross-entropy: ``.params`` gradients of every parameter and
+        ``.layers`` {op dst: (conv/linear output before BN, its gradient)}."""
+        return _cross_entropy_backward(self.params, self.plan, self.values, self.labels)
 
     @functools.cached_property
     def input_grad(self) -> jax.Array:
         """d(sum of logits)/dx [B, H, W, 3] for the whole batch (BN couples the samples)."""
-        logits, vjp, _, _ = self._linearized
-        return vjp(jnp.ones_like(logits))[2]
-
-    @property
-    def values(self) -> dict[int, jax.Array]:
-        """Every value of the forward pass on the main batch."""
-        return self._linearized[2]
-
-    # --- passes that cannot share the linearisation
+        cot = engine.logit_cotangent(self.values[self.plan.output])
+        return engine.backward(self.params, self.plan, self.values, cot).input
 
     def cross_entropy_grads(self, batch: int) -> engine.Params:
-        """CE gradients on extra batch ``batch`` (0 is the main batch)."""
+        """CE gradients of all parameters on extra batch ``batch`` (0 is the main batch)."""
         if batch == 0:
-            return self.cross_entropy.grads
+            return self.cross_entropy.params
         x, labels = self._extra_batch(batch)
-        return jax.grad(_loss_of(self.plan, x, labels))(self.params)
+        values = engine.forward(self.params, self.plan, x)
+        return _cross_entropy_backward(self.params, self.plan, values, labels).params
 
     @functools.cached_property
     def hessian_grad(self) -> engine.Params:
-        """H g: the Hessian of the mean CE times its gradient g restricted to conv/linear weights."""
-        g = mask_to_kernels(self.cross_entropy.grads)
+        """H g: the Hessian of the mean CE times its gradient g restricted to conv/linear weights
+        (forward-over-reverse autodiff through the engine's kernels, run eagerly)."""
+        g = mask_to_kernels(self.cross_entropy.params)
         grad_fn = jax.grad(_loss_of(self.plan, self.x, self.labels))
         return jax.jvp(grad_fn, (self.params,), (g,))[1]
 
@@ -135,8 +97,13 @@ class Passes:
         return self._bn_free_plan()
 
 
+def _cross_entropy_backward(params, plan, values, labels) -> engine.Backward:
+    cot = engine.logit_cotangent(values[plan.output], labels)
+    return engine.backward(params, plan, values, cot, param_grads=True, layers=True)
+
+
 def _loss_of(plan, x, labels):
     def loss(params):
-        return _xent(engine.forward(params, plan, x)[plan.output], labels)
+        return engine.cross_entropy(engine.forward(params, plan, x)[plan.output], labels)
 
     return loss

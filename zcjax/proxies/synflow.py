@@ -25,10 +25,8 @@ def synflow(passes: Passes) -> float:
     with jax.enable_x64(True):
         params = jax.tree.map(lambda a: jnp.abs(jnp.asarray(a, jnp.float64)), params)
         ones = jnp.ones((1, *plan.input_shape), jnp.float64)
-
-        def total(p):
-            return jnp.sum(engine.forward(p, plan, ones)[plan.output])
-
-        grads = jax.grad(total)(params)
+        values = engine.forward(params, plan, ones)
+        cot = engine.logit_cotangent(values[plan.output])  # R = sum of the logits
+        grads = engine.backward(params, plan, values, cot, param_grads=True).params
         pairs = zip(kernels(params), kernels(grads))
         return float(sum(np.sum(np.abs(np.asarray(w) * np.asarray(g))) for w, g in pairs))

@@ -96,10 +96,7 @@ class BatchNorm(nn.Module):
         features = x.shape[-1]
         scale = self.param("scale", nn.initializers.ones, (features,))
         bias = self.param("bias", nn.initializers.zeros, (features,))
-        axes = tuple(range(x.ndim - 1))
-        mean = jnp.mean(x, axes)
-        var = jnp.mean(jnp.square(x - mean), axes)
-        return (x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias
+        return batch_norm(x, scale, bias, self.epsilon)
 
 
 class Conv(nn.Module):
@@ -120,16 +117,7 @@ class Conv(nn.Module):
         shape = (self.kernel, self.kernel, x.shape[-1] // self.groups, self.features)
         dist = init_scheme(self.weight_init).conv
         kernel = self.param("kernel", lambda k: dist.sample_jax(k, shape, *conv_fans(shape)))
-        pad = (self.kernel - 1) // 2 * self.dilation
-        return jax.lax.conv_general_dilated(
-            x,
-            kernel,
-            window_strides=(self.stride, self.stride),
-            padding=((pad, pad), (pad, pad)),
-            rhs_dilation=(self.dilation, self.dilation),
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            feature_group_count=self.groups,
-        )
+        return conv2d(x, kernel, self.stride, self.dilation, self.groups)
 
 
 class Linear(nn.Module):
@@ -180,7 +168,38 @@ class ReLUConvBN(nn.Module):
         return x
 
 
+# ----------------------------------------------------------------------------- pure functions
+# Shared by the Flax modules and by ``zcjax.engine``'s kernels, so both compute the same maths.
+
+
+def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, dilation: int = 1, groups: int = 1):
+    """x [B, H, W, C_in] * kernel [k, k, C_in / groups, C_out], padding (k - 1) // 2 * dilation."""
+    pad = (kernel.shape[0] - 1) // 2 * dilation
+    return jax.lax.conv_general_dilated(
+        x,
+        kernel,
+        window_strides=(stride, stride),
+        padding=((pad, pad), (pad, pad)),
+        rhs_dilation=(dilation, dilation),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=groups,
+    )
+
+
+def batch_norm(x: jax.Array, scale: jax.Array, bias: jax.Array, epsilon: float = 1e-5):
+    """Normalise x [..., C] over all axes but the last with the batch's biased statistics."""
+    axes = tuple(range(x.ndim - 1))
+    mean = jnp.mean(x, axes)
+    var = jnp.mean(jnp.square(x - mean), axes)
+    return (x - mean) * jax.lax.rsqrt(var + epsilon) * scale + bias
+
+
 def avg_pool(x: jax.Array, window: int, stride: int, padding: int) -> jax.Array:
-    """Average pool that excludes padding from the count (PyTorch ``count_include_pad=False``)."""
-    pads = ((padding, padding), (padding, padding))
-    return nn.avg_pool(x, (window, window), (stride, stride), pads, count_include_pad=False)
+    """Average pool of x [B, H, W, C] that excludes padding from the count (PyTorch's
+    ``count_include_pad=False``)."""
+    pads = ((0, 0), (padding, padding), (padding, padding), (0, 0))
+    dims, strides = (1, window, window, 1), (1, stride, stride, 1)
+    total = jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, strides, pads)
+    ones = jnp.ones((1, *x.shape[1:3], 1), x.dtype)
+    count = jax.lax.reduce_window(ones, 0.0, jax.lax.add, dims, strides, pads)
+    return total / count

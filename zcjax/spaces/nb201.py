@@ -179,7 +179,7 @@ class ResBlock(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         y = ReLUConvBN(self.features, 3, stride=2, weight_init=self.weight_init, name="conv_a")(x)
         y = ReLUConvBN(self.features, 3, weight_init=self.weight_init, name="conv_b")(y)
-        shortcut = nn.avg_pool(x, (2, 2), (2, 2))
+        shortcut = avg_pool(x, 2, 2, 0)
         shortcut = Conv(self.features, 1, weight_init=self.weight_init, name="shortcut")(shortcut)
         return y + shortcut
 
