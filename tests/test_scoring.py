@@ -170,12 +170,13 @@ def test_vmap_over_inits_equals_loop(key):
 
 def test_compilations_are_not_per_architecture(key):
     """After a few warm-up archs, 20 never-seen archs compile (almost) nothing."""
-    from zcjax import compiles
+    from zcjax import bench, compiles
 
     space = SPACES["nb201"]
     archs = scoring.sample_archs(jax.random.key(11), space, 30)
     proxies = get_proxies("eznas_a")
     settings = scoring.Settings(batch_size=2, inputs="noise")
+    bench.clear_compilation_caches()  # start cold whatever ran before
     with compiles.count_compiles() as warm:
         scoring.score_archs(key, space, archs[:10], proxies, "cifar10", settings)
     with compiles.count_compiles() as new:

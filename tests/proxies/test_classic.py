@@ -196,7 +196,7 @@ def test_unit_programs_equal_the_classic_proxies_per_unit(small_network):
 
 
 def test_classic_proxies_do_not_compile_per_architecture():
-    from zcjax import compiles, scoring
+    from zcjax import bench, compiles, scoring
     from zcjax.proxies import get_proxies
     from zcjax.spaces import SPACES
 
@@ -207,6 +207,7 @@ def test_classic_proxies_do_not_compile_per_architecture():
     proxies = get_proxies("synflow,snip,grad_norm,jacob_cov,naswot,fisher,zico")
     settings = scoring.Settings(batch_size=2, inputs="noise")
     key = jax.random.key(0)
+    bench.clear_compilation_caches()  # start cold whatever ran before
     with compiles.count_compiles() as warm:
         scoring.score_archs(key, space, archs[:12], proxies, "cifar10", settings)
     with compiles.count_compiles() as new:
