@@ -24,7 +24,6 @@ from collections.abc import Sequence
 import flax
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from zcjax import engine, netplan
 
@@ -245,10 +244,6 @@ def collect_stats(
 def stack_inits(stats: Sequence[Stats]) -> Stats:
     """Stacks per-initialisation Stats along a new leading [K] axis."""
     return jax.tree.map(lambda *xs: jnp.stack(xs), *stats)
-
-
-def to_numpy(stats: Stats) -> Stats:
-    return jax.tree.map(np.asarray, stats)
 
 
 __all__ = [
