@@ -13,6 +13,9 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.stats
+
+from zcjax.keys import host_rng
 
 _BLOCK = 512
 
@@ -129,3 +132,40 @@ def correlations(scores, truth) -> dict[str, float]:
         out[name] = float(fn(_exact_for_float32(s, rank_based), _exact_for_float32(t, rank_based)))
     out["n"] = int(keep.sum())
     return out
+
+
+def bootstrap_ci(
+    key: jax.Array, scores, truth, num_resamples: int = 1000, level: float = 0.95
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap confidence intervals of Kendall's tau and Spearman's rho.
+
+    Resamples (score, truth) pairs -- the finite ones -- with replacement ``num_resamples``
+    times (host Generator seeded from ``key``) and returns the central ``level`` interval of
+    each statistic: ``{"kendall_tau": (lo, hi), "spearman": (lo, hi)}``; NaN if fewer than 3
+    pairs.
+    """
+    scores = np.asarray(scores, np.float64).ravel()
+    truth = np.asarray(truth, np.float64).ravel()
+    keep = np.isfinite(scores) & np.isfinite(truth)
+    s, t = scores[keep], truth[keep]
+    nan = (float("nan"), float("nan"))
+    if len(s) < 3:
+        return {"kendall_tau": nan, "spearman": nan}
+    idx = host_rng(key).integers(len(s), size=(num_resamples, len(s)))
+    taus = np.array([scipy.stats.kendalltau(s[i], t[i])[0] for i in idx])
+    rs = scipy.stats.rankdata(s[idx], axis=1)
+    rt = scipy.stats.rankdata(t[idx], axis=1)
+    rs -= rs.mean(axis=1, keepdims=True)
+    rt -= rt.mean(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rhos = (rs * rt).sum(1) / np.sqrt((rs * rs).sum(1) * (rt * rt).sum(1))
+    q = (100 * (1 - level) / 2, 100 * (1 + level) / 2)
+
+    def interval(values):
+        values = values[np.isfinite(values)]
+        if not len(values):
+            return nan
+        lo, hi = np.percentile(values, q)
+        return float(lo), float(hi)
+
+    return {"kendall_tau": interval(taus), "spearman": interval(rhos)}

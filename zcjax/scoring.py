@@ -168,6 +168,34 @@ def input_batch(key: jax.Array, dataset: str, settings: Settings) -> tuple[jax.A
     return x, y
 
 
+def init_stats(
+    key: jax.Array,
+    plan,
+    x: jax.Array,
+    labels: jax.Array,
+    terminals: Sequence[str],
+    loss: str,
+    settings: Settings,
+    model=None,
+) -> stats.Stats:
+    """Statistics of ``settings.num_inits`` inits of one network, every array with a leading
+    [K] axis; init k uses ``split(key, K)[k]`` whether vmapped or looped."""
+    collect = functools.partial(
+        stats.collect_stats,
+        plan=plan,
+        x=x,
+        terminals=terminals,
+        weight_init=settings.weight_init,
+        labels=labels if loss == CROSS_ENTROPY else None,
+        method=settings.stats_method,
+        model=model,
+    )
+    k = settings.num_inits
+    if settings.use_vmap():
+        return collect(key, num_inits=k)
+    return stats.stack_inits([collect(key_init) for key_init in jax.random.split(key, k)])
+
+
 def _program_scores(
     key: jax.Array,
     plan,
@@ -179,31 +207,12 @@ def _program_scores(
 ) -> dict[str, np.ndarray]:
     """[K] scores of each program proxy; one statistics collection per (loss, init)."""
     out: dict[str, np.ndarray] = {}
-    k = settings.num_inits
     for loss in sorted({p.loss for p in proxies}):
         group = [p for p in proxies if p.loss == loss]
         terminals = tuple(sorted({t for p in group for t in p.program.terminals}))
-        collect = functools.partial(
-            stats.collect_stats,
-            plan=plan,
-            x=x,
-            terminals=terminals,
-            weight_init=settings.weight_init,
-            labels=labels if loss == CROSS_ENTROPY else None,
-            method=settings.stats_method,
-            model=model,
-        )
-        if settings.use_vmap():
-            st = collect(key, num_inits=k)
-            for p in group:
-                out[p.name] = network_score(p.program, st, k)
-        else:
-            per_init = {p.name: np.empty(k) for p in group}
-            for i, key_init in enumerate(jax.random.split(key, k)):
-                st = collect(key_init)
-                for p in group:
-                    per_init[p.name][i] = network_score(p.program, st)
-            out.update(per_init)
+        st = init_stats(key, plan, x, labels, terminals, loss, settings, model)
+        for p in group:
+            out[p.name] = network_score(p.program, st, settings.num_inits)
     return out
 
 

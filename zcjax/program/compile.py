@@ -38,20 +38,32 @@ def to_torch_layout(name: str, x: jax.Array) -> jax.Array:
     return jnp.transpose(x, (*lead, n, n + 3, n + 1, n + 2))
 
 
-def evaluate(program: Program, terminals: Terminals) -> jax.Array:
-    """The program's raw output on one unit's terminals (native layout in, any shape out)."""
+def evaluate(
+    program: Program,
+    terminals: Terminals,
+    op: Callable[[str], Callable[..., jax.Array]] | None = None,
+    torch_layout: bool = False,
+) -> jax.Array:
+    """The program's raw output on one unit's terminals (any shape out).
+
+    Args:
+      terminals: native layout, or PyTorch layout if ``torch_layout``.
+      op: maps a primitive's name to the function to call (default: its ``fn``); the GP's
+        evaluator passes jitted, unit-vmapped kernels shared by all programs.
+    """
     nodes = program.nodes
 
     def run(i: int) -> tuple[jax.Array, int]:
         name = nodes[i]
         if name in TERMINAL_KINDS:
-            return to_torch_layout(name, terminals[name]), i + 1
-        prim = PRIMITIVES[name]
+            x = terminals[name]
+            return (x if torch_layout else to_torch_layout(name, x)), i + 1
+        fn = PRIMITIVES[name].fn if op is None else op(name)
         args, j = [], i + 1
-        for _ in range(prim.arity):
+        for _ in range(PRIMITIVES[name].arity):
             value, j = run(j)
             args.append(value)
-        return prim.fn(*args), j
+        return fn(*args), j
 
     return run(0)[0]
 

@@ -1,0 +1,167 @@
+"""Properties of the GP operators: well-typed children, height limits, keys, pure parents."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from zcjax.gp import operators as ops
+from zcjax.program import Program, parse
+from zcjax.program.kinds import KINDS
+from zcjax.program.tree import TERMINAL_KINDS
+
+EZNAS_A = parse("frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))")
+
+
+def population(n=30, lo=2, hi=6, seed=0):
+    keys = jax.random.split(jax.random.key(seed), n)
+    return [ops.gen_half_and_half(k, lo, hi) for k in keys]
+
+
+def well_typed(p: Program) -> bool:
+    return Program.of(p.nodes) == p and parse(str(p)) == p
+
+
+def test_min_heights():
+    assert ops.MIN_HEIGHT == {"A": 0, "W": 0, "Am": 1, "Wm": 1, "S": 1}
+    assert 0 < ops.TERMINAL_RATIO < 1
+
+
+@pytest.mark.parametrize("gen", [ops.gen_full, ops.gen_grow, ops.gen_half_and_half])
+def test_generators_respect_heights_and_kinds(gen):
+    for i, key in enumerate(jax.random.split(jax.random.key(1), 60)):
+        kind = KINDS[i % len(KINDS)]
+        p = gen(key, 2, 6, kind=kind)
+        assert well_typed(p) and p.kind == kind
+        assert 2 <= p.height <= 6
+        if gen is ops.gen_full:  # every leaf at the drawn height
+            leaves = [d for d, n in zip(p.depths, p.nodes) if n in TERMINAL_KINDS]
+            assert len(set(leaves)) == 1 and leaves[0] == p.height
+
+
+def test_generator_raises_height_to_the_kinds_minimum():
+    p = ops.gen_full(jax.random.key(0), 0, 0, kind="S")
+    assert p.kind == "S" and p.height == 1
+    p = ops.gen_grow(jax.random.key(0), 0, 0, kind="A")
+    assert len(p) == 1 and p.nodes[0] in ops.TERMINALS_OF["A"]
+
+
+def test_root_kinds_are_drawn_from_all_kinds():
+    kinds = {p.kind for p in population(100)}
+    assert kinds == set(KINDS)
+    assert {p.kind for p in population(20)} <= set(KINDS)
+    only_s = [ops.gen_grow(k, 2, 4, kinds=("S",)) for k in jax.random.split(jax.random.key(3), 10)]
+    assert all(p.kind == "S" for p in only_s)
+
+
+def test_same_key_same_program_and_different_keys_differ():
+    a = population(10, seed=4)
+    b = population(10, seed=4)
+    assert a == b
+    assert len(set(population(50, seed=5))) > 40
+
+
+def test_cx_one_point_swaps_same_kind_subtrees_below_the_root():
+    pop = population(40, seed=6)
+    parents_before = list(pop)
+    swapped = 0
+    for i, key in enumerate(jax.random.split(jax.random.key(7), 39)):
+        a, b = pop[i], pop[i + 1]
+        c, d = ops.cx_one_point(key, a, b)
+        assert well_typed(c) and well_typed(d)
+        assert c.kind == a.kind and d.kind == b.kind  # roots are never swapped
+        assert c.nodes[0] == a.nodes[0] and d.nodes[0] == b.nodes[0]
+        assert len(c) + len(d) == len(a) + len(b)  # material is exchanged, not made
+        assert sorted(c.nodes + d.nodes) == sorted(a.nodes + b.nodes)
+        assert ops.cx_one_point(key, a, b) == (c, d)
+        swapped += (c, d) != (a, b)
+    assert pop == parents_before
+    assert swapped > 20
+
+
+def test_cx_one_point_leaves_single_nodes_alone():
+    t = Program.of(["weight"])
+    assert ops.cx_one_point(jax.random.key(0), t, EZNAS_A) == (t, EZNAS_A)
+
+
+def test_mut_uniform_keeps_kind_and_bounds_the_new_subtree():
+    for i, key in enumerate(jax.random.split(jax.random.key(8), 40)):
+        parent = population(40, seed=9)[i]
+        child = ops.mut_uniform(key, parent, 0, 5)
+        assert well_typed(child) and child.kind == parent.kind
+        assert child.height <= parent.height + 5
+        assert child == ops.mut_uniform(key, parent, 0, 5)
+
+
+def test_mut_node_replacement_changes_one_node_keeping_shape():
+    changed = 0
+    for i, key in enumerate(jax.random.split(jax.random.key(10), 40)):
+        parent = population(40, seed=11)[i]
+        child = ops.mut_node_replacement(key, parent)
+        assert well_typed(child)
+        assert len(child) == len(parent) and child.kinds == parent.kinds
+        diff = [j for j in range(len(parent)) if child.nodes[j] != parent.nodes[j]]
+        assert len(diff) <= 1 and 0 not in diff
+        changed += len(diff)
+    assert changed > 20
+
+
+def test_mut_shrink_replaces_a_node_by_an_argument_of_its_kind():
+    p = parse("sigmoid(sign(abs(relu_in@data)))")
+    for key in jax.random.split(jax.random.key(12), 10):
+        child = ops.mut_shrink(key, p)
+        assert well_typed(child) and child.kind == p.kind
+        assert len(child) == len(p) - 1 and child.nodes[0] == "sigmoid"
+    shrunk = 0
+    for i, key in enumerate(jax.random.split(jax.random.key(13), 40)):
+        parent = population(40, seed=14)[i]
+        child = ops.mut_shrink(key, parent)
+        assert well_typed(child) and child.kind == parent.kind and len(child) <= len(parent)
+        shrunk += len(child) < len(parent)
+    assert shrunk > 10
+    # EZNAS-A has no node whose argument has its own kind below the root except sign(A):
+    assert ops.mut_shrink(jax.random.key(0), EZNAS_A) == parse(
+        "frobenius_norm(sigmoid(logdet(relu_in_grad@data)))"
+    )
+
+
+def test_static_limit_replaces_too_high_children_by_a_parent():
+    high = parse("sign(sign(sign(sign(relu_in@data))))")
+    parents = [EZNAS_A, parse("sign(weight)")]
+    out = ops.static_limit(jax.random.key(0), [high, parents[1]], parents, max_height=3)
+    assert out[0] in parents and out[1] == parents[1]
+    assert ops.static_limit(jax.random.key(0), [high], parents, max_height=4) == [high]
+
+
+def test_var_or_respects_the_height_limit_and_keeps_parents():
+    pop = population(20, 2, 6, seed=15)
+    before = list(pop)
+    for seed in range(5):
+        kids = ops.var_or(
+            jax.random.key(seed), pop, 50, 0.4, 0.4, tuple(ops.MUTATIONS), max_height=7
+        )
+        assert len(kids) == 50 and all(well_typed(k) and k.height <= 7 for k in kids)
+        assert kids == ops.var_or(
+            jax.random.key(seed), pop, 50, 0.4, 0.4, tuple(ops.MUTATIONS), max_height=7
+        )
+    assert pop == before
+    copies = ops.var_or(jax.random.key(0), pop, 30, 0.0, 0.0)
+    assert all(k in pop for k in copies)
+    with pytest.raises(ValueError, match="Unknown mutations"):
+        ops.var_or(jax.random.key(0), pop, 3, mutations=("bogus",))
+
+
+def test_sel_tournament_picks_the_best_aspirant():
+    fitness = np.array([0.1, 0.9, -2.0, 0.5, 0.3])
+    idx = ops.sel_tournament(jax.random.key(0), fitness, 200, 4)
+    assert idx.shape == (200,) and idx.dtype.kind == "i"
+    assert np.array_equal(idx, ops.sel_tournament(jax.random.key(0), fitness, 200, 4))
+    # Each winner beats every other aspirant of its tournament; the worst never wins a
+    # tournament of more than one distinct aspirant; the best wins most.
+    assert (idx != 2).mean() > 0.95
+    assert (idx == 1).mean() > 0.5
+    assert np.array_equal(ops.sel_tournament(jax.random.key(1), fitness, 5, 1).shape, (5,))
+    # tournament of the whole range with ties: the first drawn among equals wins
+    same = ops.sel_tournament(jax.random.key(2), np.zeros(3), 50, 4)
+    assert set(same.tolist()) <= {0, 1, 2}

@@ -1,0 +1,170 @@
+"""Population-major evaluation: statistics computed once, every program of a population run on them.
+
+EZNAS rebuilt the networks for each program (and cached 1.09 TB of statistics to cope). Here
+the statistics of a few architectures are held at once, units of equal terminal shapes are
+stacked across architectures, layers and inits, and each program is *interpreted* over each
+stack with jitted primitive kernels vmapped over the stack axis (``compile.evaluate`` with
+``op=kernel``). Compiled code is therefore per (primitive, shape), shared by every program the
+search will ever make -- a new program costs no compilation once its ops have been seen --
+while ``program.compile`` (one jit per program) stays the path for scoring many architectures
+with one fixed program. Stacks are padded to a power of two so their shapes repeat.
+
+The numbers equal ``program.network_score`` of each (architecture, init): per unit the mean
+of the program's output (float32), per network the mean over the units the program fits
+(float64), NaN when not finite or when no unit fits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from zcjax.program.compile import evaluate, fits, to_torch_layout
+from zcjax.program.primitives import PRIMITIVES
+from zcjax.program.tree import Program
+from zcjax.stats import Stats
+
+# What a malformed program can raise at run time; it marks the program invalid, nothing more.
+_PROGRAM_ERRORS = (TypeError, ValueError, IndexError, ZeroDivisionError, FloatingPointError)
+
+
+@functools.cache
+def kernel(name: str):
+    """The jitted primitive ``name``, vmapped over a leading stack axis."""
+    return jax.jit(jax.vmap(PRIMITIVES[name].fn))
+
+
+@jax.jit
+def _unit_means(x: jax.Array) -> jax.Array:
+    """[N, ...] -> [N]: the float32 mean of each stacked unit's output."""
+    x = jnp.asarray(x, jnp.float32)
+    return jnp.mean(x.reshape(x.shape[0], -1), axis=1)
+
+
+def _bucket(n: int) -> int:
+    return 1 << max(n - 1, 0).bit_length()
+
+
+@dataclasses.dataclass
+class UnitStack:
+    """Units of one terminal-shape signature, stacked: row ``m * K + k`` is member m, init k.
+
+    ``members`` are (network, unit) index pairs; ``shapes`` are one unit's (terminal, shape)
+    pairs, what ``compile.fits`` decides on.
+    """
+
+    members: list[tuple[int, int]]
+    shapes: tuple[tuple[str, tuple[int, ...]], ...]
+    native: dict[str, jax.Array]
+    rows: int
+    _torch: dict[str, jax.Array] = dataclasses.field(default_factory=dict)
+
+    def terminal(self, name: str) -> jax.Array:
+        """[N_padded, ...] terminal ``name`` in PyTorch layout (converted once, on first use)."""
+        if name not in self._torch:
+            self._torch[name] = to_torch_layout(name, self.native.pop(name))
+        return self._torch[name]
+
+    def terminals(self, program: Program) -> dict[str, jax.Array]:
+        return {t: self.terminal(t) for t in program.terminals}
+
+
+def stack_units(stats: Sequence[Stats], num_inits: int) -> list[UnitStack]:
+    """Groups the units of several networks' statistics (each with a leading [K] axis) by the
+    shapes of their terminals and stacks each group along one padded leading axis."""
+    groups: dict[tuple, list[tuple[int, int]]] = {}
+    for n, st in enumerate(stats):
+        for u, layer in enumerate(st.layers):
+            for t, x in layer.items():
+                if x.shape[0] != num_inits:
+                    raise ValueError(
+                        f"Terminal {t} has leading size {x.shape[0]}, not K={num_inits}."
+                    )
+            signature = tuple(sorted((t, tuple(x.shape[1:])) for t, x in layer.items()))
+            groups.setdefault(signature, []).append((n, u))
+    out = []
+    for signature, members in groups.items():
+        rows = len(members) * num_inits
+        pad = _bucket(rows) - rows
+        native = {}
+        for t, _ in signature:
+            parts = [stats[n].layers[u][t] for n, u in members]
+            if pad:
+                parts.append(jnp.broadcast_to(parts[0][:1], (pad, *parts[0].shape[1:])))
+            native[t] = jnp.concatenate(parts, axis=0)
+        out.append(UnitStack(members, signature, native, rows))
+    return out
+
+
+@dataclasses.dataclass
+class StackedStats:
+    """Statistics of N networks (K inits each) stacked for population-major evaluation."""
+
+    stacks: list[UnitStack]
+    num_units: list[int]
+    num_inits: int
+
+    @classmethod
+    def of(cls, stats: Sequence[Stats], num_inits: int) -> StackedStats:
+        """From per-network statistics, each array with a leading [K] axis."""
+        return cls(stack_units(stats, num_inits), [len(s.layers) for s in stats], num_inits)
+
+    def scores(self, programs: Sequence[Program]) -> np.ndarray:
+        """[P, N, K] float64 network scores of each program; NaN marks invalid."""
+        out = np.full((len(programs), len(self.num_units), self.num_inits), np.nan)
+        for p, program in enumerate(programs):
+            out[p] = _program_scores(program, self.stacks, self.num_units, self.num_inits)
+        return out
+
+
+def population_scores(
+    programs: Sequence[Program], stats: Sequence[Stats], num_inits: int
+) -> np.ndarray:
+    """Network scores of every program on every (network, init).
+
+    Args:
+      programs: P programs (evaluate distinct ones; ``search`` de-duplicates by hash).
+      stats: statistics of N networks, each array with a leading [K] axis (``num_inits``);
+        they must hold every terminal the programs read.
+
+    Returns:
+      [P, N, K] float64 network scores; NaN marks invalid.
+    """
+    return StackedStats.of(stats, num_inits).scores(programs)
+
+
+def _program_scores(
+    program: Program, stacks: list[UnitStack], num_units: list[int], num_inits: int
+) -> np.ndarray:
+    """[N, K] network scores of one program on stacked units."""
+    pending = []
+    try:
+        for stack in stacks:
+            names = {t for t, _ in stack.shapes}
+            missing = [t for t in program.terminals if t not in names]
+            if missing:
+                raise KeyError(f"Statistics lack terminals {missing} that {program} reads.")
+            if fits(program, stack.shapes):
+                value = evaluate(program, stack.terminals(program), op=kernel, torch_layout=True)
+                pending.append((stack, _unit_means(value)))
+        means = jax.device_get([m for _, m in pending])
+    except _PROGRAM_ERRORS:
+        return np.full((len(num_units), num_inits), np.nan)
+    units = [np.full((n, num_inits), np.nan, np.float32) for n in num_units]
+    fitting = [np.zeros(n, bool) for n in num_units]
+    for (stack, _), m in zip(pending, means):
+        m = np.asarray(m)[: stack.rows].reshape(len(stack.members), num_inits)
+        for (n, u), row in zip(stack.members, m):
+            units[n][u] = row
+            fitting[n][u] = True
+    scores = np.full((len(num_units), num_inits), np.nan)
+    for n in range(len(num_units)):
+        if fitting[n].any():
+            mean = units[n][fitting[n]].astype(np.float64).mean(axis=0)
+            scores[n] = np.where(np.isfinite(mean), mean, np.nan)
+    return scores

@@ -1,0 +1,283 @@
+"""Typed tree-GP operators over ``Program``s, in DEAP's vocabulary (snake_case).
+
+Every operator takes a ``jax.random`` key first and returns new programs; inputs are never
+changed (``Program`` is an immutable tuple of node names). Host randomness comes from
+``keys.host_rng(key)``, so the same key always gives the same child.
+
+Typing: a node's *kind* (``program.kinds``) plays the role of a DEAP type. Only ``A`` and ``W``
+have terminals, so ``Am``, ``Wm`` and ``S`` need at least one primitive above the leaves
+(``MIN_HEIGHT``); generators raise a requested height to that minimum instead of failing as
+DEAP's ``generate`` does when no terminal of a type exists.
+
+Semantics follow DEAP's ``gp`` module: ``gen_grow`` stops at a node with probability
+``TERMINAL_RATIO`` (terminals / (terminals + primitives)) once ``min_height`` is reached;
+``cx_one_point`` and ``mut_node_replacement`` never pick the root; ``mut_uniform`` may;
+``static_limit`` replaces a child that is too high by a random one of its parents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+
+from zcjax.keys import host_rng
+from zcjax.program.kinds import KINDS
+from zcjax.program.primitives import PRIMITIVES
+from zcjax.program.tree import TERMINAL_KINDS, Program, arity
+
+TERMINALS_OF = {k: tuple(t for t, tk in TERMINAL_KINDS.items() if tk == k) for k in KINDS}
+TERMINAL_RATIO = len(TERMINAL_KINDS) / (len(TERMINAL_KINDS) + len(PRIMITIVES))
+
+
+def _min_heights() -> dict[str, int]:
+    """Least height of a tree of each kind (0 for kinds with terminals), by fixed point."""
+    height = {k: (0 if TERMINALS_OF[k] else None) for k in KINDS}
+    changed = True
+    while changed:
+        changed = False
+        for prim in PRIMITIVES.values():
+            for args, result in prim.signatures:
+                if any(height[a] is None for a in args):
+                    continue
+                h = 1 + max(height[a] for a in args)
+                if height[result] is None or h < height[result]:
+                    height[result], changed = h, True
+    return height
+
+
+MIN_HEIGHT = _min_heights()
+
+
+def _options(kind: str, budget: int) -> list[tuple[str, list[tuple[str, ...]]]]:
+    """Primitives that make ``kind`` within ``budget`` levels, each with its usable signatures."""
+    out = []
+    for prim in PRIMITIVES.values():
+        sigs = [
+            args
+            for args, result in prim.signatures
+            if result == kind and all(MIN_HEIGHT[a] <= budget - 1 for a in args)
+        ]
+        if sigs:
+            out.append((prim.name, sigs))
+    return out
+
+
+def _generate(rng: np.random.Generator, kind: str, height: int, min_height: int, grow: bool):
+    """Prefix nodes of a tree of ``kind``, DEAP's ``generate`` with kinds (see module doc)."""
+    height = max(height, MIN_HEIGHT[kind])
+    nodes: list[str] = []
+    stack = [(0, kind)]
+    while stack:
+        depth, k = stack.pop()
+        remaining = height - depth
+        stop = remaining == 0 or (grow and depth >= min_height and rng.random() < TERMINAL_RATIO)
+        if stop and TERMINALS_OF[k]:
+            nodes.append(str(rng.choice(TERMINALS_OF[k])))
+            continue
+        options = _options(k, max(remaining, MIN_HEIGHT[k]))
+        name, sigs = options[rng.integers(len(options))]
+        args = sigs[rng.integers(len(sigs))]
+        nodes.append(name)
+        stack.extend((depth + 1, a) for a in reversed(args))
+    return Program.of(nodes)
+
+
+def _root_kind(rng: np.random.Generator, kind: str | None, kinds: Sequence[str]) -> str:
+    return kind if kind is not None else str(rng.choice(list(kinds)))
+
+
+def gen_full(
+    key: jax.Array, min_height: int, max_height: int, kind: str | None = None, kinds=KINDS
+) -> Program:
+    """A tree whose leaves all sit at one height drawn from [min_height, max_height].
+
+    ``kind`` fixes the root's kind; otherwise it is drawn from ``kinds`` (programs of every kind
+    are scored by the mean of their output, as EZNAS's untyped root allowed).
+    """
+    rng = host_rng(key)
+    kind = _root_kind(rng, kind, kinds)
+    return _generate(rng, kind, int(rng.integers(min_height, max_height + 1)), min_height, False)
+
+
+def gen_grow(
+    key: jax.Array, min_height: int, max_height: int, kind: str | None = None, kinds=KINDS
+) -> Program:
+    """A tree of height at most one drawn from [min_height, max_height], leaves at any depth."""
+    rng = host_rng(key)
+    kind = _root_kind(rng, kind, kinds)
+    return _generate(rng, kind, int(rng.integers(min_height, max_height + 1)), min_height, True)
+
+
+def gen_half_and_half(
+    key: jax.Array, min_height: int, max_height: int, kind: str | None = None, kinds=KINDS
+) -> Program:
+    """``gen_full`` or ``gen_grow`` with equal probability (EZNAS: heights 2-6)."""
+    key_choice, key_gen = jax.random.split(key)
+    method = gen_full if host_rng(key_choice).random() < 0.5 else gen_grow
+    return method(key_gen, min_height, max_height, kind, kinds)
+
+
+def _splice(program: Program, start: int, new_nodes: Sequence[str]) -> Program:
+    end = program.subtree_end(start)
+    return Program.of(program.nodes[:start] + tuple(new_nodes) + program.nodes[end:])
+
+
+def cx_one_point(key: jax.Array, a: Program, b: Program) -> tuple[Program, Program]:
+    """Swaps a random subtree of ``a`` with a random subtree of the same kind in ``b``.
+
+    Roots are never picked (DEAP); parents with fewer than two nodes or no common kind below
+    the root are returned unchanged.
+    """
+    rng = host_rng(key)
+    if len(a) < 2 or len(b) < 2:
+        return a, b
+    where_a: dict[str, list[int]] = {}
+    where_b: dict[str, list[int]] = {}
+    for i in range(1, len(a)):
+        where_a.setdefault(a.kinds[i], []).append(i)
+    for i in range(1, len(b)):
+        where_b.setdefault(b.kinds[i], []).append(i)
+    common = sorted(set(where_a) & set(where_b))
+    if not common:
+        return a, b
+    kind = common[rng.integers(len(common))]
+    i = where_a[kind][rng.integers(len(where_a[kind]))]
+    j = where_b[kind][rng.integers(len(where_b[kind]))]
+    sub_a = a.nodes[i : a.subtree_end(i)]
+    sub_b = b.nodes[j : b.subtree_end(j)]
+    return _splice(a, i, sub_b), _splice(b, j, sub_a)
+
+
+def mut_uniform(
+    key: jax.Array, program: Program, min_height: int = 0, max_height: int = 5
+) -> Program:
+    """Replaces a random subtree (the root included) by a ``gen_half_and_half`` tree of its kind.
+
+    EZNAS: new subtree heights 0-5.
+    """
+    key_pick, key_gen = jax.random.split(key)
+    i = int(host_rng(key_pick).integers(len(program)))
+    subtree = gen_half_and_half(key_gen, min_height, max_height, kind=program.kinds[i])
+    return _splice(program, i, subtree.nodes)
+
+
+def mut_node_replacement(key: jax.Array, program: Program) -> Program:
+    """Replaces one non-root node by another of the same arity taking the same argument kinds
+    and giving the same kind (a terminal by another terminal of its kind)."""
+    if len(program) < 2:
+        return program
+    rng = host_rng(key)
+    i = int(rng.integers(1, len(program)))
+    name, kind = program.nodes[i], program.kinds[i]
+    if arity(name) == 0:
+        choices = TERMINALS_OF[kind]
+    else:
+        child_kinds, j = [], i + 1
+        for _ in range(arity(name)):
+            child_kinds.append(program.kinds[j])
+            j = program.subtree_end(j)
+        choices = tuple(
+            p.name
+            for p in PRIMITIVES.values()
+            if p.arity == len(child_kinds) and p.result_kind(tuple(child_kinds)) == kind
+        )
+    nodes = list(program.nodes)
+    nodes[i] = str(choices[rng.integers(len(choices))])
+    return Program.of(nodes)
+
+
+def mut_shrink(key: jax.Array, program: Program) -> Program:
+    """Replaces a non-root primitive by one of its arguments of the same kind (DEAP's shrink)."""
+    if len(program) < 3 or program.height <= 1:
+        return program
+    rng = host_rng(key)
+    candidates = []  # (node index, start of an argument of the node's own kind)
+    for i in range(1, len(program)):
+        j = i + 1
+        for _ in range(arity(program.nodes[i])):
+            if program.kinds[j] == program.kinds[i]:
+                candidates.append((i, j))
+            j = program.subtree_end(j)
+    if not candidates:
+        return program
+    i, j = candidates[rng.integers(len(candidates))]
+    return _splice(program, i, program.nodes[j : program.subtree_end(j)])
+
+
+def static_limit(
+    key: jax.Array, children: Sequence[Program], parents: Sequence[Program], max_height: int = 10
+) -> list[Program]:
+    """Children higher than ``max_height`` replaced by a random parent (EZNAS: height 10)."""
+    rng = host_rng(key)
+    out = []
+    for child in children:
+        if child.height > max_height:
+            child = parents[rng.integers(len(parents))]
+        out.append(child)
+    return out
+
+
+def sel_tournament(key: jax.Array, fitness: Sequence[float], k: int, size: int = 4) -> np.ndarray:
+    """Indices of ``k`` tournament winners; each tournament draws ``size`` aspirants with
+    replacement and keeps the fittest (the first drawn among equals). EZNAS: size 4.
+
+    Returns:
+      [k] int indices into ``fitness``.
+    """
+    fitness = np.asarray(fitness, np.float64)
+    if fitness.ndim != 1 or not len(fitness):
+        raise ValueError("sel_tournament needs a non-empty 1-D fitness array.")
+    aspirants = host_rng(key).integers(len(fitness), size=(k, size))
+    return aspirants[np.arange(k), np.argmax(fitness[aspirants], axis=1)]
+
+
+MUTATIONS = {
+    "uniform": mut_uniform,
+    "node_replacement": mut_node_replacement,
+    "shrink": mut_shrink,
+}
+
+
+def var_or(
+    key: jax.Array,
+    population: Sequence[Program],
+    num_offspring: int,
+    cx_prob: float = 0.4,
+    mut_prob: float = 0.4,
+    mutations: Sequence[str] = ("uniform",),
+    max_height: int = 10,
+    mut_heights: tuple[int, int] = (0, 5),
+) -> list[Program]:
+    """DEAP's ``varOr``: each child comes from crossover (``cx_prob``; the first child of two
+    distinct random parents), mutation (``mut_prob``; one of ``mutations`` drawn uniformly) or
+    a copy, with ``static_limit`` applied to crossover and mutation.
+    """
+    if cx_prob + mut_prob > 1.0:
+        raise ValueError("cx_prob + mut_prob must be at most 1.")
+    unknown = [m for m in mutations if m not in MUTATIONS]
+    if unknown or not mutations:
+        raise ValueError(f"Unknown mutations {unknown}; known: {', '.join(MUTATIONS)}.")
+    population = list(population)
+    offspring = []
+    for key_child in jax.random.split(key, num_offspring):
+        key_op, key_var, key_limit = jax.random.split(key_child, 3)
+        rng = host_rng(key_op)
+        r = rng.random()
+        if r < cx_prob and len(population) >= 2:
+            a, b = rng.choice(len(population), size=2, replace=False)
+            parents = [population[a], population[b]]
+            child = cx_one_point(key_var, *parents)[0]
+        elif r < cx_prob + mut_prob:
+            parents = [population[rng.integers(len(population))]]
+            name = mutations[rng.integers(len(mutations))]
+            if name == "uniform":
+                child = mut_uniform(key_var, parents[0], *mut_heights)
+            else:
+                child = MUTATIONS[name](key_var, parents[0])
+        else:
+            offspring.append(population[rng.integers(len(population))])
+            continue
+        offspring.append(static_limit(key_limit, [child], parents, max_height)[0])
+    return offspring
