@@ -77,3 +77,26 @@ def test_correlations_keep_float64_resolution():
     np.testing.assert_allclose(out["kendall_tau"], scipy.stats.kendalltau(base, y)[0], atol=1e-6)
     np.testing.assert_allclose(out["spearman"], scipy.stats.spearmanr(base, y)[0], atol=1e-6)
     np.testing.assert_allclose(out["pearson"], scipy.stats.pearsonr(base, y)[0], atol=1e-5)
+
+
+def test_bootstrap_ci_covers_the_estimate_and_narrows_with_n():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=400)
+    scores = truth + rng.normal(size=400)
+    key = jax.random.key(0)
+    small = metrics.bootstrap_ci(key, scores[:40], truth[:40], 300)
+    large = metrics.bootstrap_ci(key, scores, truth, 300)
+    tau = scipy.stats.kendalltau(scores, truth)[0]
+    rho = scipy.stats.spearmanr(scores, truth)[0]
+    assert large["kendall_tau"][0] < tau < large["kendall_tau"][1]
+    assert large["spearman"][0] < rho < large["spearman"][1]
+    width = {
+        n: ci["kendall_tau"][1] - ci["kendall_tau"][0] for n, ci in [(40, small), (400, large)]
+    }
+    assert width[400] < width[40] / 2  # ~1/sqrt(n)
+    assert metrics.bootstrap_ci(key, scores, truth, 300) == large  # same key, same interval
+    assert metrics.bootstrap_ci(jax.random.key(1), scores, truth, 300) != large
+    # Non-finite pairs are dropped; too few pairs give NaN.
+    with_nan = np.concatenate([scores, [np.nan]]), np.concatenate([truth, [1.0]])
+    assert np.isfinite(metrics.bootstrap_ci(key, *with_nan, 50)["spearman"]).all()
+    assert np.isnan(metrics.bootstrap_ci(key, [1.0, 2.0], [1.0, 2.0])["kendall_tau"]).all()

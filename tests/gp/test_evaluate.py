@@ -1,0 +1,91 @@
+"""Population-major evaluation equals per-program evaluation, and compiles per op, not program."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from zcjax import compiles, scoring, stats
+from zcjax.gp import search
+from zcjax.gp.evaluate import StackedStats, population_scores
+from zcjax.program import network_score, parse
+from zcjax.spaces import get_space
+
+ARCHS = (
+    "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|",
+    "|nor_conv_1x1~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|",
+    "|avg_pool_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_1x1~0|none~1|skip_connect~2|",
+)
+PROGRAMS = [
+    "frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))",  # EZNAS-A: S over Am
+    "add(relu_in@data, bn_out@data)",  # skips units whose in/out sizes differ
+    "invert(zeros_like(relu_in@data))",  # inf: invalid
+    "mean_abs(mul(weight, weight_grad@noise))",  # W kind
+    "logdet(weight_grad@data)",  # Wm kind
+    "cosine_similarity(conv_in_grad@noise, relu_in@perturbed)",
+    "sigmoid(matmul(bn_out_grad@perturbed, conv_in@noise))",
+    "normalize(mul(softmax(relu_in@noise), mean(bn_out_grad@data)))",
+]
+SETTINGS = scoring.Settings(num_inits=2, batch_size=2, inputs="noise")
+
+
+@pytest.fixture(scope="module")
+def setup():
+    space = get_space("nb201")
+    archs = [space.parse(a) for a in ARCHS]
+    key = jax.random.key(3)
+    all_stats = [
+        search.arch_stats(key, space, a, "cifar10", stats.TERMINALS, SETTINGS) for a in archs
+    ]
+    return space, archs, key, all_stats
+
+
+def test_population_major_equals_per_program_evaluation(setup):
+    space, archs, key, all_stats = setup
+    programs = [parse(t) for t in PROGRAMS]
+    together = population_scores(programs, all_stats, SETTINGS.num_inits)
+    assert together.shape == (len(programs), len(archs), 2)
+    for p, program in enumerate(programs):
+        for a, arch in enumerate(archs):
+            # EZNAS's way: statistics rebuilt for this program alone, its own compiled function.
+            own = search.arch_stats(key, space, arch, "cifar10", program.terminals, SETTINGS)
+            want = network_score(program, own, SETTINGS.num_inits)
+            np.testing.assert_allclose(
+                together[p, a], want, rtol=2e-5, atol=1e-6, err_msg=str(program)
+            )
+            assert np.array_equal(np.isnan(together[p, a]), np.isnan(want))
+    assert np.isnan(together[2]).all()  # invalid program
+    assert np.isfinite(together[[0, 1, 3, 5, 6]]).all()
+
+
+def test_scores_do_not_depend_on_the_rest_of_the_population(setup):
+    _, _, _, all_stats = setup
+    programs = [parse(t) for t in PROGRAMS]
+    stacked = StackedStats.of(all_stats, SETTINGS.num_inits)
+    together = stacked.scores(programs + programs[:2])
+    np.testing.assert_array_equal(together[-2:], together[:2])  # duplicates: same numbers
+    alone = StackedStats.of(all_stats, SETTINGS.num_inits).scores([programs[5]])
+    np.testing.assert_array_equal(alone[0], together[5])
+    # Score of a network does not depend on which other networks are stacked with it.
+    one = StackedStats.of(all_stats[1:2], SETTINGS.num_inits).scores(programs)
+    np.testing.assert_allclose(one[:, 0], together[:8, 1], rtol=1e-6)
+
+
+def test_a_new_program_of_seen_ops_compiles_nothing(setup):
+    _, _, _, all_stats = setup
+    stacked = StackedStats.of(all_stats, SETTINGS.num_inits)
+    warm = [parse("sigmoid(mul(relu_in@data, bn_out@noise))"), parse("mean(sign(relu_in@data))")]
+    stacked.scores(warm)
+    fresh = parse("mean(sigmoid(mul(sign(relu_in@data), bn_out@noise)))")  # never seen
+    with compiles.count_compiles() as c:
+        scores = stacked.scores([fresh])
+    assert np.isfinite(scores).all()
+    assert c.count == 0, f"{c.count} compilations for a new program of seen ops"
+
+
+def test_missing_terminals_are_an_error_not_invalid(setup):
+    space, archs, key, _ = setup
+    few = [search.arch_stats(key, space, archs[0], "cifar10", ("weight",), SETTINGS)]
+    with pytest.raises(KeyError, match="lack terminals"):
+        population_scores([parse("mean(relu_in@data)")], few, SETTINGS.num_inits)

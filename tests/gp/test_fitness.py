@@ -1,0 +1,72 @@
+"""Fitness: exact tau-b per row, aggregation over tasks, invalid programs, task parsing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from zcjax.gp.fitness import (
+    INVALID,
+    Task,
+    fitness_from_taus,
+    kendall_tau_rows,
+    parse_tasks,
+)
+
+
+def test_kendall_rows_equal_scipy_with_ties():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 8, 20).astype(float)  # ties in the truth
+    scores = rng.integers(0, 5, (30, 20)).astype(float)  # and in the scores
+    scores[:10] = rng.normal(size=(10, 20))
+    got = kendall_tau_rows(scores, truth)
+    want = [scipy.stats.kendalltau(s, truth)[0] for s in scores]
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_kendall_rows_by_hand_and_invalid_rows():
+    truth = np.array([1.0, 2.0, 3.0])
+    scores = np.array(
+        [
+            [1.0, 2.0, 3.0],  # all concordant
+            [3.0, 2.0, 1.0],  # all discordant
+            [1.0, 3.0, 2.0],  # 2 concordant, 1 discordant: 1/3
+            [5.0, 5.0, 5.0],  # constant: undefined
+            [1.0, np.nan, 2.0],  # non-finite
+            [1.0, np.inf, 2.0],
+        ]
+    )
+    got = kendall_tau_rows(scores, truth)
+    np.testing.assert_allclose(got[:3], [1.0, -1.0, 1 / 3])
+    assert np.isnan(got[3:]).all()
+
+
+def test_fitness_min_mean_signed_absolute():
+    taus = np.array([[0.5, -0.7], [0.2, 0.3], [np.nan, 0.9]])
+    np.testing.assert_allclose(fitness_from_taus(taus), [-0.7, 0.2, INVALID])
+    np.testing.assert_allclose(fitness_from_taus(taus, "absolute"), [0.5, 0.2, INVALID])
+    np.testing.assert_allclose(fitness_from_taus(taus, "signed", "mean"), [-0.1, 0.25, INVALID])
+    np.testing.assert_allclose(fitness_from_taus(taus, "absolute", "mean"), [0.6, 0.25, INVALID])
+    assert INVALID < -1.0  # below every tau: loses every tournament to a valid program
+    with pytest.raises(ValueError, match="correlation"):
+        fitness_from_taus(taus, "abs")
+    with pytest.raises(ValueError, match="aggregate"):
+        fitness_from_taus(taus, "signed", "max")
+
+
+def test_parse_tasks():
+    assert parse_tasks("nb201:cifar10, nb201:cifar100") == (
+        Task("nb201", "cifar10"),
+        Task("nb201", "cifar100"),
+    )
+    assert parse_tasks("nb201:cifar10:cifar10_test")[0].target == "cifar10_test"
+    assert str(parse_tasks("nb201:imagenet16")[0]) == "nb201:imagenet16"
+    for bad, message in [
+        ("nb201", "not 'space:dataset'"),
+        ("nb201:", "not 'space:dataset'"),
+        ("", "No tasks"),
+        ("nb201:cifar10,nb201:cifar10", "repeat"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            parse_tasks(bad)

@@ -1,0 +1,240 @@
+"""The search loop: fitness is a plain Kendall tau, runs resume exactly, bad settings are named."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+import scipy.stats
+
+from zcjax import scoring, stats
+from zcjax.gp import INVALID, checkpoint, search
+from zcjax.gp.evaluate import StackedStats
+from zcjax.program import parse
+from zcjax.proxies import ProgramProxy
+from zcjax.spaces import get_space
+
+TINY = search.SearchConfig(
+    population=6,
+    generations=2,
+    offspring=6,
+    survivors=3,
+    archs_per_task=4,
+    screen_archs=2,
+    test_archs=50,
+    settings=scoring.Settings(num_inits=1, batch_size=2, normalization="eznas"),
+)
+
+
+def without_times(history):
+    return [{k: v for k, v in r.items() if not k.endswith("_s")} for r in history]
+
+
+def test_split_is_disjoint_seeded_and_complete():
+    pool = list(range(100))
+    search_a, test_a = search.split_archs(jax.random.key(0), pool, 30)
+    assert len(test_a) == 30 and len(search_a) == 70
+    assert not set(search_a) & set(test_a) and set(search_a) | set(test_a) == set(pool)
+    assert search.split_archs(jax.random.key(0), pool, 30) == (search_a, test_a)
+    assert search.split_archs(jax.random.key(1), pool, 30)[1] != test_a
+    with pytest.raises(ValueError, match="leaves no search split"):
+        search.split_archs(jax.random.key(0), pool, 100)
+
+
+def test_fitness_equals_a_direct_kendall_tau(data_dir):
+    config = dataclasses.replace(TINY, archs_per_task=6)
+    tasks = search.load_tasks(config)
+    keys = search.GenerationKeys.of(config, 0)
+    archs = search.sample_task_archs(keys.archs, tasks, 6)
+    for td, task_archs in zip(tasks, archs):
+        assert set(task_archs) <= set(td.search) and not set(task_archs) & set(td.test)
+    programs = [
+        parse("frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))"),
+        parse("mean_abs(mul(weight, weight_grad@noise))"),
+        parse("cosine_similarity(conv_in_grad@noise, relu_in@perturbed)"),
+    ]
+    taus = np.empty((len(programs), len(tasks)))
+    direct = np.empty((len(programs), len(tasks)))
+    for t, (td, task_archs) in enumerate(zip(tasks, archs)):
+        got = search.score_programs(
+            keys.stats, programs, td.space, task_archs, td.task.dataset, config.settings, 4
+        )
+        taus[:, t] = search.fit.kendall_tau_rows(got, td.target(task_archs))
+        # score.py's path: one compiled function per program, statistics per arch.
+        proxies = [ProgramProxy(f"p{i}", p) for i, p in enumerate(programs)]
+        means, _ = scoring.score_archs(
+            keys.stats, td.space, task_archs, proxies, td.task.dataset, config.settings
+        )
+        target = td.target(task_archs)
+        for i in range(len(programs)):
+            np.testing.assert_allclose(got[i], means[f"p{i}"], rtol=2e-5)
+            direct[i, t] = scipy.stats.kendalltau(means[f"p{i}"], target)[0]
+    np.testing.assert_allclose(taus, direct, atol=1e-12)
+    fitness = search.fit.fitness_from_taus(taus, "signed", "min")
+    np.testing.assert_allclose(fitness, direct.min(axis=1), atol=1e-12)
+    absolute = search.fit.fitness_from_taus(taus, "absolute", "mean")
+    np.testing.assert_allclose(absolute, np.abs(direct).mean(axis=1), atol=1e-12)
+
+
+def test_invalid_programs_get_the_worst_fitness(data_dir):
+    tasks = search.load_tasks(TINY)
+    td = tasks[0]
+    archs = list(td.search[:4])
+    programs = [parse("invert(zeros_like(relu_in@data))"), parse("ones_like(relu_in@data)")]
+    scores = search.score_programs(
+        jax.random.key(0), programs, td.space, archs, "cifar10", TINY.settings
+    )
+    taus = search.fit.kendall_tau_rows(scores, td.target(archs))
+    assert np.isnan(scores[0]).all()  # inf: NaN scores
+    assert (scores[1] == 1.0).all() and np.isnan(taus).all()  # constant: tau undefined
+    assert search.fit.fitness_from_taus(taus[:, None]).tolist() == [INVALID, INVALID]
+
+
+@pytest.fixture(scope="module")
+def screen():
+    space = get_space("nb201")
+    settings = scoring.Settings(num_inits=1, batch_size=2, inputs="noise")
+    archs = [
+        space.parse(
+            "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|nor_conv_3x3~1|none~2|"
+        ),
+        space.parse(
+            "|nor_conv_1x1~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
+        ),
+    ]
+    st = [
+        search.arch_stats(jax.random.key(0), space, a, "cifar10", stats.TERMINALS, settings)
+        for a in archs
+    ]
+    return StackedStats.of(st, 1)
+
+
+def test_children_are_screened_for_validity(screen):
+    bad = parse("invert(zeros_like(relu_in@data))")  # inf on every arch
+    constant = parse("ones_like(relu_in@data)")  # the same on every arch
+    good = parse("mean(relu_in_grad@data)")
+    config = dataclasses.replace(TINY, offspring=12, cx_prob=0.0, mut_prob=0.0)
+    keys = search.GenerationKeys.of(config, 0)
+    children, rejected, rounds = search.make_offspring(
+        config, keys, [bad, constant, good], [screen]
+    )
+    assert children == [good] * 12
+    assert rejected > 0 and rounds >= 2
+    ok = search.screen_ok(screen.scores([bad, constant, good]))
+    assert ok.tolist() == [False, False, True]
+
+
+def test_selection_elites_and_dedupe():
+    progs = [parse(t) for t in ("mean(weight)", "mean(relu_in@data)", "mean(bn_out@data)")]
+    children = [progs[0], progs[1], progs[2], progs[1]]
+    fitness = np.array([0.1, 0.5, 0.5, 0.5])
+    config = dataclasses.replace(TINY, survivors=4, tournament=4, elites=2, dedupe="program")
+    chosen = search.select(config, jax.random.key(0), children, fitness)
+    assert chosen[:2] == (progs[1], progs[2])  # elites: best distinct, stable order
+    assert len(set(chosen)) == len(chosen)
+    by_fitness = dataclasses.replace(config, dedupe="fitness")
+    chosen = search.select(by_fitness, jax.random.key(0), children, fitness)
+    assert chosen == (progs[1],)  # all winners share fitness 0.5: one survives (EZNAS)
+
+
+def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, data_dir, monkeypatch):
+    whole = search.run(TINY, str(tmp_path / "a"))
+    assert whole.generation == 2 and len(whole.history) == 2
+    lines = (tmp_path / "a" / search.HISTORY).read_text().splitlines()
+    assert [json.loads(x)["generation"] for x in lines] == [0, 1]
+
+    b = str(tmp_path / "b")
+    real = search.score_programs
+    calls = []
+
+    def dies_midway(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:  # generation 1, second task: killed mid-evaluation
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search, "score_programs", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        search.run(TINY, b)
+    monkeypatch.undo()
+    assert search.resume(b, TINY).generation == 1
+    resumed = search.run(TINY, b)
+    assert resumed.population == whole.population
+    assert resumed.archive == whole.archive
+    assert without_times(resumed.history) == without_times(whole.history)
+    assert search.best_programs(resumed, 3) == search.best_programs(whole, 3)
+    assert (Path(b) / search.HISTORY).read_text().count("\n") == 2
+
+
+def test_a_kill_while_writing_leaves_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.json"
+    checkpoint.save_json(path, {"generation": 1})
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save_json(path, {"generation": 2})
+    monkeypatch.undo()
+    assert checkpoint.load_json(path) == {"generation": 1}
+    assert os.listdir(tmp_path) == ["checkpoint.json"]  # no temporary file left behind
+    checkpoint.save_json(path, {"generation": 2, "fitness": 0.1 + 0.2})
+    assert checkpoint.load_json(path)["fitness"] == 0.1 + 0.2  # floats round-trip exactly
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    state = search.initial_state(TINY)
+    search.save(tmp_path, TINY, state)
+    assert search.resume(tmp_path, dataclasses.replace(TINY, generations=9)) == state
+    with pytest.raises(ValueError, match="other settings.*population"):
+        search.resume(tmp_path, dataclasses.replace(TINY, population=7))
+    moved = dataclasses.replace(TINY.settings, data_dir="/elsewhere")
+    assert search.resume(tmp_path, dataclasses.replace(TINY, settings=moved)) == state
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ValueError, match="survivors"):
+        dataclasses.replace(TINY, survivors=99).validate()
+    with pytest.raises(ValueError, match="no dataset 'svhn'"):
+        dataclasses.replace(TINY, tasks=(search.Task("nb201", "svhn"),)).validate()
+    with pytest.raises(ValueError, match="Unknown mutations"):
+        dataclasses.replace(TINY, mutations=("flip",)).validate()
+
+
+def run_cli(*args, cwd):
+    script = Path(__file__).resolve().parents[2] / "experiments" / "evolve.py"
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=900,
+    )
+
+
+def test_evolve_cli_smoke_and_resume(tmp_path, data_dir):
+    work = tmp_path / "run"
+    first = run_cli("--smoke", f"--workdir={work}", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    out = first.stdout
+    assert "gen   0" in out and "gen   1" in out
+    assert "held-out test split, nb201:cifar10 (24 archs)" in out
+    assert "held-out test split, nb201:cifar100 (24 archs)" in out
+    assert "eznas_a" in out and "evolved_1" in out and "best classic proxy" in out
+    assert len((work / "history.jsonl").read_text().splitlines()) == 2
+    rows = json.loads((work / "heldout.json").read_text())["rows"]
+    assert {r["task"] for r in rows} == {"nb201:cifar10", "nb201:cifar100"}
+    again = run_cli("--smoke", f"--workdir={work}", "--baselines=params", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "starting at generation 2" in again.stdout and "gen   0" not in again.stdout
+    bad = run_cli("--smoke", "--tasks=nb201", cwd=tmp_path)
+    assert bad.returncode != 0 and "error: Task 'nb201'" in bad.stderr
+    assert "Traceback" not in bad.stderr
