@@ -84,8 +84,10 @@ def _generate(rng: np.random.Generator, kind: str, height: int, min_height: int,
     return Program.of(nodes)
 
 
-def _root_kind(rng: np.random.Generator, kind: str | None, kinds: Sequence[str]) -> str:
-    return kind if kind is not None else str(rng.choice(list(kinds)))
+def _gen(key, min_height, max_height, kind, kinds, grow: bool) -> Program:
+    rng = host_rng(key)
+    kind = kind if kind is not None else str(rng.choice(list(kinds)))
+    return _generate(rng, kind, int(rng.integers(min_height, max_height + 1)), min_height, grow)
 
 
 def gen_full(
@@ -96,18 +98,14 @@ def gen_full(
     ``kind`` fixes the root's kind; otherwise it is drawn from ``kinds`` (programs of every kind
     are scored by the mean of their output, as EZNAS's untyped root allowed).
     """
-    rng = host_rng(key)
-    kind = _root_kind(rng, kind, kinds)
-    return _generate(rng, kind, int(rng.integers(min_height, max_height + 1)), min_height, False)
+    return _gen(key, min_height, max_height, kind, kinds, grow=False)
 
 
 def gen_grow(
     key: jax.Array, min_height: int, max_height: int, kind: str | None = None, kinds=KINDS
 ) -> Program:
     """A tree of height at most one drawn from [min_height, max_height], leaves at any depth."""
-    rng = host_rng(key)
-    kind = _root_kind(rng, kind, kinds)
-    return _generate(rng, kind, int(rng.integers(min_height, max_height + 1)), min_height, True)
+    return _gen(key, min_height, max_height, kind, kinds, grow=True)
 
 
 def gen_half_and_half(
