@@ -222,7 +222,8 @@ def run_cli(*args, cwd):
 
 def test_evolve_cli_smoke_and_resume(tmp_path, data_dir):
     work = tmp_path / "run"
-    first = run_cli("--smoke", f"--workdir={work}", cwd=tmp_path)
+    data = f"--data_dir={Path(data_dir).resolve()}"
+    first = run_cli("--smoke", f"--workdir={work}", data, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     out = first.stdout
     assert "gen   0" in out and "gen   1" in out
@@ -232,9 +233,9 @@ def test_evolve_cli_smoke_and_resume(tmp_path, data_dir):
     assert len((work / "history.jsonl").read_text().splitlines()) == 2
     rows = json.loads((work / "heldout.json").read_text())["rows"]
     assert {r["task"] for r in rows} == {"nb201:cifar10", "nb201:cifar100"}
-    again = run_cli("--smoke", f"--workdir={work}", "--baselines=params", cwd=tmp_path)
+    again = run_cli("--smoke", f"--workdir={work}", "--baselines=params", data, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "starting at generation 2" in again.stdout and "gen   0" not in again.stdout
-    bad = run_cli("--smoke", "--tasks=nb201", cwd=tmp_path)
+    bad = run_cli("--smoke", "--tasks=nb201", data, cwd=tmp_path)
     assert bad.returncode != 0 and "error: Task 'nb201'" in bad.stderr
     assert "Traceback" not in bad.stderr
