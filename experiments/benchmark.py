@@ -6,7 +6,8 @@ Prints JSON lines: the environment; statistics collection (EZNAS-A's terminal an
 cold and warm; EZNAS-A end to end cold and warm with their ratio (the compile overhead on
 never-seen architectures); the whole-module jit per architecture for comparison; K inits
 vmapped versus looped; the classic proxies (synflow, snip, grad_norm, jacob_cov, NASWOT) cold and
-warm, together versus one at a time; peak memory. "cold" starts from empty compilation caches.
+warm, together versus one at a time; a GP generation's evaluation, population-major versus
+EZNAS's program-by-program way; peak memory. "cold" starts from empty compilation caches.
 """
 
 from __future__ import annotations
@@ -30,13 +31,16 @@ flags.DEFINE_integer("num_archs", 200, "Never-seen architectures per measurement
 flags.DEFINE_integer("module_archs", 5, "Architectures for the jit-per-architecture baseline.")
 flags.DEFINE_list("proxies", ["eznas_a"], "Proxies for the end-to-end measurement.")
 flags.DEFINE_list(
-    "parts", ["stats", "proxies", "module", "inits", "classic"], "Which measurements to run."
+    "parts", ["stats", "proxies", "module", "inits", "classic", "gp"], "Which measurements to run."
 )
 flags.DEFINE_list(
     "classic", ["synflow", "snip", "grad_norm", "jacob_cov", "naswot"], "Classic proxies to time."
 )
 flags.DEFINE_integer("classic_batch_size", 64, "Batch size for the classic proxies.")
 flags.DEFINE_integer("classic_archs", 50, "Never-seen architectures for the classic proxies.")
+flags.DEFINE_integer("gp_programs", 50, "Random programs in the GP evaluation measurement.")
+flags.DEFINE_integer("gp_archs", 20, "Architectures in the GP evaluation measurement.")
+flags.DEFINE_integer("gp_baseline_programs", 3, "Programs evaluated EZNAS's way (per program).")
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_string("data_dir", None, "Benchmark data folder (noise inputs without one).")
 
@@ -83,6 +87,19 @@ def main(argv):
         few = archs[: FLAGS.classic_archs]
         emit(bench.bench_proxies(key, space, few, FLAGS.dataset, classic, FLAGS.classic))
         emit(bench.bench_sharing(key, space, few[:10], FLAGS.dataset, classic, FLAGS.classic))
+    if "gp" in FLAGS.parts:
+        few = archs[: FLAGS.gp_archs]
+        emit(
+            bench.bench_gp(
+                key,
+                space,
+                few,
+                FLAGS.dataset,
+                settings,
+                FLAGS.gp_programs,
+                FLAGS.gp_baseline_programs,
+            )
+        )
     emit(bench.memory_record())
 
 

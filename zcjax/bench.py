@@ -15,7 +15,10 @@ from collections.abc import Hashable, Sequence
 import jax
 
 from zcjax import compiles, stats
+from zcjax.gp import evaluate as gp_evaluate
+from zcjax.gp import operators, search
 from zcjax.program import compile as program_compile
+from zcjax.program import network_score
 from zcjax.proxies import get_proxies
 from zcjax.scoring import Settings, input_batch, score_archs
 from zcjax.spaces import SearchSpace
@@ -25,6 +28,7 @@ def clear_compilation_caches() -> None:
     jax.clear_caches()
     program_compile.compiled_layer_score.cache_clear()
     program_compile.fits.cache_clear()
+    gp_evaluate.kernel.cache_clear()
 
 
 def _timed(fn) -> dict:
@@ -188,3 +192,65 @@ def _cpu_threads() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 0
+
+
+def bench_gp(
+    key: jax.Array,
+    space: SearchSpace,
+    archs: Sequence[Hashable],
+    dataset: str,
+    settings: Settings,
+    num_programs: int = 50,
+    baseline_programs: int = 5,
+) -> list[dict]:
+    """A GP generation's evaluation: ``num_programs`` random programs on ``archs``.
+
+    Population-major (``gp.search.score_programs``: statistics once per arch, programs
+    interpreted on shared per-primitive kernels), cold then warm with a *new* population (as
+    each generation brings), against EZNAS's way for ``baseline_programs`` programs: statistics
+    rebuilt per program and one compiled function per program (``program.network_score``).
+    Rates are (program, arch) evaluations per second.
+    """
+
+    def population(k):
+        keys = jax.random.split(k, num_programs)
+        return list(dict.fromkeys(operators.gen_half_and_half(kk, 2, 6) for kk in keys))
+
+    key_a, key_b, key_c, key_stats = jax.random.split(key, 4)
+    records = []
+    clear_compilation_caches()
+    for phase, k in (("cold", key_a), ("warm", key_b)):
+        programs = population(k)
+        timing = _timed(
+            lambda programs=programs: search.score_programs(
+                key_stats, programs, space, archs, dataset, settings
+            )
+        )
+        n = len(programs) * len(archs)
+        records.append(
+            {
+                **_record("gp_population_major", phase, len(archs), timing),
+                "programs": len(programs),
+                "program_archs_per_s": round(n / timing["seconds"], 2),
+            }
+        )
+    programs = population(key_c)[:baseline_programs]
+
+    def per_program():
+        out = []
+        for p in programs:
+            for a in archs:
+                st = search.arch_stats(key_stats, space, a, dataset, p.terminals, settings)
+                out.append(network_score(p, st, settings.num_inits))
+        return out
+
+    timing = _timed(per_program)
+    n = len(programs) * len(archs)
+    records.append(
+        {
+            **_record("gp_per_program", "new programs", len(archs), timing),
+            "programs": len(programs),
+            "program_archs_per_s": round(n / timing["seconds"], 2),
+        }
+    )
+    return records

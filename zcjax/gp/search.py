@@ -310,9 +310,11 @@ def score_programs(
     for start in range(0, len(archs), arch_chunk):
         chunk = archs[start : start + arch_chunk]
         st = [arch_stats(key, space, a, dataset, terminals, settings) for a in chunk]
+        stacked = StackedStats.of(st, k)
+        del st  # only the stacked copy stays in memory while the programs run
         with np.errstate(invalid="ignore"):
-            out[:, start : start + len(chunk)] = StackedStats.of(st, k).scores(programs).mean(-1)
-        del st
+            out[:, start : start + len(chunk)] = stacked.scores(programs).mean(-1)
+        del stacked
     return out
 
 
@@ -436,6 +438,7 @@ def run_generation(
             for a in task_archs[: config.screen_archs]
         ]
         screen.append(StackedStats.of(st, k))
+        del st
     t_screen = time.perf_counter()
     children, rejected, rounds = make_offspring(config, keys, parents, screen)
     del screen
