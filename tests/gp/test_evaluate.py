@@ -89,3 +89,17 @@ def test_missing_terminals_are_an_error_not_invalid(setup):
     few = [search.arch_stats(key, space, archs[0], "cifar10", ("weight",), SETTINGS)]
     with pytest.raises(KeyError, match="lack terminals"):
         population_scores([parse("mean(relu_in@data)")], few, SETTINGS.num_inits)
+
+
+def test_bench_gp_reports_both_ways(setup):
+    from zcjax import bench
+
+    space, archs, key, _ = setup
+    records = bench.bench_gp(key, space, archs[:1], "cifar10", SETTINGS, 4, 1)
+    assert [(r["bench"], r["phase"]) for r in records] == [
+        ("gp_population_major", "cold"),
+        ("gp_population_major", "warm"),
+        ("gp_per_program", "new programs"),
+    ]
+    assert all(r["program_archs_per_s"] > 0 and r["archs"] == 1 for r in records)
+    assert records[0]["compiles"] > 0 and records[2]["programs"] == 1
