@@ -103,3 +103,11 @@ def test_bench_gp_reports_both_ways(setup):
     ]
     assert all(r["program_archs_per_s"] > 0 and r["archs"] == 1 for r in records)
     assert records[0]["compiles"] > 0 and records[2]["programs"] == 1
+
+
+def test_stack_padding_wastes_at_most_a_third_with_few_sizes():
+    from zcjax.gp.evaluate import _bucket
+
+    sizes = {n: _bucket(n) for n in range(1, 1025)}
+    assert all(n <= b and (b - n) / b <= 1 / 3 for n, b in sizes.items())
+    assert len(set(sizes.values())) <= 2 * 10 + 1  # 2^k and 3 * 2^k up to 1024

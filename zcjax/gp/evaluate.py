@@ -7,7 +7,7 @@ stack with jitted primitive kernels vmapped over the stack axis (``compile.evalu
 ``op=kernel``). Compiled code is therefore per (primitive, shape), shared by every program the
 search will ever make -- a new program costs no compilation once its ops have been seen --
 while ``program.compile`` (one jit per program) stays the path for scoring many architectures
-with one fixed program. Stacks are padded to a power of two so their shapes repeat.
+with one fixed program. Stacks are padded to a few sizes (``_bucket``) so their shapes repeat.
 
 The numbers equal ``program.network_score`` of each (architecture, init): per unit the mean
 of the program's output (float32), per network the mean over the units the program fits
@@ -47,7 +47,10 @@ def _unit_means(x: jax.Array) -> jax.Array:
 
 
 def _bucket(n: int) -> int:
-    return 1 << max(n - 1, 0).bit_length()
+    """Smallest of 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (2^k and 3 * 2^k) that holds ``n`` rows:
+    few distinct shapes to compile, at most a third of a stack wasted on padding."""
+    power = 1 << max(n - 1, 0).bit_length()
+    return 3 * power // 4 if power >= 4 and 3 * power // 4 >= n else power
 
 
 @dataclasses.dataclass
