@@ -4,9 +4,10 @@
       --generations=10 --archs_per_task=20 --num_inits=1 --batch_size=16 --seed=0 \
       --workdir=runs/eznas_c10_c100
 
-Prints one line per generation and, at the end, the best programs' Kendall tau / Spearman rho
-(with bootstrap 95% CIs) on each task's held-out test split next to EZNAS-A and classic
-proxies on the same architectures. With ``--workdir`` every generation is checkpointed
+Prints one line per generation and, at the end, the best programs (the ``--candidates`` best by
+search fitness, re-ranked on ``--validate_archs`` fresh search-split architectures per task)
+with their Kendall tau / Spearman rho (bootstrap 95% CIs) on each task's held-out test split,
+next to EZNAS-A and classic proxies on the same architectures. With ``--workdir`` every generation is checkpointed
 (``checkpoint.json``, ``history.jsonl``) and rerunning the same command resumes; the held-out
 table goes to ``heldout.json``. ``--smoke`` shrinks everything to a CPU test of a minute or two.
 """
@@ -52,6 +53,10 @@ flags.DEFINE_integer("arch_chunk", 4, "Architectures whose statistics are in mem
 flags.DEFINE_integer("test_archs", 1000, "Held-out test split size per space.")
 flags.DEFINE_integer("test_inits", None, "Inits per arch on the test split (default num_inits).")
 flags.DEFINE_integer("top_k", 3, "Best programs scored on the test split.")
+flags.DEFINE_integer("candidates", 10, "Best programs by search fitness re-scored on validation.")
+flags.DEFINE_integer(
+    "validate_archs", 100, "Search-split archs per task that rank the candidates (0: off)."
+)
 flags.DEFINE_list(
     "baselines", ["eznas_a", "synflow", "naswot", "jacob_cov", "snip", "params"], "Baselines."
 )
@@ -76,6 +81,8 @@ SMOKE = {
     "batch_size": 2,
     "test_archs": 24,
     "top_k": 2,
+    "candidates": 3,
+    "validate_archs": 5,
     "baselines": ["eznas_a", "synflow", "params"],
 }
 
@@ -146,12 +153,16 @@ def main(argv):
         sys.exit(f"error: {e}")
     search_s = time.time() - start
     print(f"search: {state.generation} generations in {search_s:.1f}s this call")
-    best = search.best_programs(state, flag("top_k"))
+    tasks = search.load_tasks(config)
+    best = search.final_programs(
+        config, tasks, state, flag("top_k"), flag("candidates"), flag("validate_archs")
+    )
     if not best:
         print("no programs were evaluated")
         return
-    for program, fitness, n in best:
-        print(f"  fitness {fitness:+.3f} (mean of {n}): {program}")
+    for c in best:
+        valid = "" if c.validation_fitness is None else f", validation {c.validation_fitness:+.3f}"
+        print(f"  fitness {c.search_fitness:+.3f} (mean of {c.evaluations}{valid}): {c.program}")
     last = [time.time()]
 
     def progress(what, done, total):
@@ -159,11 +170,10 @@ def main(argv):
             last[0] = time.time()
             logging.info("held-out: %d/%d %s", done, total, what)
 
-    tasks = search.load_tasks(config)
     rows = heldout.evaluate(
         config,
         tasks,
-        [(p, f) for p, f, _ in best],
+        best,
         baselines=flag("baselines"),
         num_inits=FLAGS.test_inits,
         progress=progress,

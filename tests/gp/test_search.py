@@ -239,3 +239,39 @@ def test_evolve_cli_smoke_and_resume(tmp_path, data_dir):
     bad = run_cli("--smoke", "--tasks=nb201", data, cwd=tmp_path)
     assert bad.returncode != 0 and "error: Task 'nb201'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_final_programs_are_ranked_on_a_validation_sample(data_dir):
+    texts = [
+        "mean(weight)",
+        "ones_like(relu_in@data)",
+        "frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))",
+    ]
+    archive = {texts[0]: [[0, 0.9]], texts[1]: [[0, 0.5], [1, 0.3]], texts[2]: [[1, 0.1]]}
+    state = search.SearchState(2, (), archive, ())
+    tasks = search.load_tasks(TINY)
+    unvalidated = search.final_programs(TINY, tasks, state, 2, 3, validate_archs=0)
+    assert [str(c.program) for c in unvalidated] == texts[:2]
+    assert unvalidated[1].search_fitness == pytest.approx(0.4) and unvalidated[1].evaluations == 2
+    chosen = search.final_programs(TINY, tasks, state, 2, 3, validate_archs=6)
+    # The same fitness, computed directly on the validation sample of the search split:
+    key = search.validation_key(TINY.seed)
+    archs = search.sample_task_archs(key, tasks, 6)
+    for td, task_archs in zip(tasks, archs):
+        assert set(task_archs) <= set(td.search)
+    programs = [parse(t) for t in texts]
+    taus = np.stack(
+        [
+            search.fit.kendall_tau_rows(
+                search.score_programs(key, programs, td.space, a, td.task.dataset, TINY.settings),
+                td.target(a),
+            )
+            for td, a in zip(tasks, archs)
+        ],
+        axis=1,
+    )
+    fitness = search.fit.fitness_from_taus(taus)
+    assert fitness[1] == INVALID  # constant
+    want = sorted(range(3), key=lambda i: -fitness[i])[:2]
+    assert [c.program for c in chosen] == [programs[i] for i in want]
+    assert [c.validation_fitness for c in chosen] == [fitness[i] for i in want]

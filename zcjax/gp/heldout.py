@@ -16,8 +16,8 @@ import jax
 import numpy as np
 
 from zcjax import metrics, scoring
-from zcjax.gp.search import Keys, SearchConfig, TaskData
-from zcjax.program import PROGRAMS, Program
+from zcjax.gp.search import Candidate, Keys, SearchConfig, TaskData
+from zcjax.program import PROGRAMS
 from zcjax.proxies import ProgramProxy, get_proxies
 
 
@@ -34,6 +34,7 @@ class Row:
     rho_ci: tuple[float, float]
     n: int
     search_fitness: float | None = None  # mean fitness during the search (evolved only)
+    validation_fitness: float | None = None  # fitness on the validation sample (evolved only)
 
     @property
     def classic(self) -> bool:
@@ -43,20 +44,20 @@ class Row:
 def evaluate(
     config: SearchConfig,
     tasks: Sequence[TaskData],
-    programs: Sequence[tuple[Program, float]],
+    programs: Sequence[Candidate],
     baselines: Sequence[str] = ("eznas_a", "synflow", "naswot", "params"),
     num_inits: int | None = None,
     num_resamples: int = 1000,
     progress: scoring.Progress | None = None,
 ) -> list[Row]:
-    """Scores ``programs`` (with their search fitness) and ``baselines`` on every task's test
+    """Scores ``programs`` (``search.final_programs``) and ``baselines`` on every task's test
     split; ``num_inits`` overrides the search's K for this evaluation."""
     settings = config.settings
     if num_inits is not None:
         settings = dataclasses.replace(settings, num_inits=num_inits)
     evolved = [
-        ProgramProxy(f"evolved_{i + 1}", program, description="evolved")
-        for i, (program, _) in enumerate(programs)
+        ProgramProxy(f"evolved_{i + 1}", c.program, description="evolved")
+        for i, c in enumerate(programs)
     ]
     proxies = evolved + get_proxies(list(baselines))
     key = Keys.of(config.seed).test
@@ -92,7 +93,8 @@ def evaluate(
                     tau_ci=ci["kendall_tau"],
                     rho_ci=ci["spearman"],
                     n=c["n"],
-                    search_fitness=programs[j][1] if j < len(evolved) else None,
+                    search_fitness=programs[j].search_fitness if j < len(evolved) else None,
+                    validation_fitness=programs[j].validation_fitness if j < len(evolved) else None,
                 )
             )
     return rows
@@ -112,18 +114,24 @@ def format_table(rows: Sequence[Row]) -> str:
         n = max(r.n for r in rows if r.task == task)
         lines.append(f"held-out test split, {task} ({n} archs)")
         lines.append(
-            f"  {'proxy':<28}{'tau':>8}{'  95% CI':<18}{'rho':>8}{'  95% CI':<18}{'fitness':>9}"
+            f"  {'proxy':<28}{'tau':>8}{'  95% CI':<18}{'rho':>8}{'  95% CI':<18}"
+            f"{'fitness':>9}{'valid.':>8}"
         )
         for r in rows:
             if r.task != task:
                 continue
             name = r.name + (" *" if r is best else "")
             fitness = "" if r.search_fitness is None else f"{r.search_fitness:.3f}"
+            valid = "" if r.validation_fitness is None else f"{r.validation_fitness:.3f}"
             lines.append(
                 f"  {name:<28}{r.kendall_tau:>8.3f}  [{r.tau_ci[0]:.3f}, {r.tau_ci[1]:.3f}]"
                 f"{'':<1}{r.spearman:>8.3f}  [{r.rho_ci[0]:.3f}, {r.rho_ci[1]:.3f}] {fitness:>8}"
+                f"{valid:>8}"
             )
-    lines.append("  * best classic proxy on the task")
+    lines.append(
+        "  * best classic proxy on the task; fitness: mean search fitness; valid.: fitness on the"
+        " validation sample (search split) that chose the reported programs"
+    )
     for r in rows:
         if r.program and r.task == rows[0].task:
             label = "EZNAS-A" if r.name in PROGRAMS else r.name

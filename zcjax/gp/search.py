@@ -507,6 +507,61 @@ def best_programs(state: SearchState, k: int) -> list[tuple[Program, float, int]
     return [(parse(name), float(m), n) for m, _, name, n in ranked[:k]]
 
 
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A program picked at the end of a search, with its fitness during the search (mean over
+    the generations it was scored in) and on the validation sample (None if not validated)."""
+
+    program: Program
+    search_fitness: float
+    evaluations: int
+    validation_fitness: float | None = None
+
+
+def validation_key(seed: int) -> jax.Array:
+    """Key of the validation sample: distinct from every search and test key of the run."""
+    return jax.random.fold_in(Keys.of(seed).split, 0)
+
+
+def final_programs(
+    config: SearchConfig,
+    tasks: Sequence[TaskData],
+    state: SearchState,
+    top_k: int,
+    candidates: int = 10,
+    validate_archs: int = 100,
+) -> list[Candidate]:
+    """The ``top_k`` programs to report.
+
+    A program's search fitness comes from 20 architectures per task, often from one
+    generation, so the archive's best are partly lucky. The ``candidates`` best by search
+    fitness are therefore re-scored on ``validate_archs`` fresh architectures per task from the
+    *search* split (the test split stays unseen) and ranked by that fitness; ties keep the
+    search order. ``validate_archs=0`` keeps the search ranking.
+    """
+    best = [Candidate(p, f, n) for p, f, n in best_programs(state, max(candidates, top_k))]
+    if validate_archs <= 0 or not best:
+        return best[:top_k]
+    key = validation_key(config.seed)
+    archs = sample_task_archs(key, tasks, validate_archs)
+    programs = [c.program for c in best]
+    taus = np.empty((len(best), len(tasks)))
+    for t, (td, task_archs) in enumerate(zip(tasks, archs)):
+        scores = score_programs(
+            key,
+            programs,
+            td.space,
+            task_archs,
+            td.task.dataset,
+            config.settings,
+            config.arch_chunk,
+        )
+        taus[:, t] = fit.kendall_tau_rows(scores, td.target(task_archs))
+    values = fit.fitness_from_taus(taus, config.correlation, config.aggregate)
+    order = np.argsort(-values, kind="stable")[:top_k]
+    return [dataclasses.replace(best[i], validation_fitness=float(values[i])) for i in order]
+
+
 # ----------------------------------------------------------------------------- work folder
 
 CHECKPOINT = "checkpoint.json"
