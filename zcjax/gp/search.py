@@ -318,6 +318,29 @@ def score_programs(
     return out
 
 
+def task_fitness(
+    config: SearchConfig,
+    key: jax.Array,
+    programs: Sequence[Program],
+    tasks: Sequence[TaskData],
+    archs: Sequence[Sequence[Hashable]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-task taus [P, T] of ``programs`` on each task's ``archs`` and their fitness [P]."""
+    taus = np.full((len(programs), len(tasks)), np.nan)
+    for t, (td, task_archs) in enumerate(zip(tasks, archs)):
+        scores = score_programs(
+            key,
+            programs,
+            td.space,
+            task_archs,
+            td.task.dataset,
+            config.settings,
+            config.arch_chunk,
+        )
+        taus[:, t] = fit.kendall_tau_rows(scores, td.target(task_archs))
+    return taus, fit.fitness_from_taus(taus, config.correlation, config.aggregate)
+
+
 # ----------------------------------------------------------------------------- one generation
 
 
@@ -444,21 +467,8 @@ def run_generation(
     del screen
     t_children = time.perf_counter()
     unique = list(dict.fromkeys(children))
-    taus = np.full((len(unique), len(tasks)), np.nan)
-    for t, (td, task_archs) in enumerate(zip(tasks, archs)):
-        scores = score_programs(
-            keys.stats,
-            unique,
-            td.space,
-            task_archs,
-            td.task.dataset,
-            config.settings,
-            config.arch_chunk,
-        )
-        taus[:, t] = fit.kendall_tau_rows(scores, td.target(task_archs))
-    fitness_of = dict(
-        zip(unique, fit.fitness_from_taus(taus, config.correlation, config.aggregate))
-    )
+    taus, values = task_fitness(config, keys.stats, unique, tasks, archs)
+    fitness_of = dict(zip(unique, values))
     fitness = np.array([fitness_of[c] for c in children])
     population = select(config, keys.selection, children, fitness)
     t_end = time.perf_counter()
@@ -545,19 +555,7 @@ def final_programs(
     key = validation_key(config.seed)
     archs = sample_task_archs(key, tasks, validate_archs)
     programs = [c.program for c in best]
-    taus = np.empty((len(best), len(tasks)))
-    for t, (td, task_archs) in enumerate(zip(tasks, archs)):
-        scores = score_programs(
-            key,
-            programs,
-            td.space,
-            task_archs,
-            td.task.dataset,
-            config.settings,
-            config.arch_chunk,
-        )
-        taus[:, t] = fit.kendall_tau_rows(scores, td.target(task_archs))
-    values = fit.fitness_from_taus(taus, config.correlation, config.aggregate)
+    _, values = task_fitness(config, key, programs, tasks, archs)
     order = np.argsort(-values, kind="stable")[:top_k]
     return [dataclasses.replace(best[i], validation_fitness=float(values[i])) for i in order]
 
