@@ -255,6 +255,17 @@ def _init_scores(key_batch, key_inits, space, arch, dataset, programs, networks,
     return out
 
 
+def arch_keys(key: jax.Array, space: SearchSpace, arch: Hashable) -> tuple[jax.Array, jax.Array]:
+    """(key_batch, key_inits) of one architecture: its input batch and its K initialisations.
+
+    Derived from ``fold_in(key, space.arch_id(arch))`` alone, so a score never depends on which
+    other archs or proxies were requested; the GP uses the same keys, so its scores equal
+    ``score_archs``'s.
+    """
+    key_batch, key_inits = jax.random.split(arch_key(key, space.arch_id(arch)))
+    return key_batch, key_inits
+
+
 def score_archs(
     key: jax.Array,
     space: SearchSpace,
@@ -275,7 +286,7 @@ def score_archs(
     means = {p.name: np.empty(len(archs)) for p in proxies}
     stds = {p.name: np.zeros(len(archs)) for p in proxies}
     for i, arch in enumerate(archs):
-        key_batch, key_inits = jax.random.split(arch_key(key, space.arch_id(arch)))
+        key_batch, key_inits = arch_keys(key, space, arch)
         for p in proxies:
             if isinstance(p, CostProxy):
                 means[p.name][i] = p.fn(space, arch, dataset)

@@ -39,7 +39,7 @@ from zcjax.gp import fitness as fit
 from zcjax.gp import operators as ops
 from zcjax.gp.evaluate import StackedStats
 from zcjax.gp.fitness import INVALID, Task
-from zcjax.keys import arch_key, host_rng
+from zcjax.keys import host_rng
 from zcjax.program import Program, parse
 from zcjax.program.kinds import KINDS
 from zcjax.program.registry import SUM_LOGITS
@@ -281,7 +281,7 @@ def arch_stats(
 ) -> stats.Stats:
     """Statistics of one architecture exactly as ``scoring.score_archs`` computes them for a
     program proxy with ``key`` (so the GP's scores equal ``score.py``'s)."""
-    key_batch, key_inits = jax.random.split(arch_key(key, space.arch_id(arch)))
+    key_batch, key_inits = scoring.arch_keys(key, space, arch)
     x, labels = scoring.input_batch(key_batch, dataset, settings)
     plan = space.plan(arch, dataset)
     model = space.network(arch, dataset) if settings.stats_method == "module" else None
