@@ -19,7 +19,18 @@ from zcjax import scoring
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("space", "nb201", "Search space.")
-flags.DEFINE_enum("dataset", "cifar10", ["cifar10", "cifar100", "imagenet16"], "Dataset.")
+flags.DEFINE_enum(
+    "dataset",
+    None,
+    ["cifar10", "cifar100", "imagenet16", "imagenet"],
+    "Dataset (default: the space's first, cifar10 for nb201, imagenet for nds_*_in).",
+)
+flags.DEFINE_integer(
+    "resolution",
+    None,
+    "Input height/width (default: the dataset's; 224 for imagenet, fed CIFAR-10 images "
+    "resized bilinearly, or noise with --inputs=noise).",
+)
 flags.DEFINE_string(
     "target", None, "Benchmark column to correlate with (default: <dataset>_valid)."
 )
@@ -55,7 +66,7 @@ def main(argv):
     del argv
     config = scoring.ScoreConfig(
         space=FLAGS.space,
-        dataset=FLAGS.dataset,
+        dataset=FLAGS.dataset or "",
         proxies=tuple(FLAGS.proxies),
         target=FLAGS.target,
         num_archs=FLAGS.num_archs,
@@ -72,6 +83,7 @@ def main(argv):
             weight_init=FLAGS.weight_init,
             vmap_inits={"auto": None, "true": True, "false": False}[FLAGS.vmap_inits],
             stats_method=FLAGS.stats_method,
+            resolution=FLAGS.resolution,
         ),
     )
     start = time.time()
@@ -94,7 +106,7 @@ def main(argv):
         print(f"wrote {len(result.archs) * len(result.scores)} rows to {FLAGS.output}")
     table = scoring.format_table(result)
     print(table or scoring.format_scores(result))
-    print(f"scored {len(result.archs)} archs on {config.dataset} in {time.time() - start:.1f}s")
+    print(f"scored {len(result.archs)} archs on {result.dataset} in {time.time() - start:.1f}s")
 
 
 if __name__ == "__main__":

@@ -154,6 +154,7 @@ NORMALIZATION = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     "imagenet16": ((0.4810, 0.4575, 0.4079), (0.2479, 0.2402, 0.2553)),
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # pycls / torchvision
 }
 NORMALIZATION_EZNAS = {  # EZNAS's dataset_utils.py: CIFAR-10's for both CIFARs
     **NORMALIZATION,
@@ -161,7 +162,7 @@ NORMALIZATION_EZNAS = {  # EZNAS's dataset_utils.py: CIFAR-10's for both CIFARs
     "cifar100": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
 }
 IMAGE_FILES = {"cifar10": "images/cifar10.npz", "cifar100": "images/cifar100.npz"}
-INPUT_SIZE = {"cifar10": 32, "cifar100": 32, "imagenet16": 16}
+INPUT_SIZE = {"cifar10": 32, "cifar100": 32, "imagenet16": 16, "imagenet": 224}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,8 +187,8 @@ def load_images(
 
     CIFAR-10 uses its 2048 training images. CIFAR-100 uses its own 20 images when ``min_count``
     <= 20, else the CIFAR-10 images (a substitute: only 20 CIFAR-100 images are redistributable).
-    ImageNet16-120 has no redistributable images: it uses CIFAR-10 images, which
-    ``sample_batch`` resizes to 16x16.
+    ImageNet16-120 and ImageNet (NDS) have no redistributable images: they use CIFAR-10
+    images, which ``sample_batch`` resizes to the input size (16x16; 224x224 or a chosen size).
     """
     if dataset not in INPUT_SIZE:
         raise ValueError(f"Unknown dataset {dataset!r}; expected one of {sorted(INPUT_SIZE)}.")
@@ -220,11 +221,13 @@ def sample_batch(
     augment: bool = False,
     normalization: dict | None = None,
     data_dir: str | os.PathLike | None = None,
+    size: int | None = None,
 ) -> tuple[jax.Array, jax.Array, str]:
     """Draws a normalised image batch, deterministic given ``key``.
 
-    Images are drawn without replacement from ``load_images(dataset)``; ImageNet16-120 inputs are
-    2x2 box-downsampled to 16x16.
+    Images are drawn without replacement from ``load_images(dataset)`` and resized to ``size``
+    (default: the dataset's input size): by box averaging to a divisor of 32 (ImageNet16-120's
+    16x16 is 2x2 averaging), bilinearly otherwise (CIFAR images as ImageNet inputs).
 
     Returns:
       ``(x [B, H, W, 3] float32, y [B] int32, source)``; ``source`` says which images were used.
@@ -238,16 +241,27 @@ def sample_batch(
     if augment:
         x = _crop_flip(key_aug, x)
     x = x.astype(np.float32) / 255.0
-    size = INPUT_SIZE[dataset]
+    size = size or INPUT_SIZE[dataset]
     if x.shape[1] != size:
-        f = x.shape[1] // size
-        x = x.reshape(batch_size, size, f, size, f, 3).mean(axis=(2, 4))
+        x = resize(x, size)
     mean, std = (normalization or NORMALIZATION)[dataset]
     x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return jnp.asarray(x), jnp.asarray(images.y[idx], jnp.int32), images.source
 
 
-def noise_batch(key: jax.Array, dataset: str, batch_size: int) -> jax.Array:
-    """Standard-normal inputs [B, H, W, 3] of the dataset's input shape."""
-    size = INPUT_SIZE[dataset]
+def resize(x: np.ndarray, size: int) -> np.ndarray:
+    """Square images x [B, H, H, C] to [B, size, size, C]: box average if size divides H,
+    else bilinear (``jax.image.resize``)."""
+    b, h, _, c = x.shape
+    if h % size == 0:
+        f = h // size
+        return x.reshape(b, size, f, size, f, c).mean(axis=(2, 4))
+    return np.asarray(jax.image.resize(x, (b, size, size, c), "bilinear"))
+
+
+def noise_batch(
+    key: jax.Array, dataset: str, batch_size: int, size: int | None = None
+) -> jax.Array:
+    """Standard-normal inputs [B, size, size, 3] (default: the dataset's input size)."""
+    size = size or INPUT_SIZE[dataset]
     return jax.random.normal(key, (batch_size, size, size, 3), jnp.float32)

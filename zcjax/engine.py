@@ -25,7 +25,7 @@ import numpy as np
 
 from zcjax import netplan
 from zcjax.keys import host_rng
-from zcjax.spaces.layers import avg_pool, batch_norm, conv2d, conv_fans, init_scheme
+from zcjax.spaces.layers import batch_norm, conv2d, conv_fans, init_scheme, pool
 
 Params = dict
 # Per-unit quantities the engine can report (see ``zcjax.stats`` for the terminals built on them).
@@ -54,23 +54,42 @@ def _maybe_bn(z, p):
     return batch_norm(z, **p["bn"]) if "bn" in p else z
 
 
-def _unit(p, x, stride, dilation):
-    return _maybe_bn(_conv(p["conv"]["kernel"], jax.nn.relu(x), stride, dilation), p)
+def _body(convs, h, body: netplan.Body):
+    """A unit's convs (``convs``: {name: {kernel}}) applied to its ReLU output ``h``."""
+    main = body.main
+    if body.factorized:
+        shifted = jnp.pad(h, ((0, 0), (0, 1), (0, 1), (0, 0)))[:, 1:, 1:]
+        a = conv2d(h, convs["conv_1"]["kernel"], main.stride)
+        b = conv2d(shifted, convs["conv"]["kernel"], main.stride)
+        return jnp.concatenate([a, b], axis=-1)
+    for c in body.pre:
+        groups = h.shape[-1] if c.groups == 0 else c.groups
+        h = conv2d(h, convs[c.name]["kernel"], c.stride, c.dilation, groups)
+    return conv2d(h, convs["conv"]["kernel"], main.stride, main.dilation, main.groups)
+
+
+def _convs(p):
+    return {name: v for name, v in p.items() if name != "bn"}
+
+
+def _unit(p, x, body):
+    return _maybe_bn(_body(_convs(p), jax.nn.relu(x), body), p)
 
 
 def _conv_op(p, x, stride):
     return _maybe_bn(_conv(p["conv"], x, stride), p)
 
 
-def _head(p, x):
-    h = jax.nn.relu(_maybe_bn(x, p))
+def _head(p, x, relu=True):
+    h = _maybe_bn(x, p)
+    h = jax.nn.relu(h) if relu else h
     return jnp.mean(h, (1, 2)) @ p["linear"]["kernel"] + p["linear"]["bias"]
 
 
 # ----------------------------------------------------------------------------- kernels
 
 
-def _unit_bwd(p, x, gy, stride, dilation, want, extras):
+def _unit_bwd(p, x, gy, body, want, extras):
     """Backward of a unit: ``(gx, quantities in want, extras)`` with the forward recomputed.
 
     ``extras`` (static) may name "params" (gradients of the unit's parameters) and "layer"
@@ -78,11 +97,11 @@ def _unit_bwd(p, x, gy, stride, dilation, want, extras):
     computed: XLA drops the weight-gradient conv when nothing asks for it.
     """
     h = jax.nn.relu(x)
-    conv = functools.partial(_conv, stride=stride, dilation=dilation)
-    z, conv_vjp = jax.vjp(conv, p["conv"]["kernel"], h)
+    z, conv_vjp = jax.vjp(functools.partial(_body, body=body), _convs(p), h)
     y = _maybe_bn(z, p)
     gz, gbn = _bn_vjp(z, p, gy)
-    gkernel, gh = conv_vjp(gz)
+    gconvs, gh = conv_vjp(gz)
+    gkernel = gconvs["conv"]["kernel"]
     gx = gh * (x > 0)
     quantities = {
         "weight": p["conv"]["kernel"],
@@ -96,16 +115,16 @@ def _unit_bwd(p, x, gy, stride, dilation, want, extras):
     }
     more = {}
     if "params" in extras:
-        more["params"] = {"conv": {"kernel": gkernel}, **({"bn": gbn} if gbn else {})}
+        more["params"] = {**gconvs, **({"bn": gbn} if gbn else {})}
     if "layer" in extras:
         more["layer"] = (z, gz)
     return gx, {k: quantities[k] for k in want}, more
 
 
-def _unit_acts(p, x, stride, dilation, want):
+def _unit_acts(p, x, body, want):
     """Unit quantities that need no backward pass."""
     h = jax.nn.relu(x)
-    y = _maybe_bn(_conv(p["conv"]["kernel"], h, stride, dilation), p)
+    y = _maybe_bn(_body(_convs(p), h, body), p)
     quantities = {"weight": p["conv"]["kernel"], "relu_in": x, "conv_in": h, "bn_out": y}
     return {k: quantities[k] for k in want}
 
@@ -130,9 +149,9 @@ def _conv_bwd(p, x, gy, stride, extras=()):
     return gx, more
 
 
-def _head_bwd(p, x, gy, extras=()):
+def _head_bwd(p, x, gy, relu=True, extras=()):
     """Backward of the head: ``(gx, extras)``; its layer output is the logits."""
-    logits, vjp = jax.vjp(_head, p, x)
+    logits, vjp = jax.vjp(functools.partial(_head, relu=relu), p, x)
     gp, gx = vjp(gy)
     more = {}
     if "params" in extras:
@@ -157,6 +176,18 @@ def _add(*xs):
     return functools.reduce(jnp.add, xs)
 
 
+def _concat(*xs):
+    return jnp.concatenate(xs, axis=-1)
+
+
+def _concat_bwd(gy, sizes):
+    return tuple(jnp.split(gy, np.cumsum(sizes)[:-1].tolist(), axis=-1))
+
+
+def _zeros_strided(x, stride):
+    return jnp.zeros_like(x[:, ::stride, ::stride])
+
+
 def _make_kernels(vmapped: bool) -> dict[str, Callable]:
     def jit(fn, static=()):
         if vmapped:
@@ -168,20 +199,25 @@ def _make_kernels(vmapped: bool) -> dict[str, Callable]:
         return jax.jit(fn, static_argnames=static)
 
     return {
-        "unit": jit(_unit, ("stride", "dilation")),
-        "unit_bwd": jit(_unit_bwd, ("stride", "dilation", "want", "extras")),
-        "unit_acts": jit(_unit_acts, ("stride", "dilation", "want")),
+        "unit": jit(_unit, ("body",)),
+        "unit_bwd": jit(_unit_bwd, ("body", "want", "extras")),
+        "unit_acts": jit(_unit_acts, ("body", "want")),
         "conv": jit(_conv_op, ("stride",)),
         "conv_bwd": jit(_conv_bwd, ("stride", "extras")),
-        "pool": jit(avg_pool, ("window", "stride", "padding")),
+        "pool": jit(pool, ("window", "stride", "padding", "kind")),
         "pool_bwd": jit(
-            lambda x, gy, **kw: jax.vjp(lambda v: avg_pool(v, **kw), x)[1](gy)[0],
-            ("window", "stride", "padding"),
+            lambda x, gy, **kw: jax.vjp(lambda v: pool(v, **kw), x)[1](gy)[0],
+            ("window", "stride", "padding", "kind"),
         ),
         "add": jit(_add),
-        "head": jit(_head),
-        "head_bwd": jit(_head_bwd, ("extras",)),
+        "concat": jit(_concat),
+        "concat_bwd": jit(_concat_bwd, ("sizes",)),
+        "relu": jit(jax.nn.relu),
+        "relu_bwd": jit(lambda x, gy: gy * (x > 0)),
+        "head": jit(_head, ("relu",)),
+        "head_bwd": jit(_head_bwd, ("relu", "extras")),
         "zeros_like": jit(jnp.zeros_like),
+        "zeros_strided": jit(_zeros_strided, ("stride",)),
         "xent_cotangent": jit(_xent_cotangent),
     }
 
@@ -226,7 +262,7 @@ def select_params(params: Params, plan: netplan.Plan) -> Params:
     for op in plan.ops:
         if isinstance(op, netplan.Unit):
             unit = get_path(params, op.path)
-            _set(out, op.path, {"conv": unit["conv"], **({"bn": unit["bn"]} if op.bn else {})})
+            _set(out, op.path, {n: v for n, v in unit.items() if n != "bn" or op.bn})
         elif isinstance(op, netplan.Conv):
             _set(out, op.path, get_path(params, op.path))
             if op.bn_path is not None:
@@ -259,13 +295,47 @@ def value_shapes(plan: netplan.Plan, batch: int = 1) -> dict[int, tuple[int, ...
     for op in plan.ops:
         if isinstance(op, (netplan.Unit, netplan.Conv, netplan.Pool)):
             b, h, w, c = shapes[op.src]
-            stride = op.stride
+            strides = [op.stride] if not isinstance(op, netplan.Unit) else _strides(op.body)
+            for s in strides:
+                sh, sw = netplan.pair(s)
+                h, w = -(-h // sh), -(-w // sw)
             c = c if isinstance(op, netplan.Pool) else op.features
-            shapes[op.dst] = (b, -(-h // stride), -(-w // stride), c)
+            shapes[op.dst] = (b, h, w, c)
         elif isinstance(op, netplan.Add):
-            shapes[op.dst] = shapes[op.srcs[0] if op.srcs else op.like]
+            if op.srcs:
+                shapes[op.dst] = shapes[op.srcs[0]]
+            else:
+                b, h, w, c = shapes[op.like]
+                shapes[op.dst] = (b, -(-h // op.stride), -(-w // op.stride), c)
+        elif isinstance(op, netplan.Concat):
+            first = shapes[op.srcs[0]]
+            shapes[op.dst] = (*first[:-1], sum(shapes[s][-1] for s in op.srcs))
+        elif isinstance(op, netplan.Relu):
+            shapes[op.dst] = shapes[op.src]
         elif isinstance(op, netplan.Head):
             shapes[op.dst] = (batch, op.classes)
+    return shapes
+
+
+def _strides(body: netplan.Body) -> list[tuple[int, int]]:
+    if body.factorized:
+        return [body.main.stride]
+    return [c.stride for c in body.pre] + [body.main.stride]
+
+
+def unit_kernel_shapes(op: netplan.Unit, c_in: int) -> dict[str, tuple[int, ...]]:
+    """{conv name: kernel shape [kh, kw, C_in / groups, C_out]} of a unit, in init order."""
+    body = op.body
+    if body.factorized:
+        half = (1, 1, c_in, op.features // 2)
+        return {"conv_1": half, "conv": half}
+    shapes = {}
+    for c in body.pre:
+        c_out = c.features or c_in
+        per_group = 1 if c.groups == 0 else c_in // c.groups
+        shapes[c.name] = (*c.kernel, per_group, c_out)
+        c_in = c_out
+    shapes["conv"] = (*body.main.kernel, c_in // body.main.groups, op.features)
     return shapes
 
 
@@ -284,18 +354,20 @@ def init_params(key: jax.Array, plan: netplan.Plan, weight_init: str = "eznas") 
         return dist.sample(rng, shape, *fans)
 
     for op in plan.ops:
-        if isinstance(op, (netplan.Unit, netplan.Conv)):
+        if isinstance(op, netplan.Unit):
+            unit = {
+                name: {"kernel": draw(scheme.conv, shape, conv_fans(shape))}
+                for name, shape in unit_kernel_shapes(op, channels[op.src]).items()
+            }
+            if op.bn:
+                unit["bn"] = _bn_init(op.features)
+            _set(params, op.path, unit)
+        elif isinstance(op, netplan.Conv):
             shape = (op.kernel, op.kernel, channels[op.src], op.features)
             kernel = draw(scheme.conv, shape, conv_fans(shape))
-            if isinstance(op, netplan.Unit):
-                unit = {"conv": {"kernel": kernel}}
-                if op.bn:
-                    unit["bn"] = _bn_init(op.features)
-                _set(params, op.path, unit)
-            else:
-                _set(params, op.path, {"kernel": kernel})
-                if op.bn_path is not None:
-                    _set(params, op.bn_path, _bn_init(op.features))
+            _set(params, op.path, {"kernel": kernel})
+            if op.bn_path is not None:
+                _set(params, op.bn_path, _bn_init(op.features))
         elif isinstance(op, netplan.Head):
             shape = (channels[op.src], op.classes)
             fans = conv_fans(shape)
@@ -323,22 +395,32 @@ def forward(params: Params, plan: netplan.Plan, x: jax.Array, vmapped: bool = Fa
     return _forward(params, plan, x, KERNELS[vmapped])
 
 
+def _pool_args(op: netplan.Pool) -> dict:
+    return {"window": op.window, "stride": op.stride, "padding": op.padding, "kind": op.kind}
+
+
+def _zeros(k, like, stride):
+    return k["zeros_like"](like) if stride == 1 else k["zeros_strided"](like, stride=stride)
+
+
 def _forward(params, plan, x, k):
     values = {0: x}
     for op in plan.ops:
         if isinstance(op, netplan.Unit):
-            y = k["unit"](
-                get_path(params, op.path), values[op.src], stride=op.stride, dilation=op.dilation
-            )
+            y = k["unit"](get_path(params, op.path), values[op.src], body=op.body)
         elif isinstance(op, netplan.Conv):
             y = k["conv"](_conv_params(params, op), values[op.src], stride=op.stride)
         elif isinstance(op, netplan.Pool):
-            y = k["pool"](values[op.src], window=op.window, stride=op.stride, padding=op.padding)
+            y = k["pool"](values[op.src], **_pool_args(op))
         elif isinstance(op, netplan.Add):
             srcs = [values[s] for s in op.srcs]
-            y = k["add"](*srcs) if srcs else k["zeros_like"](values[op.like])
+            y = k["add"](*srcs) if srcs else _zeros(k, values[op.like], op.stride)
+        elif isinstance(op, netplan.Concat):
+            y = k["concat"](*[values[s] for s in op.srcs])
+        elif isinstance(op, netplan.Relu):
+            y = k["relu"](values[op.src])
         elif isinstance(op, netplan.Head):
-            y = k["head"](_head_params(params, op), values[op.src])
+            y = k["head"](_head_params(params, op), values[op.src], relu=op.relu)
         else:
             raise TypeError(f"Unknown plan op {op!r}")
         values[op.dst] = y
@@ -370,8 +452,7 @@ def unit_quantities(
             op.path: k["unit_acts"](
                 get_path(params, op.path),
                 values[op.src],
-                stride=op.stride,
-                dilation=op.dilation,
+                body=op.body,
                 want=want,
             )
             for op in plan.units
@@ -444,8 +525,7 @@ def backward(
                 get_path(params, op.path),
                 values[op.src],
                 gy,
-                stride=op.stride,
-                dilation=op.dilation,
+                body=op.body,
                 want=want,
                 extras=extras,
             )
@@ -460,13 +540,19 @@ def backward(
             record(op, more)
             accumulate(op.src, gx)
         elif isinstance(op, netplan.Pool):
-            pool = {"window": op.window, "stride": op.stride, "padding": op.padding}
-            accumulate(op.src, k["pool_bwd"](values[op.src], gy, **pool))
+            accumulate(op.src, k["pool_bwd"](values[op.src], gy, **_pool_args(op)))
         elif isinstance(op, netplan.Add):
             for s in op.srcs:
                 accumulate(s, gy)
+        elif isinstance(op, netplan.Concat):
+            sizes = tuple(values[s].shape[-1] for s in op.srcs)
+            for s, g in zip(op.srcs, k["concat_bwd"](gy, sizes=sizes)):
+                accumulate(s, g)
+        elif isinstance(op, netplan.Relu):
+            accumulate(op.src, k["relu_bwd"](values[op.src], gy))
         elif isinstance(op, netplan.Head):
-            gx, more = k["head_bwd"](_head_params(params, op), values[op.src], gy, extras=extras)
+            p = _head_params(params, op)
+            gx, more = k["head_bwd"](p, values[op.src], gy, relu=op.relu, extras=extras)
             record(op, more)
             accumulate(op.src, gx)
     return Backward(

@@ -40,6 +40,8 @@ class Settings:
       weight_init: an init scheme of ``spaces.layers.INITS``.
       vmap_inits: run the K inits as one vmapped batch (True) or a loop (False); None picks
         vmap on accelerators and the loop on CPU, where it is faster. Both give the same numbers.
+      resolution: input height and width (None: the dataset's, 224 for ImageNet). Networks
+        end in global average pooling, so any size runs; costs stay at the official size.
       stats_method: ``"engine"`` (kernels shared by all architectures: no per-architecture
         compilation) or ``"module"`` (one jit of the whole Flax network per architecture:
         ~20% faster per pass once compiled, but 1.5-6 s to compile each new architecture on a
@@ -56,6 +58,7 @@ class Settings:
     vmap_inits: bool | None = None
     stats_method: str = "engine"
     data_dir: str | None = None
+    resolution: int | None = None
 
     def use_vmap(self) -> bool:
         if self.stats_method == "module":
@@ -72,7 +75,7 @@ class ScoreConfig:
     ``programs`` are extra proxies given as program text."""
 
     space: str = "nb201"
-    dataset: str = "cifar10"
+    dataset: str = "cifar10"  # "" = the space's first dataset
     proxies: tuple[str, ...] = ("params", "flops")
     programs: tuple[str, ...] = ()
     target: str | None = None
@@ -95,6 +98,7 @@ class ScoreResult:
     target_name: str
     target: np.ndarray | None
     notes: list[str]
+    dataset: str = ""
 
     def correlations(self) -> dict[str, dict[str, float]]:
         """Per proxy: Kendall tau, Spearman rho and Pearson r against the target."""
@@ -151,7 +155,7 @@ def input_batch(key: jax.Array, dataset: str, settings: Settings) -> tuple[jax.A
     """The batch an architecture is scored on: (x [B, H, W, 3], labels [B])."""
     if settings.inputs == "noise":
         key_x, key_y = jax.random.split(key)
-        x = data.noise_batch(key_x, dataset, settings.batch_size)
+        x = data.noise_batch(key_x, dataset, settings.batch_size, settings.resolution)
         classes = max(10, len(data.load_images(dataset, 1, settings.data_dir).y))
         return x, jax.random.randint(key_y, (settings.batch_size,), 0, classes)
     if settings.inputs != "data":
@@ -164,6 +168,7 @@ def input_batch(key: jax.Array, dataset: str, settings: Settings) -> tuple[jax.A
         augment=settings.augment,
         normalization=normalization,
         data_dir=settings.data_dir,
+        size=settings.resolution,
     )
     return x, y
 
@@ -243,16 +248,26 @@ def _init_scores(key_batch, key_inits, space, arch, dataset, programs, networks,
     if not (programs or networks):
         return {}
     x, labels = input_batch(key_batch, dataset, settings)
-    plan = space.plan(arch, dataset)
+    plan = at_resolution(space.plan(arch, dataset), settings.resolution)
     out = {}
     if programs:
         model = space.network(arch, dataset) if settings.stats_method == "module" else None
         out |= _program_scores(key_inits, plan, model, x, labels, programs, settings)
     if networks:
         batches = functools.partial(_extra_batch, key_batch, dataset, settings)
-        bn_free = functools.partial(space.plan, arch, dataset, bn=False)
+
+        def bn_free():
+            return at_resolution(space.plan(arch, dataset, bn=False), settings.resolution)
+
         out |= _network_scores(key_inits, plan, x, labels, batches, bn_free, networks, settings)
     return out
+
+
+def at_resolution(plan, resolution: int | None):
+    """``plan`` with its input size set to ``resolution`` (synflow's input follows it)."""
+    if resolution is None:
+        return plan
+    return dataclasses.replace(plan, input_shape=(resolution, resolution, plan.input_shape[2]))
 
 
 def arch_keys(key: jax.Array, space: SearchSpace, arch: Hashable) -> tuple[jax.Array, jax.Array]:
@@ -304,6 +319,8 @@ def score_archs(
 def run_scoring(config: ScoreConfig, progress: Progress | None = None) -> ScoreResult:
     """Chooses archs, scores them and attaches the target column when the benchmark is found."""
     space = get_space(config.space)
+    if not config.dataset:
+        config = dataclasses.replace(config, dataset=space.datasets[0])
     if config.dataset not in space.datasets:
         raise ValueError(
             f"Space {space.name!r} has no dataset {config.dataset!r}; expected one of {space.datasets}."
@@ -354,6 +371,7 @@ def run_scoring(config: ScoreConfig, progress: Progress | None = None) -> ScoreR
         target_name=target_name,
         target=target,
         notes=notes,
+        dataset=config.dataset,
     )
 
 

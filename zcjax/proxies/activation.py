@@ -4,7 +4,8 @@
   published (v2) score: with c_l(n) the binary code (ReLU input > 0) of sample n at ReLU l,
   K[n, m] = sum_l (#units where both codes are 1 + #units where both are 0), score =
   log|det K|. Every ReLU counts: one per ReLU-Conv-BN unit (a node feeding k convs counts k
-  times, as in the reference) and the final BN-ReLU.
+  times, as in the reference; ResNet units sharing a block's ReLU count it once) and the head's
+  ReLU where it has one.
 - ``jacob_cov``: the v1 NASWOT score as zero-cost-nas computes it: J = d(sum of logits)/dx for
   the batch (BN in batch-statistics mode, so rows are not strictly per-sample), Sigma =
   corrcoef of J's rows, score = -sum_i (log(lambda_i + 1e-5) + 1 / (lambda_i + 1e-5)).
@@ -37,9 +38,9 @@ def naswot(passes: Passes) -> float:
     values, params = passes.values, passes.params
     k = None
     for op in passes.plan.ops:
-        if isinstance(op, netplan.Unit):
+        if isinstance(op, netplan.Unit) and not op.shared_relu:
             contribution = _code_kernel(values[op.src])
-        elif isinstance(op, netplan.Head):
+        elif isinstance(op, netplan.Head) and op.relu:
             contribution = _code_kernel(
                 _head_relu_input(engine.head_params(params, op), values[op.src])
             )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Hashable, Sequence
 
 import flax.linen as nn
 
 from zcjax import netplan
-from zcjax.spaces import nb201
+from zcjax.spaces import nb201, nds
 from zcjax.spaces.benchmark import Benchmark
 from zcjax.spaces.costs import Costs
 
@@ -61,7 +62,27 @@ NB201 = SearchSpace(
     input_size=nb201.INPUT_SIZE.__getitem__,
 )
 
-SPACES = {"nb201": NB201}
+
+def _nds_space(name: str, stem: str) -> SearchSpace:
+    """The NDS sweep file ``stem`` as a space (``spaces.nds``): its records are its archs."""
+    dataset = nds.FILES[stem]
+    return SearchSpace(
+        name=name,
+        datasets=(dataset,),
+        default_target=lambda dataset: "acc",
+        enumerate=None,
+        parse=nds.parse_model,
+        to_string=lambda model: model.net,
+        arch_id=nds.model_id,
+        network=nds.network,
+        plan=nds.plan,
+        costs=nds.costs,
+        load_benchmark=functools.partial(nds.load_benchmark, stem),
+        input_size=nds.INPUT_SIZE.__getitem__,
+    )
+
+
+SPACES = {"nb201": NB201} | {name: _nds_space(name, stem) for name, stem in nds.SPACE_FILES.items()}
 
 
 def get_space(name: str) -> SearchSpace:

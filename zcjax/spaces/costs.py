@@ -4,7 +4,8 @@ Convention (that of NAS-Bench-201's official ``get_model_infos`` and the NDS rec
 - params: every entry of the ``params`` collection (conv and linear weights, linear bias, BN
   scale and bias; BN running statistics are not parameters);
 - FLOPs: multiply-accumulates of convolutions and linear layers at batch size 1,
-  ``H_out * W_out * k_h * k_w * C_in * C_out / groups`` per conv (``layers.Conv`` has no bias) and ``C_in * C_out + C_out`` per linear layer; pooling, BN, ReLU and additions count 0.
+  ``H_out * W_out * k_h * k_w * C_in * C_out / groups`` per conv (``layers.Conv`` has no
+  bias) and ``C_in * C_out + C_out`` per linear layer; pooling, BN, ReLU and additions count 0.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from zcjax.spaces.layers import Conv, Linear
+from zcjax.spaces.layers import Conv, Linear, pair
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Costs:
 def _layer_flops(module: nn.Module, args, out) -> int:
     x = args[0]
     if isinstance(module, Conv):
-        per_position = module.kernel**2 * x.shape[-1] * out.shape[-1] // module.groups
+        per_position = math.prod(pair(module.kernel)) * x.shape[-1] * out.shape[-1] // module.groups
         return per_position * math.prod(out.shape[1:-1])
     if isinstance(module, Linear):
         return x.shape[-1] * out.shape[-1] + out.shape[-1]

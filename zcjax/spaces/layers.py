@@ -102,19 +102,20 @@ class BatchNorm(nn.Module):
 class Conv(nn.Module):
     """2-D convolution without bias; PyTorch padding ``(kernel - 1) // 2 * dilation`` per side.
 
-    Its one parameter is ``kernel`` [k, k, C_in / groups, C_out].
+    Its one parameter is ``kernel`` [kh, kw, C_in / groups, C_out]; ``kernel`` and ``stride``
+    are ints or (h, w) pairs.
     """
 
     features: int
-    kernel: int
-    stride: int = 1
+    kernel: int | tuple[int, int]
+    stride: int | tuple[int, int] = 1
     dilation: int = 1
     groups: int = 1
     weight_init: str = "eznas"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        shape = (self.kernel, self.kernel, x.shape[-1] // self.groups, self.features)
+        shape = (*pair(self.kernel), x.shape[-1] // self.groups, self.features)
         dist = init_scheme(self.weight_init).conv
         kernel = self.param("kernel", lambda k: dist.sample_jax(k, shape, *conv_fans(shape)))
         return conv2d(x, kernel, self.stride, self.dilation, self.groups)
@@ -137,13 +138,21 @@ class Linear(nn.Module):
 
 
 class ReLUConvBN(nn.Module):
-    """ReLU -> Conv (no bias) -> BatchNorm: the unit whose statistics EZNAS programs read."""
+    """ReLU -> Conv (no bias) -> BatchNorm: the unit whose statistics EZNAS programs read.
+
+    The optional fields make it any ``netplan.Unit``: ``pre`` convs before ``conv`` (separable,
+    dilated and factorised convs), ``groups``, ``factorized`` (FactorizedReduce) and ``bn``.
+    """
 
     features: int
-    kernel: int
-    stride: int = 1
+    kernel: int | tuple[int, int]
+    stride: int | tuple[int, int] = 1
     dilation: int = 1
     weight_init: str = "eznas"
+    groups: int = 1
+    pre: tuple = ()  # of netplan.PreConv
+    factorized: bool = False
+    bn: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -151,16 +160,35 @@ class ReLUConvBN(nn.Module):
         # are gradients w.r.t. these tensors; "intermediates" (if mutable) records their values.
         # Without those collections they are no-ops.
         x = self._tap("relu_in", x)
-        x = self._tap("conv_in", nn.relu(x))
-        x = Conv(
-            self.features,
-            self.kernel,
-            self.stride,
-            self.dilation,
-            weight_init=self.weight_init,
-            name="conv",
-        )(x)
-        return self._tap("bn_out", BatchNorm(name="bn")(x))
+        h = self._tap("conv_in", nn.relu(x))
+        init = self.weight_init
+        if self.factorized:
+            shifted = jnp.pad(h, ((0, 0), (0, 1), (0, 1), (0, 0)))[:, 1:, 1:]
+            half = self.features // 2
+            a = Conv(half, 1, self.stride, weight_init=init, name="conv_1")(h)
+            b = Conv(half, 1, self.stride, weight_init=init, name="conv")(shifted)
+            x = jnp.concatenate([a, b], axis=-1)
+        else:
+            for c in self.pre:
+                c_in = h.shape[-1]
+                groups = c_in if c.groups == 0 else c.groups
+                conv = Conv(
+                    c.features or c_in, c.kernel, c.stride, c.dilation, groups, init, name=c.name
+                )
+                h = conv(h)
+            conv = Conv(
+                self.features,
+                self.kernel,
+                self.stride,
+                self.dilation,
+                self.groups,
+                init,
+                name="conv",
+            )
+            x = conv(h)
+        if self.bn:
+            x = BatchNorm(name="bn")(x)
+        return self._tap("bn_out", x)
 
     def _tap(self, name: str, x: jax.Array) -> jax.Array:
         x = self.perturb(name, x)
@@ -172,14 +200,20 @@ class ReLUConvBN(nn.Module):
 # Shared by the Flax modules and by ``zcjax.engine``'s kernels, so both compute the same maths.
 
 
-def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, dilation: int = 1, groups: int = 1):
-    """x [B, H, W, C_in] * kernel [k, k, C_in / groups, C_out], padding (k - 1) // 2 * dilation."""
-    pad = (kernel.shape[0] - 1) // 2 * dilation
+def pair(v) -> tuple[int, int]:
+    """``k`` -> ``(k, k)``; pairs pass through (kernel sizes and strides may be per axis)."""
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def conv2d(x: jax.Array, kernel: jax.Array, stride=1, dilation: int = 1, groups: int = 1):
+    """x [B, H, W, C_in] * kernel [kh, kw, C_in / groups, C_out], PyTorch's symmetric padding
+    ``(k - 1) // 2 * dilation`` per axis; ``stride`` an int or an (h, w) pair."""
+    pads = tuple(((k - 1) // 2 * dilation,) * 2 for k in kernel.shape[:2])
     return jax.lax.conv_general_dilated(
         x,
         kernel,
-        window_strides=(stride, stride),
-        padding=((pad, pad), (pad, pad)),
+        window_strides=pair(stride),
+        padding=pads,
         rhs_dilation=(dilation, dilation),
         dimension_numbers=("NHWC", "HWIO", "NHWC"),
         feature_group_count=groups,
@@ -203,3 +237,19 @@ def avg_pool(x: jax.Array, window: int, stride: int, padding: int) -> jax.Array:
     ones = jnp.ones((1, *x.shape[1:3], 1), x.dtype)
     count = jax.lax.reduce_window(ones, 0.0, jax.lax.add, dims, strides, pads)
     return total / count
+
+
+def max_pool(x: jax.Array, window: int, stride: int, padding: int) -> jax.Array:
+    """Max pool of x [B, H, W, C]; padding never wins (PyTorch's ``MaxPool2d``)."""
+    pads = ((0, 0), (padding, padding), (padding, padding), (0, 0))
+    dims, strides = (1, window, window, 1), (1, stride, stride, 1)
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, strides, pads)
+
+
+def pool(x: jax.Array, window: int, stride: int, padding: int, kind: str = "avg") -> jax.Array:
+    """``avg_pool`` or ``max_pool`` by ``kind``."""
+    if kind == "avg":
+        return avg_pool(x, window, stride, padding)
+    if kind == "max":
+        return max_pool(x, window, stride, padding)
+    raise ValueError(f"Unknown pool kind {kind!r}; expected 'avg' or 'max'.")

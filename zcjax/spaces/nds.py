@@ -1,0 +1,546 @@
+"""NDS design spaces (Radosavovic et al., "On Network Design Spaces for Visual Recognition",
+ICCV 2019): the pycls networks of every record of an NDS sweep file, as plans and Flax modules.
+
+Two families, told apart by the record's ``net`` config (see ``nds/SCHEMA.md`` in the data):
+
+- Cell spaces (DARTS, ENAS, Amoeba, PNAS, NASNet and their ``_fix-w-d`` / ``_lr-wd`` sweeps):
+  DARTS-style ``NetworkCIFAR`` / ``NetworkImageNet`` of ``depth`` cells at width ``width``,
+  reduction cells at ``depth // 3`` and ``2 * depth // 3``, a genotype of ``[op, input]`` pairs
+  (two per node) and the concatenated states. Values between cells are BN outputs.
+- AnyNet spaces (ResNet, ResNeXt-A/B, Vanilla): a stem (entry 0 of ``ds/ws/ss``) and stages of
+  basic, bottleneck (``num_gs`` = number of groups) or plain double blocks. Values between
+  blocks are *pre-activations*: each block's final ReLU is applied by the units that read it
+  (ReLU -> conv -> BN, one unit per conv) and by a ``Relu`` op on identity shortcuts, which is
+  the same function and makes every conv a ReLU-Conv-BN unit. The ImageNet ResNet stem's max
+  pool runs before that ReLU (they commute). ResNeXt's ImageNet stem (``ss[0] = 8``) is three
+  conv3x3s, which reproduces the records' params and FLOPs exactly.
+
+Units follow EZNAS's ``create_layer_sequence`` on these networks: a separable or dilated conv
+contributes its pointwise conv (``dil_sep``/``sep`` convs two units), factorised convs their
+second conv, FactorizedReduce its second conv, and the first stem conv (with no ReLU before it)
+is a plain ``Conv`` op, not a unit. Architectures are ``Model``s: a record's ``idx`` and its
+``net`` config as canonical JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gzip
+import json
+import math
+import os
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from zcjax import netplan
+from zcjax.data import DataNotFoundError, Table, data_file, find_data_dir, no_data_hint
+from zcjax.spaces.benchmark import Benchmark
+from zcjax.spaces.costs import Costs
+from zcjax.spaces.plan_network import PlanNetwork
+
+NUM_CLASSES = {"cifar10": 10, "imagenet": 1000}
+INPUT_SIZE = {"cifar10": 32, "imagenet": 224}
+
+# Every sweep of the NDS data.zip: official file stem -> dataset of its networks.
+CELL_SWEEPS = ("Amoeba", "DARTS", "ENAS", "NASNet", "PNAS")
+FILES = {
+    **{f"{s}_in": "imagenet" for s in CELL_SWEEPS},
+    "DARTS_fix-w-d_in": "imagenet",
+    "DARTS_lr-wd_in": "imagenet",
+    "ResNeXt-A_in": "imagenet",
+    "ResNeXt-B_in": "imagenet",
+    "ResNet_lr-wd_in": "imagenet",
+    "Vanilla_lr-wd_in": "imagenet",
+    **{s: "cifar10" for s in CELL_SWEEPS},
+    **{f"{s}_fix-w-d": "cifar10" for s in ("DARTS", "ENAS", "PNAS")},
+    "DARTS_lr-wd": "cifar10",
+    **{s: "cifar10" for s in ("ResNet", "ResNet-B", "ResNeXt-A", "ResNeXt-B", "Vanilla")},
+    **{f"{s}_lr-wd": "cifar10" for s in ("ResNet", "Vanilla")},
+    **{f"{s}_rng{i}": "cifar10" for s in ("ResNet", "Vanilla") for i in (1, 2, 3)},
+    "ResNet_reruns": "cifar10",
+    "Vanilla_reruns": "cifar10",
+}
+SPACE_FILES = {f"nds_{stem.lower()}": stem for stem in FILES}
+
+# Ops of the cell spaces: name -> (kind, kernel); see SCHEMA.md's op table.
+CELL_OPS = {
+    "none": ("none", 0),
+    "skip_connect": ("skip", 0),
+    "avg_pool_3x3": ("avg_pool", 3),
+    "max_pool_3x3": ("max_pool", 3),
+    "max_pool_5x5": ("max_pool", 5),
+    "max_pool_7x7": ("max_pool", 7),
+    "conv_1x1": ("conv", 1),
+    "conv_3x3": ("conv", 3),
+    "conv_3x1_1x3": ("factorized_conv", 3),
+    "conv_7x1_1x7": ("factorized_conv", 7),
+    "sep_conv_3x3": ("sep_conv", 3),
+    "sep_conv_5x5": ("sep_conv", 5),
+    "sep_conv_7x7": ("sep_conv", 7),
+    "dil_conv_3x3": ("dil_conv", 3),
+    "dil_conv_5x5": ("dil_conv", 5),
+    "dil_sep_conv_3x3": ("dil_sep_conv", 3),
+}
+BLOCK_TYPES = ("res_basic_block", "res_bottleneck_block", "double_plain_block")
+
+
+class NdsError(ValueError):
+    """A malformed NDS record or net config."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """One NDS architecture: the record's ``idx`` (-1 for a config given by hand) and its
+    ``net`` config as canonical JSON (sorted keys, no spaces)."""
+
+    idx: int
+    net: str
+
+    @functools.cached_property
+    def config(self) -> dict:
+        return json.loads(self.net)
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One trained model of a sweep (fields of SCHEMA.md; ``acc`` = 100 - final top-1 error)."""
+
+    idx: int
+    acc: float
+    acc_best: float
+    net: dict
+    params: int
+    flops: int
+    epochs: int
+    split: str = ""
+
+
+def canonical(net: dict) -> str:
+    return json.dumps(net, sort_keys=True, separators=(",", ":"))
+
+
+# ----------------------------------------------------------------------------- records
+
+
+def record_from_official(idx: int, raw: dict, split: str = "") -> Record:
+    """A record of an official NDS json file (per-epoch curves) in our form."""
+    try:
+        errors = raw["test_ep_top1"]
+        return Record(
+            idx=idx,
+            acc=round(100.0 - float(errors[-1]), 6),
+            acc_best=round(100.0 - float(raw.get("min_test_top1", min(errors))), 6),
+            net=raw["net"],
+            params=int(raw["params"]),
+            flops=int(raw["flops"]),
+            epochs=len(errors),
+            split=split,
+        )
+    except (KeyError, IndexError, TypeError) as e:
+        raise NdsError(f"official NDS record {idx}: missing or bad field ({e!r}).") from None
+
+
+def record_from_compact(raw: dict) -> Record:
+    """A record of our ``*.jsonl`` files (SCHEMA.md)."""
+    try:
+        return Record(
+            idx=int(raw["idx"]),
+            acc=float(raw["acc"]),
+            acc_best=float(raw.get("acc_best", raw["acc"])),
+            net=raw["net"],
+            params=int(raw["params"]),
+            flops=int(raw["flops"]),
+            epochs=int(raw.get("epochs", 0)),
+            split=raw.get("split", ""),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise NdsError(f"NDS record {raw.get('idx', '?')}: missing or bad field ({e!r}).") from None
+
+
+def read_records(path: str | os.PathLike) -> list[Record]:
+    """Records of an NDS sweep file: our ``.jsonl`` (one record per line) or an official
+    ``.json`` (a list, or ``{"top": [...], "mid": [...]}`` read as ``top + mid``); ``.gz`` ok."""
+    path = os.fspath(path)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        text = f.read()
+    stem = path.removesuffix(".gz")
+    try:
+        if stem.endswith(".jsonl"):
+            lines = [ln for ln in text.splitlines() if ln.strip()]
+            records = [record_from_compact(json.loads(ln)) for ln in lines]
+        else:
+            raw = json.loads(text)
+            if isinstance(raw, dict) and set(raw) == {"top", "mid"}:
+                pairs = [(r, "top") for r in raw["top"]] + [(r, "mid") for r in raw["mid"]]
+            elif isinstance(raw, list):
+                pairs = [(r, "") for r in raw]
+            else:
+                raise NdsError(f"{path}: expected a list of records or {{'top', 'mid'}} lists.")
+            records = [record_from_official(i, r, s) for i, (r, s) in enumerate(pairs)]
+    except json.JSONDecodeError as e:
+        raise NdsError(f"{path}: not valid JSON ({e}).") from None
+    except NdsError as e:
+        raise NdsError(f"{path}: {e}") from None
+    if not records:
+        raise NdsError(f"{path} holds no records.")
+    return records
+
+
+def sweep_file(stem: str, data_dir=None) -> str:
+    """Path of sweep ``stem``: ``nds/<stem>.jsonl`` or an official ``nds/<stem>.json``."""
+    root = find_data_dir(data_dir)
+    if root is None:
+        raise DataNotFoundError(f"No data folder found for NDS {stem!r}: {no_data_hint()}")
+    for name in (f"{stem}.jsonl", f"{stem}.jsonl.gz", f"{stem}.json", f"{stem}.json.gz"):
+        if (root / "nds" / name).is_file():
+            return str(root / "nds" / name)
+    return str(data_file(f"nds/{stem}.jsonl", data_dir))  # raises, naming the file
+
+
+@functools.lru_cache(maxsize=32)
+def _records(path: str) -> tuple[Record, ...]:
+    return tuple(read_records(path))
+
+
+def load_benchmark(stem: str, data_dir=None) -> Benchmark:
+    """Sweep ``stem`` as a Benchmark: archs are ``Model``s, index = ``idx``, columns
+    ``acc``, ``acc_best``, ``params``, ``flops``, ``epochs``."""
+    records = _records(sweep_file(stem, data_dir))
+    table = Table(
+        {
+            "index": np.array([r.idx for r in records]),
+            "acc": np.array([r.acc for r in records]),
+            "acc_best": np.array([r.acc_best for r in records]),
+            "params": np.array([r.params for r in records]),
+            "flops": np.array([r.flops for r in records]),
+            "epochs": np.array([r.epochs for r in records]),
+        },
+        source=f"nds/{stem}",
+    )
+    archs = [Model(r.idx, canonical(r.net)) for r in records]
+    return Benchmark(archs=archs, index=table["index"], table=table)
+
+
+# ----------------------------------------------------------------------------- architectures
+
+
+def parse_model(text: str) -> Model:
+    """A ``net`` config (or a whole record with ``idx`` and ``net``) as JSON text -> Model."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise NdsError(
+            f"NDS architectures are JSON net configs; cannot parse {text!r}: {e}."
+        ) from None
+    idx = -1
+    if isinstance(raw, dict) and "net" in raw:
+        idx, raw = int(raw.get("idx", -1)), raw["net"]
+    model = Model(idx, canonical(raw))
+    check_net(model.config)
+    return model
+
+
+def model_id(model: Model) -> int:
+    """The record's idx; configs given by hand get a CRC32 above 2**31 (no clash)."""
+    return model.idx if model.idx >= 0 else 2**31 + zlib.crc32(model.net.encode())
+
+
+def check_net(net) -> str:
+    """Validates a net config; returns its family, "cell" or "anynet"."""
+    if not isinstance(net, dict):
+        raise NdsError(f"An NDS net config is a JSON object, got {type(net).__name__}.")
+    if "genotype" in net:
+        for key in ("width", "depth"):
+            if not isinstance(net.get(key), int) or net[key] <= 0:
+                raise NdsError(f"cell net config needs a positive integer {key!r}: {net!r}.")
+        g = net["genotype"]
+        for kind in ("normal", "reduce"):
+            edges = g.get(kind)
+            concat = g.get(f"{kind}_concat")
+            if not isinstance(edges, list) or len(edges) % 2 or not edges:
+                raise NdsError(f"genotype {kind!r} must be an even-length list of [op, input].")
+            for k, edge in enumerate(edges):
+                if not (isinstance(edge, list | tuple) and len(edge) == 2):
+                    raise NdsError(f"genotype {kind} edge {k} is not [op, input]: {edge!r}.")
+                op, src = edge
+                if op not in CELL_OPS:
+                    raise NdsError(
+                        f"genotype {kind} edge {k}: unknown op {op!r}; known: {sorted(CELL_OPS)}."
+                    )
+                if not isinstance(src, int) or not 0 <= src < k // 2 + 2:
+                    raise NdsError(
+                        f"genotype {kind} edge {k}: input {src!r} must be in 0..{k // 2 + 1}."
+                    )
+            nodes = len(edges) // 2 + 2
+            if not concat or any(not isinstance(c, int) or not 0 <= c < nodes for c in concat):
+                raise NdsError(f"genotype {kind}_concat must list states in 0..{nodes - 1}.")
+        return "cell"
+    if "block_type" in net:
+        if net["block_type"] not in BLOCK_TYPES:
+            raise NdsError(f"unknown block_type {net['block_type']!r}; known: {BLOCK_TYPES}.")
+        n = len(net.get("ds", []))
+        if n < 2 or any(len(net.get(k, [])) != n for k in ("ws", "ss")):
+            raise NdsError("AnyNet config needs ds, ws, ss of equal length >= 2 (stem first).")
+        if net["block_type"] == "res_bottleneck_block" and any(
+            len(net.get(k, [])) != n for k in ("bot_muls", "num_gs")
+        ):
+            raise NdsError("bottleneck blocks need bot_muls and num_gs, one per entry of ds.")
+        if net["ss"][0] not in (1, 4, 8):
+            raise NdsError(f"unknown stem stride {net['ss'][0]} (1: CIFAR, 4/8: ImageNet).")
+        return "anynet"
+    raise NdsError("An NDS net config has a 'genotype' (cell spaces) or a 'block_type' (AnyNet).")
+
+
+# ----------------------------------------------------------------------------- plans
+
+
+def plan(model: Model, dataset: str = "imagenet", bn: bool = True) -> netplan.Plan:
+    """The network of ``model`` as a plan (``bn=False``: every BN removed, for synflow)."""
+    if dataset not in NUM_CLASSES:
+        raise ValueError(f"Unknown NDS dataset {dataset!r}; expected one of {sorted(NUM_CLASSES)}.")
+    return _plan(model.net, dataset, bn)
+
+
+@functools.lru_cache(maxsize=64)
+def _plan(net_json: str, dataset: str, bn: bool) -> netplan.Plan:
+    net = json.loads(net_json)
+    b = netplan.Builder()
+    if check_net(net) == "cell":
+        out = _cell_network(b, net, dataset, bn)
+    else:
+        out = _anynet(b, net, dataset, bn)
+    size = INPUT_SIZE[dataset]
+    return b.build(out, (size, size, 3))
+
+
+def _bn(path, bn):
+    return path if bn else None
+
+
+def _cell_network(b: netplan.Builder, net: dict, dataset: str, bn: bool) -> int:
+    c, depth, genotype = net["width"], net["depth"], net["genotype"]
+    if dataset == "imagenet":
+        s0 = b.conv(("stem0", "conv_0"), 0, c // 2, 3, stride=2, bn_path=_bn(("stem0", "bn_0"), bn))
+        s0 = b.unit(("stem0", "unit_1"), s0, c, 3, stride=2, bn=bn)
+        s1 = b.unit(("stem1",), s0, c, 3, stride=2, bn=bn)
+        reduction_prev = True
+    else:
+        s0 = s1 = b.conv(("stem", "conv"), 0, 3 * c, 3, bn_path=_bn(("stem", "bn"), bn))
+        reduction_prev = False
+    c_curr = c
+    for i in range(depth):
+        reduction = i in (depth // 3, 2 * depth // 3)
+        c_curr = c_curr * 2 if reduction else c_curr
+        kind = "reduce" if reduction else "normal"
+        cell = _cell(
+            b,
+            f"cell_{i}",
+            genotype[kind],
+            genotype[f"{kind}_concat"],
+            s0,
+            s1,
+            c_curr,
+            reduction,
+            reduction_prev,
+            bn,
+        )
+        s0, s1 = s1, cell
+        reduction_prev = reduction
+    return b.head(None, ("classifier",), s1, NUM_CLASSES[dataset], relu=False)
+
+
+def _cell(b, name, edges, concat, s0, s1, c, reduction, reduction_prev, bn) -> int:
+    if reduction_prev:
+        s0 = b.unit((name, "preprocess0"), s0, c, 1, stride=2, factorized=True, bn=bn)
+    else:
+        s0 = b.unit((name, "preprocess0"), s0, c, 1, bn=bn)
+    s1 = b.unit((name, "preprocess1"), s1, c, 1, bn=bn)
+    states = [s0, s1]
+    for node in range(len(edges) // 2):
+        inputs, zero_like = [], None
+        for j in (2 * node, 2 * node + 1):
+            op, src = edges[j]
+            stride = 2 if reduction and src < 2 else 1
+            y = _cell_op(b, (name, f"op_{j}"), op, states[src], c, stride, bn)
+            if y is None:
+                zero_like = zero_like or (states[src], stride)
+            else:
+                inputs.append(y)
+        if inputs:
+            states.append(b.add(tuple(inputs)))
+        else:
+            states.append(b.add((), like=zero_like[0], stride=zero_like[1]))
+    return b.concat(tuple(states[i] for i in concat))
+
+
+def _cell_op(b, path, op, x, c, stride, bn) -> int | None:
+    """One genotype op on value ``x``; None for ``none`` (it adds nothing)."""
+    kind, k = CELL_OPS[op]
+    if kind == "none":
+        return None
+    if kind == "skip":
+        return x if stride == 1 else b.unit(path, x, c, 1, stride=2, factorized=True, bn=bn)
+    if kind in ("avg_pool", "max_pool"):
+        return b.pool(x, k, stride, (k - 1) // 2, kind=kind.removesuffix("_pool"))
+    if kind == "conv":
+        return b.unit(path, x, c, k, stride=stride, bn=bn)
+    if kind == "factorized_conv":
+        pre = (netplan.PreConv(f"conv_1x{k}", (1, k), (1, stride)),)
+        return b.unit(path, x, c, (k, 1), stride=(stride, 1), pre=pre, bn=bn)
+    dilation = 2 if kind.startswith("dil") else 1
+    depthwise = netplan.PreConv("depthwise", (k, k), (stride, stride), dilation, groups=0)
+    if kind == "dil_conv":
+        return b.unit(path, x, c, 1, pre=(depthwise,), bn=bn)
+    y = b.unit((*path, "a"), x, c, 1, pre=(depthwise,), bn=bn)
+    depthwise = dataclasses.replace(depthwise, stride=(1, 1))
+    return b.unit((*path, "b"), y, c, 1, pre=(depthwise,), bn=bn)
+
+
+def _anynet(b: netplan.Builder, net: dict, dataset: str, bn: bool) -> int:
+    ds, ws, ss = net["ds"], net["ws"], net["ss"]
+    v = _stem(b, ws[0], ss[0], bn)
+    if (ss[0] == 1) != (dataset == "cifar10"):
+        raise NdsError(
+            f"stem stride {ss[0]} does not fit dataset {dataset!r} (1: cifar10, 4/8: imagenet)."
+        )
+    w_in = ws[0]
+    block = net["block_type"]
+    for stage in range(1, len(ds)):
+        w = ws[stage]
+        for i in range(ds[stage]):
+            name = f"s{stage}_b{i + 1}"
+            stride = ss[stage] if i == 0 else 1
+            if block == "double_plain_block":
+                a = b.unit((name, "a"), v, w, 3, stride=stride, bn=bn)
+                v = b.unit((name, "b"), a, w, 3, bn=bn)
+            else:
+                if block == "res_basic_block":
+                    a = b.unit((name, "a"), v, w, 3, stride=stride, bn=bn)
+                    out = b.unit((name, "b"), a, w, 3, bn=bn)
+                else:
+                    w_b = int(round(w * net["bot_muls"][stage]))
+                    groups = net["num_gs"][stage]
+                    a = b.unit((name, "a"), v, w_b, 1, bn=bn)
+                    a = b.unit((name, "b"), a, w_b, 3, stride=stride, groups=groups, bn=bn)
+                    out = b.unit((name, "c"), a, w, 1, bn=bn)
+                if w_in != w or stride != 1:
+                    shortcut = b.unit(
+                        (name, "proj"), v, w, 1, stride=stride, bn=bn, shared_relu=True
+                    )
+                else:
+                    shortcut = b.relu(v)
+                v = b.add((out, shortcut))
+            w_in = w
+    return b.head(None, ("head", "fc"), v, NUM_CLASSES[dataset])
+
+
+def _stem(b: netplan.Builder, w: int, stride: int, bn: bool) -> int:
+    """The stem's output (a pre-activation). 1: CIFAR conv3x3; 4: ResNet's conv7x7 s2 + max
+    pool s2; 8: ResNeXt's three conv3x3 + BN, 3 -> 32 -> 64 -> w, each stride 2 (56,480
+    params for w = 64, and the records' FLOPs pin the strides)."""
+    if stride == 1:
+        return b.conv(("stem", "conv"), 0, w, 3, bn_path=_bn(("stem", "bn"), bn))
+    if stride == 4:
+        v = b.conv(("stem", "conv"), 0, w, 7, stride=2, bn_path=_bn(("stem", "bn"), bn))
+        return b.pool(v, 3, 2, 1, kind="max")
+    v = b.conv(("stem", "conv_0"), 0, 32, 3, stride=2, bn_path=_bn(("stem", "bn_0"), bn))
+    v = b.unit(("stem", "unit_1"), v, 64, 3, stride=2, bn=bn)
+    v = b.unit(("stem", "unit_2"), v, w, 3, stride=2, bn=bn)
+    return v
+
+
+# ----------------------------------------------------------------------------- costs
+
+
+def plan_costs(p: netplan.Plan) -> Costs:
+    """Params and FLOPs of a plan at its input shape, batch 1 (``spaces.costs`` convention)."""
+    from zcjax import engine  # engine imports spaces.layers; keep module import order simple
+
+    shapes = engine.value_shapes(p)
+    params = flops = 0
+    for op in p.ops:
+        if isinstance(op, netplan.Unit):
+            h, w, c_in = shapes[op.src][1:]
+            kernels = engine.unit_kernel_shapes(op, c_in)
+            body = op.body
+            strides = [c.stride for c in body.pre] + [body.main.stride]
+            if body.factorized:  # two convs side by side on the same input
+                strides = [body.main.stride] * 2
+            for shape, (sh, sw) in zip(kernels.values(), strides):
+                h_out, w_out = -(-h // sh), -(-w // sw)
+                params += math.prod(shape)
+                flops += math.prod(shape) * h_out * w_out
+                if not body.factorized:
+                    h, w = h_out, w_out
+            params += 2 * op.features if op.bn else 0
+        elif isinstance(op, netplan.Conv):
+            c_in = shapes[op.src][-1]
+            size = op.kernel**2 * c_in * op.features
+            params += size + (2 * op.features if op.bn_path is not None else 0)
+            flops += size * math.prod(shapes[op.dst][1:3])
+        elif isinstance(op, netplan.Head):
+            c_in = shapes[op.src][-1]
+            params += c_in * op.classes + op.classes + (2 * c_in if op.bn_path is not None else 0)
+            flops += c_in * op.classes + op.classes
+    return Costs(int(params), int(flops))
+
+
+def costs(model: Model, dataset: str = "imagenet") -> Costs:
+    """Params and FLOPs of ``model`` as the NDS records count them.
+
+    Params are ``plan_costs``'s. The records' FLOPs add to the conv and linear multiply-adds
+    (found by fitting, and reproducing every record held exactly): for cell networks one per
+    ReLU input element, ``k * k`` per pooled output element and one per globally pooled input
+    element, with a dilated conv's depthwise part counted at the output size its counter got
+    by ignoring dilation, ``(H + 2 * pad - k) // stride + 1``; for AnyNet networks five per BN
+    output element.
+    """
+    p = plan(model, dataset)
+    base = plan_costs(p)
+    return Costs(base.params, base.flops + _record_flops_extra(p, check_net(model.config)))
+
+
+def _record_flops_extra(p: netplan.Plan, family: str) -> int:
+    from zcjax import engine
+
+    shapes = engine.value_shapes(p)
+    extra = 0
+    for op in p.ops:
+        out = math.prod(shapes[op.dst][1:])
+        if family == "anynet":
+            bn = op.bn if isinstance(op, netplan.Unit) else getattr(op, "bn_path", None)
+            if isinstance(op, netplan.Unit | netplan.Conv) and bn:
+                extra += 5 * out
+            continue
+        if isinstance(op, netplan.Unit):
+            extra += math.prod(shapes[op.src][1:])  # its ReLU
+            dilated = [c for c in op.pre if c.dilation > 1]
+            if dilated:
+                c = dilated[0]
+                (k, _), (s, _) = c.kernel, c.stride
+                h, w, c_in = shapes[op.src][1:]
+                pad = c.dilation * (k - 1) // 2
+                counted = ((h + 2 * pad - k) // s + 1) * ((w + 2 * pad - k) // s + 1)
+                extra += (counted - -(-h // s) * -(-w // s)) * k * k * c_in
+        elif isinstance(op, netplan.Pool):
+            extra += out * op.window**2
+        elif isinstance(op, netplan.Head):
+            extra += math.prod(shapes[op.src][1:])
+    return extra
+
+
+def network(model: Model, dataset: str = "imagenet", **kwargs) -> PlanNetwork:
+    """The Flax module of ``model`` (``plan_network.PlanNetwork`` of its plan)."""
+    return PlanNetwork(plan(model, dataset), **kwargs)
+
+
+def datasets_of(stem: str) -> tuple[str, ...]:
+    return (FILES[stem],)
+
+
+def space_names() -> Sequence[str]:
+    return tuple(SPACE_FILES)
