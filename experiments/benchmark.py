@@ -8,6 +8,9 @@ never-seen architectures); the whole-module jit per architecture for comparison;
 vmapped versus looped; the classic proxies (synflow, snip, grad_norm, jacob_cov, NASWOT) cold and
 warm, together versus one at a time; a GP generation's evaluation, population-major versus
 EZNAS's program-by-program way; peak memory. "cold" starts from empty compilation caches.
+``--parts=models`` measures the compile overhead per never-seen model, e.g. on NDS:
+
+  python experiments/benchmark.py --space=nds_darts_in --parts=models --resolution=64
 """
 
 from __future__ import annotations
@@ -24,14 +27,18 @@ from zcjax.stats import TERMINALS
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("space", "nb201", "Search space.")
-flags.DEFINE_string("dataset", "cifar10", "Dataset.")
+flags.DEFINE_string("dataset", None, "Dataset (default: the space's first).")
+flags.DEFINE_integer("resolution", None, "Input size (default: the dataset's).")
+flags.DEFINE_integer("model_archs", 20, "Never-seen models in the compile-per-model measurement.")
 flags.DEFINE_integer("batch_size", 16, "Images per batch.")
 flags.DEFINE_integer("num_inits", 1, "Initialisations per architecture.")
 flags.DEFINE_integer("num_archs", 200, "Never-seen architectures per measurement.")
 flags.DEFINE_integer("module_archs", 5, "Architectures for the jit-per-architecture baseline.")
 flags.DEFINE_list("proxies", ["eznas_a"], "Proxies for the end-to-end measurement.")
 flags.DEFINE_list(
-    "parts", ["stats", "proxies", "module", "inits", "classic", "gp"], "Which measurements to run."
+    "parts",
+    ["stats", "proxies", "module", "inits", "classic", "gp", "models"],
+    "Which measurements to run (models: compile overhead per never-seen model).",
 )
 flags.DEFINE_list(
     "classic", ["synflow", "snip", "grad_norm", "jacob_cov", "naswot"], "Classic proxies to time."
@@ -53,18 +60,24 @@ def emit(records):
 def main(argv):
     del argv
     space = get_space(FLAGS.space)
+    FLAGS.dataset = FLAGS.dataset or space.datasets[0]
     inputs = "data" if data.find_data_dir(FLAGS.data_dir) else "noise"
     settings = scoring.Settings(
         num_inits=FLAGS.num_inits,
         batch_size=FLAGS.batch_size,
         inputs=inputs,
         data_dir=FLAGS.data_dir,
+        resolution=FLAGS.resolution,
     )
     key_archs, key = jax.random.split(jax.random.key(FLAGS.seed))
-    archs = scoring.sample_archs(key_archs, space, FLAGS.num_archs)
+    benchmark = None if space.enumerate else space.load_benchmark(FLAGS.data_dir)
+    archs = scoring.sample_archs(key_archs, space, FLAGS.num_archs, benchmark)
     emit(bench.environment_record(settings, len(archs)))
     if "proxies" in FLAGS.parts:
         emit(bench.bench_proxies(key, space, archs, FLAGS.dataset, settings, FLAGS.proxies))
+    if "models" in FLAGS.parts:
+        few = archs[: FLAGS.model_archs]
+        emit(bench.bench_models(key, space, few, FLAGS.dataset, settings, ("relu_in_grad@data",)))
     if "stats" in FLAGS.parts:
         for terminals in (("relu_in_grad@data",), TERMINALS):
             emit(bench.bench_stats(key, space, archs, FLAGS.dataset, settings, terminals))

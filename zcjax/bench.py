@@ -20,7 +20,7 @@ from zcjax.gp import operators, search
 from zcjax.program import compile as program_compile
 from zcjax.program import network_score
 from zcjax.proxies import get_proxies
-from zcjax.scoring import Settings, input_batch, score_archs
+from zcjax.scoring import Settings, at_resolution, input_batch, score_archs
 from zcjax.spaces import SearchSpace
 
 
@@ -67,7 +67,7 @@ def bench_stats(
     def run():
         out = []
         for i, arch in enumerate(archs):
-            plan = space.plan(arch, dataset)
+            plan = at_resolution(space.plan(arch, dataset), settings.resolution)
             k = jax.random.fold_in(key, i)
             if method == "module":
                 model = space.network(arch, dataset)
@@ -90,6 +90,50 @@ def bench_stats(
     records = [_record("stats", "cold", len(archs), _timed(run), **extra)]
     records.append(_record("stats", "warm", len(archs), _timed(run), **extra))
     return records
+
+
+def bench_models(
+    key: jax.Array,
+    space: SearchSpace,
+    archs: Sequence[Hashable],
+    dataset: str,
+    settings: Settings,
+    terminals: Sequence[str],
+) -> list[dict]:
+    """Compile overhead per model: statistics of each never-seen arch in turn from empty
+    caches (what a fresh process pays), then again warm; overhead = cold - warm per arch.
+
+    Spaces whose models differ in widths and depths (NDS) keep meeting new kernel shapes, so
+    this shows how fast the shared kernels stop compiling.
+    """
+    x, _ = input_batch(key, dataset, settings)
+
+    def one(i, arch):
+        plan = at_resolution(space.plan(arch, dataset), settings.resolution)
+        return lambda: stats.collect_stats(jax.random.fold_in(key, i), plan, x, terminals).layers
+
+    clear_compilation_caches()
+    cold = [_timed(one(i, a)) for i, a in enumerate(archs)]
+    warm = [_timed(one(i, a)) for i, a in enumerate(archs)]
+    overhead = [c["seconds"] - w["seconds"] for c, w in zip(cold, warm)]
+    half = len(archs) // 2
+    return [
+        {
+            "bench": "compile_per_model",
+            "archs": len(archs),
+            "terminals": len(terminals),
+            "first_model_compile_s": round(overhead[0], 3),
+            "first_model_compiles": cold[0]["compiles"],
+            "mean_overhead_s_first_half": round(sum(overhead[:half]) / max(half, 1), 3),
+            "mean_overhead_s_second_half": round(
+                sum(overhead[half:]) / max(len(archs) - half, 1), 3
+            ),
+            "models_compiling_second_half": sum(c["compiles"] > 0 for c in cold[half:]),
+            "compiles_second_half": sum(c["compiles"] for c in cold[half:]),
+            "warm_s_per_model": round(sum(w["seconds"] for w in warm) / len(archs), 3),
+            "cold_s_total": round(sum(c["seconds"] for c in cold), 2),
+        }
+    ]
 
 
 def bench_proxies(

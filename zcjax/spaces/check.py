@@ -30,15 +30,24 @@ class CostReport:
 
 
 def check_costs(space_name: str, dataset: str, trace: bool = False, data_dir=None) -> CostReport:
-    """Checks every benchmark row. ``trace`` counts each whole network instead of the fast sum.
+    """Checks every benchmark row. ``trace`` counts each whole network instead of the fast sum
+    (params only for NDS, whose records count FLOPs their own way: see ``nds.costs``).
 
-    The table holds params in millions (6 decimals) and MFLOPs (5 decimals).
+    NB201's table holds params in millions (6 decimals) and MFLOPs (5 decimals); NDS records
+    hold exact integers.
     """
     space = get_space(space_name)
     bench = space.load_benchmark(data_dir)
     size = space.input_size(dataset)
-    want_params = np.round(bench.table[f"params_{dataset}"] * 1e6).astype(np.int64)
-    want_flops = np.round(bench.table[f"flops_{dataset}"] * 1e5).astype(np.int64)
+    if "params" in bench.table:  # NDS: exact integer counts
+        want_params = np.asarray(bench.table["params"], np.int64)
+        want_flops, flops_unit = np.asarray(bench.table["flops"], np.int64), 1
+    else:
+        want_params = np.round(bench.table[f"params_{dataset}"] * 1e6).astype(np.int64)
+        want_flops, flops_unit = (
+            np.round(bench.table[f"flops_{dataset}"] * 1e5).astype(np.int64),
+            10,
+        )
     mismatches = []
     for row, arch in enumerate(bench.archs):
         if trace:
@@ -49,8 +58,8 @@ def check_costs(space_name: str, dataset: str, trace: bool = False, data_dir=Non
             mismatches.append(
                 (int(bench.index[row]), "params", f"{got.params} vs {want_params[row]}")
             )
-        if round(got.flops / 10) != want_flops[row]:
+        if not trace and round(got.flops / flops_unit) != want_flops[row]:
             mismatches.append(
-                (int(bench.index[row]), "flops", f"{got.flops} vs {want_flops[row]}0")
+                (int(bench.index[row]), "flops", f"{got.flops} vs {want_flops[row] * flops_unit}")
             )
     return CostReport(space.name, dataset, len(bench.archs), mismatches)

@@ -31,7 +31,6 @@ import json
 import math
 import os
 import zlib
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -190,14 +189,17 @@ def read_records(path: str | os.PathLike) -> list[Record]:
     return records
 
 
+_EXTENSIONS = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
+
+
 def sweep_file(stem: str, data_dir=None) -> str:
     """Path of sweep ``stem``: ``nds/<stem>.jsonl`` or an official ``nds/<stem>.json``."""
     root = find_data_dir(data_dir)
     if root is None:
         raise DataNotFoundError(f"No data folder found for NDS {stem!r}: {no_data_hint()}")
-    for name in (f"{stem}.jsonl", f"{stem}.jsonl.gz", f"{stem}.json", f"{stem}.json.gz"):
-        if (root / "nds" / name).is_file():
-            return str(root / "nds" / name)
+    for ext in _EXTENSIONS:
+        if (root / "nds" / f"{stem}{ext}").is_file():
+            return str(root / "nds" / f"{stem}{ext}")
     return str(data_file(f"nds/{stem}.jsonl", data_dir))  # raises, naming the file
 
 
@@ -538,9 +540,13 @@ def network(model: Model, dataset: str = "imagenet", **kwargs) -> PlanNetwork:
     return PlanNetwork(plan(model, dataset), **kwargs)
 
 
-def datasets_of(stem: str) -> tuple[str, ...]:
-    return (FILES[stem],)
-
-
-def space_names() -> Sequence[str]:
-    return tuple(SPACE_FILES)
+def available_spaces(data_dir=None) -> list[str]:
+    """Names of the NDS spaces whose sweep file is in the data folder."""
+    root = find_data_dir(data_dir)
+    if root is None:
+        return []
+    found = []
+    for name, stem in SPACE_FILES.items():
+        if any((root / "nds" / f"{stem}{ext}").is_file() for ext in _EXTENSIONS):
+            found.append(name)
+    return found
