@@ -1,4 +1,6 @@
 import csv
+import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +12,7 @@ import pytest
 
 from zcjax import data, scoring
 from zcjax.proxies import get_proxies
-from zcjax.spaces import SPACES, nb201
+from zcjax.spaces import SPACES, get_space, nb201
 
 REPO = Path(__file__).resolve().parent.parent
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -242,3 +244,33 @@ def test_module_stats_method_gives_the_engines_scores(key):
     ]
     for name in ("eznas_pnas", "eznas_topprog"):
         np.testing.assert_allclose(runs[0][name], runs[1][name], rtol=1e-3)
+
+
+def test_nds_space_scores_records_by_idx(data_dir, tmp_path):
+    """score.py's path on an NDS space: all records when num_archs exceeds the space, CSV
+    index = record idx, ImageNet inputs at a chosen resolution, EZNAS-A and costs."""
+    config = scoring.ScoreConfig(
+        space="nds_resnext-a_in",
+        dataset="",
+        proxies=("params", "flops", "eznas_a"),
+        num_archs=10**6,
+        data_dir=str(data_dir),
+        settings=scoring.Settings(batch_size=4, resolution=32),
+    )
+    space = get_space("nds_resnext-a_in")
+    bench = space.load_benchmark(data_dir)
+    small = dataclasses.replace(config, num_archs=3)
+    result = scoring.run_scoring(small)
+    archs = result.archs
+    assert result.dataset == "imagenet" and result.target_name == "acc"
+    assert len(archs) == 3 and list(result.index) == [a.idx for a in archs]
+    np.testing.assert_array_equal(result.target, bench.table["acc"][result.index])
+    np.testing.assert_array_equal(result.scores["params"], bench.table["params"][result.index])
+    assert np.all(np.isfinite(result.scores["eznas_a"]))
+    path = tmp_path / "scores.csv"
+    scoring.write_csv(path, result)
+    rows = list(csv.DictReader(open(path)))
+    assert {int(r["index"]) for r in rows} == {a.idx for a in archs}
+    assert json.loads(rows[0]["arch"]) == archs[0].config
+    everything = scoring.sample_archs(jax.random.key(0), space, config.num_archs, bench)
+    assert len(everything) == len(bench.archs) == 130
