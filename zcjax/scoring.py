@@ -341,6 +341,13 @@ def run_scoring(config: ScoreConfig, progress: Progress | None = None) -> ScoreR
             notes.append("No images found: data-dependent proxies use standard-normal inputs.")
     else:
         benchmark = space.load_benchmark(config.data_dir)
+    if any(not isinstance(p, CostProxy) for p in proxies):
+        size = settings.resolution or data.INPUT_SIZE[config.dataset]
+        if settings.inputs == "data":
+            source = data.load_images(config.dataset, settings.batch_size, config.data_dir).source
+        else:
+            source = "standard-normal noise"
+        notes.append(f"inputs: {source}, {size}x{size}, batch {settings.batch_size}")
     target_name = config.target or space.default_target(config.dataset)
     if benchmark is not None and target_name not in benchmark.table:
         raise ValueError(

@@ -372,3 +372,13 @@ def test_traced_flax_modules_match_record_params(data_dir):
             size = space.input_size(dataset)
             traced = count_costs(space.network(arch, dataset), (size, size, 3))
             assert traced.params == bench.table["params"][row]
+
+
+def test_plan_costs_equal_nb201_official_counting():
+    """plan_costs is generic: on NB201 plans it gives nb201.costs (official counts)."""
+    from zcjax.spaces import nb201
+
+    for i in (0, 1234, 8765, 15624):
+        arch = nb201.arch_from_id(i)
+        for dataset in ("cifar10", "imagenet16"):
+            assert nds.plan_costs(nb201.plan(arch, dataset)) == nb201.costs(arch, dataset)
