@@ -63,6 +63,11 @@ flags.DEFINE_list(
 )
 flags.DEFINE_integer("num_inits", 1, "Random initialisations per architecture (K).")
 flags.DEFINE_integer("batch_size", 16, "Images per batch.")
+flags.DEFINE_integer(
+    "resolution",
+    None,
+    "Input size for every task (default: each dataset's; e.g. 64 makes NDS ImageNet tasks cheap).",
+)
 flags.DEFINE_enum("inputs", "data", ["data", "noise"], "Real images or standard-normal inputs.")
 flags.DEFINE_enum("normalization", "eznas", ["official", "eznas"], "Input normalisation.")
 flags.DEFINE_string("weight_init", "eznas", "Initialisation scheme: eznas or pytorch.")
@@ -131,6 +136,7 @@ def config_from_flags() -> search.SearchConfig:
             normalization=FLAGS.normalization,
             weight_init=FLAGS.weight_init,
             data_dir=FLAGS.data_dir,
+            resolution=FLAGS.resolution,
         ),
     )
 

@@ -288,7 +288,7 @@ def arch_stats(
     program proxy with ``key`` (so the GP's scores equal ``score.py``'s)."""
     key_batch, key_inits = scoring.arch_keys(key, space, arch)
     x, labels = scoring.input_batch(key_batch, dataset, settings)
-    plan = space.plan(arch, dataset)
+    plan = scoring.at_resolution(space.plan(arch, dataset), settings.resolution)
     model = space.network(arch, dataset) if settings.stats_method == "module" else None
     return scoring.init_stats(key_inits, plan, x, labels, terminals, SUM_LOGITS, settings, model)
 
