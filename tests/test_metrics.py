@@ -100,3 +100,12 @@ def test_bootstrap_ci_covers_the_estimate_and_narrows_with_n():
     with_nan = np.concatenate([scores, [np.nan]]), np.concatenate([truth, [1.0]])
     assert np.isfinite(metrics.bootstrap_ci(key, *with_nan, 50)["spearman"]).all()
     assert np.isnan(metrics.bootstrap_ci(key, [1.0, 2.0], [1.0, 2.0])["kendall_tau"]).all()
+
+
+def test_pearson_of_huge_scores_does_not_overflow():
+    """Synflow scores reach 1e150 and more; their squares would overflow float64."""
+    truth = np.array([1.0, 2.0, 4.0, 3.0])
+    scores = truth * 1e200
+    c = metrics.correlations(scores, truth)
+    assert c["pearson"] == pytest.approx(1.0, abs=1e-6)
+    assert c["kendall_tau"] == pytest.approx(1.0)
