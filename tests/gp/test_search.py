@@ -200,6 +200,39 @@ def test_resume_refuses_other_settings(tmp_path):
     assert search.resume(tmp_path, dataclasses.replace(TINY, settings=moved)) == state
 
 
+def test_a_damaged_checkpoint_is_named_with_what_to_do(tmp_path):
+    search.save(tmp_path, TINY, search.initial_state(TINY))
+    path = tmp_path / search.CHECKPOINT
+    text = path.read_text()
+    doc = json.loads(text)
+
+    def edited(part, **changes):
+        return json.dumps({**doc, part: {**doc[part], **changes}})
+
+    cases = [
+        (text[: len(text) // 2], r"is damaged: not valid JSON \(.* line \d+ column \d+"),
+        ("", "is damaged: not valid JSON"),
+        ("[1, 2]", "is damaged: a JSON list, not an object"),
+        (json.dumps({**doc, "format": 9}), "has checkpoint format 9; this code reads 1"),
+        (json.dumps({"format": 1, "config": doc["config"]}), "bad 'state' .missing"),
+        (edited("state", population=[5]), "bad 'state' .Expected program text"),
+        (edited("state", history="gen 0"), "bad 'state' .history is not a list"),
+        (edited("state", archive=[]), "bad 'state'"),
+        (edited("config", tasks=5), "bad 'config'"),
+        (edited("config", flavour="x"), "bad 'config' .*unexpected keyword argument 'flavour'"),
+    ]
+    for damaged, message in cases:
+        path.write_text(damaged)
+        with pytest.raises(checkpoint.CheckpointError, match=message) as caught:
+            search.resume(tmp_path, TINY)
+        error = str(caught.value)
+        assert error.startswith(str(path)) and "\n" not in error, error
+        assert error.endswith("delete it to start the search afresh, or use another workdir.")
+    path.write_bytes(b"\xff\xfe{")
+    with pytest.raises(ValueError, match="checkpoint.json is damaged: not valid JSON"):
+        search.resume(tmp_path, TINY)
+
+
 def test_bad_settings_are_named():
     with pytest.raises(ValueError, match="survivors"):
         dataclasses.replace(TINY, survivors=99).validate()
@@ -240,6 +273,20 @@ def test_evolve_cli_smoke_and_resume(tmp_path, data_dir):
     bad = run_cli("--smoke", "--tasks=nb201", data, cwd=tmp_path)
     assert bad.returncode != 0 and "error: Task 'nb201'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_evolve_cli_names_a_damaged_checkpoint_in_one_line(tmp_path, data_dir):
+    work = tmp_path / "run"
+    work.mkdir()
+    (work / "checkpoint.json").write_text('{"format": 1, "config": {"tasks": ["nb201:cif')
+    data = f"--data_dir={Path(data_dir).resolve()}"
+    out = run_cli(
+        "--smoke", f"--workdir={work}", data, "--compilation_cache_dir=none", cwd=tmp_path
+    )
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {work / 'checkpoint.json'} is damaged: not valid JSON (")
+    assert last.endswith("delete it to start the search afresh, or use another workdir.")
 
 
 def test_final_programs_are_ranked_on_a_validation_sample(data_dir):

@@ -330,9 +330,9 @@ def test_bad_files_and_configs_fail_clearly(tmp_path):
     cases.append((json.dumps(net), "unknown op 'sep_conv_9x9'"))
     net = json.loads(json.dumps(CELL_NET))
     net["genotype"]["normal"][2] = ["conv_1x1", 3]
-    cases.append((json.dumps(net), r"input 3 must be in 0..2"))
+    cases.append((json.dumps(net), r"edge 2: input must be in 0\.\.2, got 3"))
     cases.append((json.dumps(dict(BOTTLENECK_NET, block_type="dense")), "unknown block_type"))
-    cases.append((json.dumps(dict(BOTTLENECK_NET, num_gs=[1])), "bot_muls and num_gs"))
+    cases.append((json.dumps(dict(BOTTLENECK_NET, num_gs=[1])), "bot_muls, num_gs of one length"))
     for text, message in cases:
         with pytest.raises(nds.NdsError, match=message):
             nds.parse_model(text)

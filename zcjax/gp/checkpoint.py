@@ -4,34 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from pathlib import Path
 
-
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Writes ``text`` to ``path`` so that a reader (or a run killed at any moment) sees either
-    the old file or the new one, never a part: a temporary file in the same folder, flushed
-    and fsynced, then renamed over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+from zcjax.files import write_atomic
 
 
 def save_json(path: str | os.PathLike, obj) -> None:
@@ -39,9 +13,17 @@ def save_json(path: str | os.PathLike, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=1, allow_nan=False) + "\n")
 
 
+class CheckpointError(ValueError):
+    """A work-folder file that cannot be read back: damaged, or not of the expected form."""
+
+
 def load_json(path: str | os.PathLike):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """The JSON document at ``path``; CheckpointError naming the file if it is not valid JSON."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (ValueError, RecursionError) as e:  # bad JSON or UTF-8, nesting too deep
+        raise CheckpointError(f"{path} is damaged: not valid JSON ({e})") from None
 
 
 def save_jsonl(path: str | os.PathLike, records) -> None:

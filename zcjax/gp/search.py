@@ -38,6 +38,7 @@ from zcjax import scoring, stats
 from zcjax.gp import checkpoint
 from zcjax.gp import fitness as fit
 from zcjax.gp import operators as ops
+from zcjax.gp.checkpoint import CheckpointError
 from zcjax.gp.evaluate import StackedStats
 from zcjax.gp.fitness import INVALID, Task
 from zcjax.keys import host_rng
@@ -188,6 +189,8 @@ class SearchState:
 
     @classmethod
     def from_json(cls, d: dict) -> SearchState:
+        if not isinstance(d["history"], list) or not all(isinstance(r, dict) for r in d["history"]):
+            raise TypeError("history is not a list of generation records")
         return cls(
             generation=int(d["generation"]),
             population=tuple(parse(t) for t in d["population"]),
@@ -594,10 +597,13 @@ def resume(workdir: str | os.PathLike, config: SearchConfig) -> SearchState | No
     path = os.path.join(workdir, CHECKPOINT)
     if not os.path.exists(path):
         return None
-    doc = checkpoint.load_json(path)
-    if doc.get("format") != _FORMAT:
-        raise ValueError(f"{path}: unknown checkpoint format {doc.get('format')!r}.")
-    saved = SearchConfig.from_json(doc["config"]).to_json()
+    try:
+        saved, state = read_checkpoint(path)
+    except CheckpointError as e:
+        raise CheckpointError(
+            f"{e}; delete it to start the search afresh, or use another workdir."
+        ) from None
+    saved = saved.to_json()
     now = config.to_json()
     for d in (saved, now):  # where the data lives is not a search setting
         d["settings"] = {k: v for k, v in d["settings"].items() if k != "data_dir"}
@@ -608,9 +614,31 @@ def resume(workdir: str | os.PathLike, config: SearchConfig) -> SearchState | No
             f"{workdir} holds a search with other settings ({details}). Use another workdir "
             "or the same settings to resume."
         )
-    state = SearchState.from_json(doc["state"])
     checkpoint.save_jsonl(os.path.join(workdir, HISTORY), state.history)
     return state
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[SearchConfig, SearchState]:
+    """The config and state saved at ``path``; CheckpointError (a ValueError) naming the file
+    if it is damaged or not a checkpoint of this format."""
+    doc = checkpoint.load_json(path)
+    if not isinstance(doc, dict):
+        raise CheckpointError(f"{path} is damaged: a JSON {type(doc).__name__}, not an object")
+    if doc.get("format") != _FORMAT:
+        raise CheckpointError(
+            f"{path} has checkpoint format {doc.get('format')!r}; this code reads {_FORMAT}"
+        )
+    parts = []
+    for name, cls in (("config", SearchConfig), ("state", SearchState)):
+        try:
+            if not isinstance(doc.get(name), dict):
+                raise TypeError("missing or not an object")
+            parts.append(cls.from_json(doc[name]))
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            lines = str(e).splitlines() or [type(e).__name__]  # a ProgramError's first line
+            why = f"no {e} entry" if isinstance(e, KeyError) else lines[0]
+            raise CheckpointError(f"{path} is damaged: bad {name!r} ({why})") from None
+    return tuple(parts)
 
 
 # ----------------------------------------------------------------------------- driver

@@ -30,6 +30,7 @@ import gzip
 import json
 import math
 import os
+import reprlib
 import zlib
 
 import numpy as np
@@ -85,6 +86,20 @@ CELL_OPS = {
 }
 BLOCK_TYPES = ("res_basic_block", "res_bottleneck_block", "double_plain_block")
 
+# Upper bounds of net configs (``check_net``), about ten times every record held (cells: depth
+# <= 22, width <= 96, 5 nodes; AnyNet: 5 entries of ds/ws/ss, <= 24 blocks a stage, widths <=
+# 1024, strides <= 2), so that a slip such as ``depth: 1e9`` fails at once instead of building
+# a network for minutes.
+MAX_CELL_DEPTH = 256  # cells
+MAX_CELL_WIDTH = 1024  # channels of the first cells
+MAX_CELL_NODES = 16  # intermediate nodes per cell
+MAX_STAGES = 16  # entries of ds/ws/ss, the stem's included
+MAX_STAGE_DEPTH = 256  # blocks per stage
+MAX_WIDTH = 16384  # AnyNet channels: ws, bottleneck widths, groups
+MAX_STRIDE = 8  # first-block stride of an AnyNet stage
+MAX_IDX = 2**31 - 1  # record indices (``model_id`` puts hand-made configs above)
+MAX_COUNT = 2**63 - 1  # params, FLOPs, epochs of a record
+
 
 class NdsError(ValueError):
     """A malformed NDS record or net config."""
@@ -127,36 +142,74 @@ def canonical(net: dict) -> str:
 def record_from_official(idx: int, raw: dict, split: str = "") -> Record:
     """A record of an official NDS json file (per-epoch curves) in our form."""
     try:
+        _need_object(raw)
         errors = raw["test_ep_top1"]
+        if not isinstance(errors, list) or not errors:
+            raise NdsError(f"'test_ep_top1' must be a non-empty list, got {_show(errors)}.")
+        errors = [_number(e, "'test_ep_top1' entry") for e in errors]
         return Record(
             idx=idx,
-            acc=round(100.0 - float(errors[-1]), 6),
-            acc_best=round(100.0 - float(raw.get("min_test_top1", min(errors))), 6),
-            net=raw["net"],
-            params=int(raw["params"]),
-            flops=int(raw["flops"]),
+            acc=round(100.0 - errors[-1], 6),
+            acc_best=round(
+                100.0 - _number(raw.get("min_test_top1", min(errors)), "'min_test_top1'"), 6
+            ),
+            net=_checked_net(raw["net"]),
+            params=_int(raw["params"], "'params'", 0, MAX_COUNT),
+            flops=_int(raw["flops"], "'flops'", 0, MAX_COUNT),
             epochs=len(errors),
             split=split,
         )
-    except (KeyError, IndexError, TypeError) as e:
-        raise NdsError(f"official NDS record {idx}: missing or bad field ({e!r}).") from None
+    except KeyError as e:
+        raise NdsError(f"official NDS record {idx}: missing field {e}.") from None
+    except NdsError as e:
+        raise NdsError(f"official NDS record {idx}: {e}") from None
 
 
 def record_from_compact(raw: dict) -> Record:
     """A record of our ``*.jsonl`` files (SCHEMA.md)."""
+    name = "NDS record"
     try:
+        _need_object(raw)
+        name = f"NDS record {_show(raw.get('idx', '?'))}"
+        split = raw.get("split", "")
+        if not isinstance(split, str):
+            raise NdsError(f"'split' must be a string, got {_show(split)}.")
         return Record(
-            idx=int(raw["idx"]),
-            acc=float(raw["acc"]),
-            acc_best=float(raw.get("acc_best", raw["acc"])),
-            net=raw["net"],
-            params=int(raw["params"]),
-            flops=int(raw["flops"]),
-            epochs=int(raw.get("epochs", 0)),
-            split=raw.get("split", ""),
+            idx=_int(raw["idx"], "'idx'", 0, MAX_IDX),
+            acc=_number(raw["acc"], "'acc'"),
+            acc_best=_number(raw.get("acc_best", raw["acc"]), "'acc_best'"),
+            net=_checked_net(raw["net"]),
+            params=_int(raw["params"], "'params'", 0, MAX_COUNT),
+            flops=_int(raw["flops"], "'flops'", 0, MAX_COUNT),
+            epochs=_int(raw.get("epochs", 0), "'epochs'", 0, MAX_COUNT),
+            split=split,
         )
-    except (KeyError, TypeError, ValueError) as e:
-        raise NdsError(f"NDS record {raw.get('idx', '?')}: missing or bad field ({e!r}).") from None
+    except KeyError as e:
+        raise NdsError(f"{name}: missing field {e}.") from None
+    except NdsError as e:
+        raise NdsError(f"{name}: {e}") from None
+
+
+def _need_object(raw) -> None:
+    if not isinstance(raw, dict):
+        raise NdsError(f"a record is a JSON object, got {type(raw).__name__}.")
+
+
+def _checked_net(net) -> dict:
+    try:
+        check_net(net)
+    except NdsError as e:
+        raise NdsError(f"bad 'net': {e}") from None
+    return net
+
+
+def _number(value, what: str) -> float:
+    """``value`` as a float if it is a finite number (not a bool); else NdsError."""
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        x = float(value) if abs(value) < 1e300 else math.inf
+        if math.isfinite(x):
+            return x
+    raise NdsError(f"{what} must be a finite number, got {_show(value)}.")
 
 
 def read_records(path: str | os.PathLike) -> list[Record]:
@@ -164,29 +217,45 @@ def read_records(path: str | os.PathLike) -> list[Record]:
     ``.json`` (a list, or ``{"top": [...], "mid": [...]}`` read as ``top + mid``); ``.gz`` ok."""
     path = os.fspath(path)
     opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        text = f.read()
-    stem = path.removesuffix(".gz")
     try:
-        if stem.endswith(".jsonl"):
-            lines = [ln for ln in text.splitlines() if ln.strip()]
-            records = [record_from_compact(json.loads(ln)) for ln in lines]
+        with opener(path, "rt", encoding="utf-8") as f:
+            text = f.read()
+        if path.removesuffix(".gz").endswith(".jsonl"):
+            lines = enumerate(text.splitlines(), 1)
+            records = [_compact_line(n, ln) for n, ln in lines if ln.strip()]
         else:
-            raw = json.loads(text)
-            if isinstance(raw, dict) and set(raw) == {"top", "mid"}:
-                pairs = [(r, "top") for r in raw["top"]] + [(r, "mid") for r in raw["mid"]]
-            elif isinstance(raw, list):
-                pairs = [(r, "") for r in raw]
-            else:
-                raise NdsError(f"{path}: expected a list of records or {{'top', 'mid'}} lists.")
-            records = [record_from_official(i, r, s) for i, (r, s) in enumerate(pairs)]
-    except json.JSONDecodeError as e:
-        raise NdsError(f"{path}: not valid JSON ({e}).") from None
-    except NdsError as e:
+            records = _official_records(_json(text))
+    except (NdsError, UnicodeDecodeError, gzip.BadGzipFile, EOFError) as e:
         raise NdsError(f"{path}: {e}") from None
     if not records:
         raise NdsError(f"{path} holds no records.")
     return records
+
+
+def _json(text: str):
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:  # also too deep, or an int of 4300+ digits
+        raise NdsError(f"not valid JSON ({e}).") from None
+
+
+def _compact_line(number: int, line: str) -> Record:
+    try:
+        return record_from_compact(_json(line))
+    except NdsError as e:
+        raise NdsError(f"line {number}: {e}") from None
+
+
+def _official_records(raw) -> list[Record]:
+    if isinstance(raw, dict) and set(raw) == {"top", "mid"}:
+        if not all(isinstance(raw[k], list) for k in ("top", "mid")):
+            raise NdsError("'top' and 'mid' must be lists of records.")
+        pairs = [(r, "top") for r in raw["top"]] + [(r, "mid") for r in raw["mid"]]
+    elif isinstance(raw, list):
+        pairs = [(r, "") for r in raw]
+    else:
+        raise NdsError("expected a list of records or {'top', 'mid'} lists.")
+    return [record_from_official(i, r, s) for i, (r, s) in enumerate(pairs)]
 
 
 _EXTENSIONS = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
@@ -233,14 +302,12 @@ def load_benchmark(stem: str, data_dir=None) -> Benchmark:
 def parse_model(text: str) -> Model:
     """A ``net`` config (or a whole record with ``idx`` and ``net``) as JSON text -> Model."""
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise NdsError(
-            f"NDS architectures are JSON net configs; cannot parse {text!r}: {e}."
-        ) from None
+        raw = _json(text)
+    except NdsError as e:
+        raise NdsError(f"NDS architectures are JSON net configs; {_show(text)} is {e}") from None
     idx = -1
     if isinstance(raw, dict) and "net" in raw:
-        idx, raw = int(raw.get("idx", -1)), raw["net"]
+        idx, raw = _int(raw.get("idx", -1), "record 'idx'", -1, MAX_IDX), raw["net"]
     model = Model(idx, canonical(raw))
     check_net(model.config)
     return model
@@ -252,49 +319,129 @@ def model_id(model: Model) -> int:
 
 
 def check_net(net) -> str:
-    """Validates a net config; returns its family, "cell" or "anynet"."""
+    """Validates a net config; returns its family, "cell" or "anynet".
+
+    Raises NdsError naming the first bad entry: a missing key, a value of the wrong type
+    (booleans and floats are not integers), an integer out of its range (``MAX_*``), an
+    unknown op or block type, or an input index that is not an earlier state.
+    """
     if not isinstance(net, dict):
         raise NdsError(f"An NDS net config is a JSON object, got {type(net).__name__}.")
+    if ("genotype" in net) == ("block_type" in net):
+        raise NdsError(
+            "An NDS net config has either a 'genotype' (cell spaces) or a 'block_type' (AnyNet)."
+        )
     if "genotype" in net:
-        for key in ("width", "depth"):
-            if not isinstance(net.get(key), int) or net[key] <= 0:
-                raise NdsError(f"cell net config needs a positive integer {key!r}: {net!r}.")
-        g = net["genotype"]
-        for kind in ("normal", "reduce"):
-            edges = g.get(kind)
-            concat = g.get(f"{kind}_concat")
-            if not isinstance(edges, list) or len(edges) % 2 or not edges:
-                raise NdsError(f"genotype {kind!r} must be an even-length list of [op, input].")
-            for k, edge in enumerate(edges):
-                if not (isinstance(edge, list | tuple) and len(edge) == 2):
-                    raise NdsError(f"genotype {kind} edge {k} is not [op, input]: {edge!r}.")
-                op, src = edge
-                if op not in CELL_OPS:
-                    raise NdsError(
-                        f"genotype {kind} edge {k}: unknown op {op!r}; known: {sorted(CELL_OPS)}."
-                    )
-                if not isinstance(src, int) or not 0 <= src < k // 2 + 2:
-                    raise NdsError(
-                        f"genotype {kind} edge {k}: input {src!r} must be in 0..{k // 2 + 1}."
-                    )
-            nodes = len(edges) // 2 + 2
-            if not concat or any(not isinstance(c, int) or not 0 <= c < nodes for c in concat):
-                raise NdsError(f"genotype {kind}_concat must list states in 0..{nodes - 1}.")
+        _check_cell_net(net)
         return "cell"
-    if "block_type" in net:
-        if net["block_type"] not in BLOCK_TYPES:
-            raise NdsError(f"unknown block_type {net['block_type']!r}; known: {BLOCK_TYPES}.")
-        n = len(net.get("ds", []))
-        if n < 2 or any(len(net.get(k, [])) != n for k in ("ws", "ss")):
-            raise NdsError("AnyNet config needs ds, ws, ss of equal length >= 2 (stem first).")
-        if net["block_type"] == "res_bottleneck_block" and any(
-            len(net.get(k, [])) != n for k in ("bot_muls", "num_gs")
-        ):
-            raise NdsError("bottleneck blocks need bot_muls and num_gs, one per entry of ds.")
-        if net["ss"][0] not in (1, 4, 8):
-            raise NdsError(f"unknown stem stride {net['ss'][0]} (1: CIFAR, 4/8: ImageNet).")
-        return "anynet"
-    raise NdsError("An NDS net config has a 'genotype' (cell spaces) or a 'block_type' (AnyNet).")
+    _check_anynet(net)
+    return "anynet"
+
+
+def _check_cell_net(net: dict) -> None:
+    _int(net.get("depth"), "cell net 'depth'", 1, MAX_CELL_DEPTH)
+    _int(net.get("width"), "cell net 'width'", 1, MAX_CELL_WIDTH)
+    if net.get("aux", False) is not False:
+        raise NdsError(f"cell net 'aux' must be false (no auxiliary head): {_show(net['aux'])}.")
+    g = net["genotype"]
+    if not isinstance(g, dict):
+        raise NdsError(f"cell net 'genotype' must be an object, got {_show(g)}.")
+    for kind in ("normal", "reduce"):
+        _check_cell(g.get(kind), g.get(f"{kind}_concat"), kind)
+
+
+def _check_cell(edges, concat, kind: str) -> None:
+    """One cell of a genotype: ``[op, input]`` pairs, two per node, and its output states."""
+    if not isinstance(edges, list) or len(edges) % 2 or not edges:
+        raise NdsError(f"genotype {kind!r} must be an even-length list of [op, input] pairs.")
+    if len(edges) > 2 * MAX_CELL_NODES:
+        raise NdsError(f"genotype {kind!r} has {len(edges) // 2} nodes; at most {MAX_CELL_NODES}.")
+    for k, edge in enumerate(edges):
+        if not (isinstance(edge, list) and len(edge) == 2):
+            raise NdsError(f"genotype {kind} edge {k} is not [op, input]: {_show(edge)}.")
+        op, src = edge
+        if not isinstance(op, str) or op not in CELL_OPS:
+            raise NdsError(
+                f"genotype {kind} edge {k}: unknown op {_show(op)}; known: {sorted(CELL_OPS)}."
+            )
+        _int(src, f"genotype {kind} edge {k}: input", 0, k // 2 + 1)
+    nodes = len(edges) // 2 + 2
+    # A reduction cell's states 0 and 1 keep the input's size: only its nodes can be concatenated.
+    first = 2 if kind == "reduce" else 0
+    if (
+        not isinstance(concat, list)
+        or not concat
+        or any(isinstance(c, bool) or not isinstance(c, int) for c in concat)
+        or not all(first <= c < nodes for c in concat)
+        or len(set(concat)) != len(concat)
+    ):
+        raise NdsError(
+            f"genotype {kind}_concat must list distinct states in {first}..{nodes - 1}, "
+            f"got {_show(concat)}."
+        )
+
+
+def _check_anynet(net: dict) -> None:
+    block = net["block_type"]
+    if not isinstance(block, str) or block not in BLOCK_TYPES:
+        raise NdsError(f"unknown block_type {_show(block)}; known: {BLOCK_TYPES}.")
+    keys = ("ds", "ws", "ss")
+    if block == "res_bottleneck_block":
+        keys += ("bot_muls", "num_gs")
+    lists = [net.get(k) for k in keys]
+    n = len(lists[0]) if isinstance(lists[0], list) else 0
+    if not 2 <= n <= MAX_STAGES or any(not isinstance(v, list) or len(v) != n for v in lists):
+        raise NdsError(
+            f"AnyNet config needs lists {', '.join(keys)} of one length in 2..{MAX_STAGES} "
+            "(entry 0: the stem)."
+        )
+    ds, ws, ss = lists[:3]
+    if type(ds[0]) is not int or ds[0] != 1:
+        raise NdsError(f"ds[0] describes the stem and must be 1, got {_show(ds[0])}.")
+    if type(ss[0]) is not int or ss[0] not in (1, 4, 8):
+        raise NdsError(f"unknown stem stride ss[0] = {_show(ss[0])} (1: CIFAR, 4/8: ImageNet).")
+    _int(ws[0], "ws[0]", 1, MAX_WIDTH)
+    for i in range(1, n):
+        _int(ds[i], f"ds[{i}]", 1, MAX_STAGE_DEPTH)
+        _int(ws[i], f"ws[{i}]", 1, MAX_WIDTH)
+        _int(ss[i], f"ss[{i}]", 1, MAX_STRIDE)
+        if block == "res_bottleneck_block":
+            _bottleneck_width(ws[i], net["bot_muls"][i], net["num_gs"][i], i)
+
+
+def _bottleneck_width(w: int, bot_mul, groups, i: int) -> int:
+    """``round(w * bot_mul)``, checked to be a width that ``groups`` groups divide."""
+    if isinstance(bot_mul, bool) or not isinstance(bot_mul, int | float):
+        raise NdsError(f"bot_muls[{i}] must be a number, got {_show(bot_mul)}.")
+    if not 0 < bot_mul <= MAX_WIDTH:  # also false for NaN
+        raise NdsError(f"bot_muls[{i}] must be in (0, {MAX_WIDTH}], got {_show(bot_mul)}.")
+    w_b = _int(int(round(w * bot_mul)), f"round(ws[{i}] * bot_muls[{i}])", 1, MAX_WIDTH)
+    if w_b % _int(groups, f"num_gs[{i}]", 1, MAX_WIDTH):
+        raise NdsError(f"num_gs[{i}] = {groups} groups do not divide the bottleneck width {w_b}.")
+    return w_b
+
+
+def _int(value, what: str, lo: int, hi: int) -> int:
+    """``value`` if it is an integer (not a bool, not a float) in ``lo..hi``; else NdsError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise NdsError(f"{what} must be an integer, got {_show(value)}.")
+    if not lo <= value <= hi:
+        raise NdsError(f"{what} must be in {lo}..{hi}, got {_show(value)}.")
+    return value
+
+
+class _ShortRepr(reprlib.Repr):
+    """reprlib's bounded repr (depth, lengths), also for ints too long for ``repr``."""
+
+    def __init__(self):
+        super().__init__()
+        self.maxlevel, self.maxstring, self.maxother = 3, 40, 40
+
+    def repr_int(self, x, level):
+        return f"<a {x.bit_length()}-bit integer>" if x.bit_length() > 64 else repr(x)
+
+
+_show = _ShortRepr().repr  # a short one-line repr of a config value, for error messages
 
 
 # ----------------------------------------------------------------------------- plans
@@ -325,6 +472,8 @@ def _bn(path, bn):
 
 def _cell_network(b: netplan.Builder, net: dict, dataset: str, bn: bool) -> int:
     c, depth, genotype = net["width"], net["depth"], net["genotype"]
+    if dataset == "imagenet" and c % 2:  # pycls's FactorizedReduce of the first cell asserts it
+        raise NdsError(f"an ImageNet cell network needs an even width, got {c}.")
     if dataset == "imagenet":
         s0 = b.conv(("stem0", "conv_0"), 0, c // 2, 3, stride=2, bn_path=_bn(("stem0", "bn_0"), bn))
         s0 = b.unit(("stem0", "unit_1"), s0, c, 3, stride=2, bn=bn)
