@@ -1,10 +1,16 @@
 import gzip
+from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
 from zcjax import data
+
+NDS_STEMS = (
+    "Amoeba_in DARTS_fix-w-d_in DARTS_in DARTS_lr-wd_in ENAS_in NASNet_in PNAS_in ResNeXt-A_in "
+    "ResNeXt-B_in ResNet_lr-wd_in ResNet_reruns Vanilla_lr-wd_in Vanilla_reruns"
+).split()
 
 
 def test_explicit_dir_beats_env_and_defaults(tmp_path, monkeypatch):
@@ -23,12 +29,67 @@ def test_missing_explicit_dir_is_an_error(tmp_path, monkeypatch):
         data.find_data_dir()
 
 
-def test_no_data_folder_anywhere(tmp_path, monkeypatch):
+def test_no_data_folder_anywhere_falls_back_to_the_embedded_default(tmp_path, monkeypatch):
     monkeypatch.delenv(data.ENV_VAR, raising=False)
     monkeypatch.setattr(data, "DEFAULT_DIRS", (tmp_path / "a", tmp_path / "b"))
+    assert data.find_data_dir() == data.embedded_dir()
+    assert "embedded default" in data.describe_data_dir()
+    assert len(data.load_nb201_table()) == 15625
+    (tmp_path / "b").mkdir()  # any data folder wins over the embedded default
+    assert data.find_data_dir() == tmp_path / "b"
+    assert data.describe_data_dir() == f"data folder {tmp_path / 'b'}"
+    monkeypatch.setattr(data, "embedded_dir", lambda: tmp_path / "lost")
+    monkeypatch.setattr(data, "DEFAULT_DIRS", (tmp_path / "a",))
     assert data.find_data_dir() is None
     with pytest.raises(data.DataNotFoundError, match="No data folder found.*ZCJAX_DATA"):
         data.load_nb201_table()
+
+
+def test_embedded_by_name_beats_default_folders(tmp_path, monkeypatch):
+    (tmp_path / "d").mkdir()
+    monkeypatch.setattr(data, "DEFAULT_DIRS", (tmp_path / "d",))
+    monkeypatch.setenv(data.ENV_VAR, "embedded")
+    assert data.is_embedded(data.find_data_dir())
+    monkeypatch.delenv(data.ENV_VAR)
+    assert data.is_embedded(data.find_data_dir("embedded"))
+    assert data.find_data_dir() == tmp_path / "d"
+
+
+def test_embedded_data_is_package_data_with_provenance():
+    """Installed with the package (importlib.resources, inside zcjax/), under ~8 MB, and every
+    file listed in PROVENANCE.md with its size; the images are what the docs say."""
+    import hashlib
+    import importlib.resources
+
+    root = data.embedded_dir()
+    assert root == Path(str(importlib.resources.files("zcjax"))) / "embedded"
+    files = [p for p in root.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 8 * 2**20
+    provenance = (root / "PROVENANCE.md").read_text()
+    for p in files:
+        rel = p.relative_to(root).as_posix()
+        if p.suffix == ".gz" and rel.startswith("nds/"):
+            assert p.name.removesuffix(".jsonl.gz") in NDS_STEMS, rel
+            continue
+        if p.name != "PROVENANCE.md":
+            assert f"`{rel}`" in provenance, f"{rel} is not described in PROVENANCE.md"
+            assert hashlib.sha256(p.read_bytes()).hexdigest() in provenance, rel
+    images = data.load_images("cifar10", 64, "embedded")
+    assert images.x.shape == (512, 32, 32, 3) and images.x.dtype == np.uint8
+    assert sorted(np.unique(images.y)) == list(range(10))
+
+
+def test_embedded_data_equals_the_full_sets_where_it_overlaps(data_dir):
+    """The embedded table and images are the data folder's (its first 512 images). Without a
+    data folder this compares the embedded default with itself; CI runs both ways."""
+    full = data.load_nb201_table(data_dir)
+    small = data.load_nb201_table("embedded")
+    for col in ("arch", "cifar10_valid", "params_cifar10"):
+        np.testing.assert_array_equal(full[col], small[col])
+    a = data.load_images("cifar10", 1, data_dir)
+    b = data.load_images("cifar10", 1, "embedded")
+    np.testing.assert_array_equal(a.x[:512], b.x)
+    np.testing.assert_array_equal(a.y[:512], b.y)
 
 
 def test_missing_file_names_path_and_what_to_put(tmp_path):

@@ -2,7 +2,10 @@
 
 This is the one place in the library that reads the environment: the data folder is, in order,
 an explicit ``data_dir`` argument, the ``ZCJAX_DATA`` environment variable, ``data/`` in the
-checkout, then ``../shared/data`` beside the checkout. Its layout::
+checkout, ``../shared/data`` beside the checkout, and last the small default embedded in the
+package (``zcjax/embedded``: the NB201 table, 512 CIFAR-10 and 20 CIFAR-100 images, the NDS
+ImageNet records; its PROVENANCE.md says where each came from). ``data_dir`` or ``ZCJAX_DATA``
+equal to ``"embedded"`` selects the embedded default explicitly. Its layout::
 
   nb201/nb201.csv.gz        NAS-Bench-201 table (index, arch, op codes, accuracies, costs)
   images/cifar10.npz        uint8 NHWC CIFAR-10 images (x, y, x_test, y_test)
@@ -17,6 +20,7 @@ import csv
 import dataclasses
 import functools
 import gzip
+import importlib.resources
 import os
 from pathlib import Path
 
@@ -27,27 +31,57 @@ import numpy as np
 from zcjax.keys import host_rng
 
 ENV_VAR = "ZCJAX_DATA"
+EMBEDDED_NAME = "embedded"
 _CHECKOUT = Path(__file__).resolve().parent.parent
 DEFAULT_DIRS = (_CHECKOUT / "data", _CHECKOUT.parent / "shared" / "data")
+# NUM_CLASSES: the class count of each dataset (noise inputs draw labels from it);
+# INPUT_SIZE: its input height and width.
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16": 120, "imagenet": 1000}
+INPUT_SIZE = {"cifar10": 32, "cifar100": 32, "imagenet16": 16, "imagenet": 224}
 
 
 class DataNotFoundError(FileNotFoundError):
     """A data file the command needs is missing; the message says what to put where."""
 
 
+def embedded_dir() -> Path:
+    """The small data folder installed with the package (package data, not the checkout)."""
+    return Path(str(importlib.resources.files("zcjax") / EMBEDDED_NAME))
+
+
 def find_data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
-    """Returns the data folder, or None when no candidate exists.
+    """Returns the data folder: the first of ``data_dir``, ``ZCJAX_DATA``, the default folders
+    and the embedded default that exists (None only if the package lost its embedded data).
 
     An explicit ``data_dir`` or ``ZCJAX_DATA`` that does not exist is an error rather than a
     silent fall-through, so a typo never reads some other folder.
     """
     for explicit, origin in ((data_dir, "data_dir"), (os.environ.get(ENV_VAR), ENV_VAR)):
         if explicit:
+            if str(explicit) == EMBEDDED_NAME:
+                return embedded_dir()
             path = Path(explicit).expanduser()
             if not path.is_dir():
                 raise DataNotFoundError(f"{origin}={str(explicit)!r} is not a folder.")
             return path
-    return next((d for d in DEFAULT_DIRS if d.is_dir()), None)
+    return next((d for d in (*DEFAULT_DIRS, embedded_dir()) if d.is_dir()), None)
+
+
+def is_embedded(root: Path | None) -> bool:
+    return root is not None and root.resolve() == embedded_dir().resolve()
+
+
+def describe_data_dir(data_dir: str | os.PathLike | None = None) -> str:
+    """Which data a result used, in words: the folder, or the embedded default."""
+    root = find_data_dir(data_dir)
+    if root is None:
+        return "no data folder"
+    if is_embedded(root):
+        return (
+            "the embedded default (zcjax/embedded: NB201 table, 512 CIFAR-10 images, NDS "
+            "ImageNet records); full sets: a data folder, see BUILD.md"
+        )
+    return f"data folder {root}"
 
 
 def no_data_hint() -> str:
@@ -162,7 +196,6 @@ NORMALIZATION_EZNAS = {  # EZNAS's dataset_utils.py: CIFAR-10's for both CIFARs
     "cifar100": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
 }
 IMAGE_FILES = {"cifar10": "images/cifar10.npz", "cifar100": "images/cifar100.npz"}
-INPUT_SIZE = {"cifar10": 32, "cifar100": 32, "imagenet16": 16, "imagenet": 224}
 
 
 @dataclasses.dataclass(frozen=True)
