@@ -14,6 +14,7 @@ import sys
 from absl import app, flags
 
 from zcjax.data import no_data_hint
+from zcjax.progress import printer
 from zcjax.spaces import check, get_space, nds
 
 FLAGS = flags.FLAGS
@@ -33,8 +34,12 @@ def main(argv):
             sys.exit(f"error: no NDS files found: {no_data_hint()}")
     for name in names:
         for dataset in FLAGS.datasets or get_space(name).datasets:
+            # Tracing takes about an hour for NB201: say how far it is (the fast sum needs no lines).
+            progress = None
+            if FLAGS.trace:
+                progress = printer(lambda line, p=f"{name}/{dataset}": print(f"{p}: {line}"), 30)
             try:
-                report = check.check_costs(name, dataset, FLAGS.trace, FLAGS.data_dir)
+                report = check.check_costs(name, dataset, FLAGS.trace, FLAGS.data_dir, progress)
             except (ValueError, OSError) as e:
                 sys.exit(f"error: {e}")
             print(report.summary())

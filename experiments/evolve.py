@@ -29,6 +29,7 @@ from zcjax.gp import heldout, search
 from zcjax.gp.fitness import parse_tasks
 from zcjax.gp.operators import MUTATIONS
 from zcjax.program.kinds import KINDS
+from zcjax.progress import format_progress, printer
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("tasks", "nb201:cifar10,nb201:cifar100", "space:dataset[:target],...")
@@ -141,19 +142,33 @@ def config_from_flags() -> search.SearchConfig:
     )
 
 
-def print_generation(event, info):
-    if event == "start":
-        print(f"tasks {', '.join(info['tasks'])}; starting at generation {info['generation']}")
-        return
-    taus = ", ".join(
-        f"{t} {'nan' if v is None else f'{v:.3f}'}" for t, v in info["best_taus"].items()
-    )
-    print(
-        f"gen {info['generation']:>3}  best {info['best_fitness']:+.3f}  median "
-        f"{info['median_fitness']:+.3f}  invalid {info['invalid']:>3}  "
-        f"{info['wall_time_s']:.1f}s  best: {info['best_program']}  ({taus})",
-        flush=True,
-    )
+def generation_printer(total: int):
+    """Prints one line per generation, with generations done / total, rate and time left."""
+    origin = {}
+
+    def report(event, info):
+        if event == "start":
+            origin.update(time=time.monotonic(), generation=info["generation"])
+            print(
+                f"tasks {', '.join(info['tasks'])}; starting at generation {info['generation']}"
+                f" of {total}"
+            )
+            return
+        done = info["generation"] + 1
+        elapsed = time.monotonic() - origin["time"]
+        rate = (done - origin["generation"]) / elapsed if elapsed > 0 else None
+        taus = ", ".join(
+            f"{t} {'nan' if v is None else f'{v:.3f}'}" for t, v in info["best_taus"].items()
+        )
+        print(
+            f"gen {info['generation']:>3}  best {info['best_fitness']:+.3f}  median "
+            f"{info['median_fitness']:+.3f}  invalid {info['invalid']:>3}  "
+            f"{info['wall_time_s']:.1f}s  best: {info['best_program']}  ({taus})\n"
+            f"  {format_progress('generations', min(done, total), total, rate)}",
+            flush=True,
+        )
+
+    return report
 
 
 def use_compilation_cache() -> str | None:
@@ -184,7 +199,7 @@ def main(argv):
         logging.info("persistent compilation cache: %s", cache)
     try:
         config = config_from_flags()
-        state = search.run(config, FLAGS.workdir, print_generation)
+        state = search.run(config, FLAGS.workdir, generation_printer(config.generations))
     except (ValueError, DataNotFoundError) as e:
         sys.exit(f"error: {e}")
     search_s = time.time() - start
@@ -199,13 +214,7 @@ def main(argv):
     for c in best:
         valid = "" if c.validation_fitness is None else f", validation {c.validation_fitness:+.3f}"
         print(f"  fitness {c.search_fitness:+.3f} (mean of {c.evaluations}{valid}): {c.program}")
-    last = [time.time()]
-
-    def progress(what, done, total):
-        if done == total or time.time() - last[0] > 30:
-            last[0] = time.time()
-            logging.info("held-out: %d/%d %s", done, total, what)
-
+    progress = printer(lambda line: print(f"held-out: {line}", flush=True), every_s=30)
     rows = heldout.evaluate(
         config,
         tasks,

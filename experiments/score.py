@@ -13,9 +13,10 @@ from __future__ import annotations
 import sys
 import time
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from zcjax import scoring
+from zcjax.progress import printer
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("space", "nb201", "Search space.")
@@ -38,7 +39,13 @@ flags.DEFINE_list("proxies", ["params", "flops"], "Proxies to compute (see zcjax
 flags.DEFINE_integer("num_archs", 100, "Architectures to sample (>= space size: all).")
 flags.DEFINE_string("archs_file", None, "File with one arch string or official index per line.")
 flags.DEFINE_integer("seed", 0, "Seed for architecture sampling and proxy randomness.")
-flags.DEFINE_string("output", None, "CSV file: index,arch,proxy,score,score_std per row.")
+flags.DEFINE_string(
+    "output",
+    None,
+    "Scores CSV (index,arch,proxy,score,score_std,target), written as archs are scored; "
+    "rerunning the same command resumes it.",
+)
+flags.DEFINE_float("progress_every", 10.0, "Seconds between progress lines.")
 flags.DEFINE_multi_string(
     "program", [], "A proxy program as text (repeatable), e.g. 'mean(relu_in_grad@data)'."
 )
@@ -64,45 +71,37 @@ flags.DEFINE_string(
 
 def main(argv):
     del argv
-    config = scoring.ScoreConfig(
-        space=FLAGS.space,
-        dataset=FLAGS.dataset or "",
-        proxies=tuple(FLAGS.proxies),
-        target=FLAGS.target,
-        num_archs=FLAGS.num_archs,
-        archs_file=FLAGS.archs_file,
-        seed=FLAGS.seed,
-        data_dir=FLAGS.data_dir,
-        programs=tuple(FLAGS.program),
-        settings=scoring.Settings(
-            num_inits=FLAGS.num_inits,
-            batch_size=FLAGS.batch_size,
-            inputs=FLAGS.inputs,
-            augment=FLAGS.augment,
-            normalization=FLAGS.normalization,
-            weight_init=FLAGS.weight_init,
-            vmap_inits={"auto": None, "true": True, "false": False}[FLAGS.vmap_inits],
-            stats_method=FLAGS.stats_method,
-            resolution=FLAGS.resolution,
-        ),
-    )
     start = time.time()
-    last = [start]
-
-    def progress(what, done, total):
-        now = time.time()
-        if done == total or now - last[0] > 10:
-            last[0] = now
-            logging.info("%d/%d %s (%.1fs)", done, total, what, now - start)
-
-    try:
-        result = scoring.run_scoring(config, progress)
-    except (ValueError, OSError) as e:  # bad flags, archs or data: one clear line, no traceback
+    try:  # bad flags, archs or data: one clear line, no traceback
+        config = scoring.ScoreConfig(
+            space=FLAGS.space,
+            dataset=FLAGS.dataset or "",
+            proxies=tuple(FLAGS.proxies),
+            target=FLAGS.target,
+            num_archs=FLAGS.num_archs,
+            archs_file=FLAGS.archs_file,
+            seed=FLAGS.seed,
+            data_dir=FLAGS.data_dir,
+            programs=tuple(FLAGS.program),
+            settings=scoring.Settings(
+                num_inits=FLAGS.num_inits,
+                batch_size=FLAGS.batch_size,
+                inputs=FLAGS.inputs,
+                augment=FLAGS.augment,
+                normalization=FLAGS.normalization,
+                weight_init=FLAGS.weight_init,
+                vmap_inits={"auto": None, "true": True, "false": False}[FLAGS.vmap_inits],
+                stats_method=FLAGS.stats_method,
+                resolution=FLAGS.resolution,
+            ),
+        )
+        progress = printer(lambda line: print(line, flush=True), every_s=FLAGS.progress_every)
+        result = scoring.run_scoring(config, progress, output=FLAGS.output)
+    except (ValueError, OSError) as e:
         sys.exit(f"error: {e}")
     for note in result.notes:
         print(note)
     if FLAGS.output:
-        scoring.write_csv(FLAGS.output, result)
         print(f"wrote {len(result.archs) * len(result.scores)} rows to {FLAGS.output}")
     table = scoring.format_table(result)
     print(table or scoring.format_scores(result))

@@ -6,7 +6,6 @@ each with each proxy, and correlate with a benchmark column when the benchmark i
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import functools
 import os
@@ -15,7 +14,7 @@ from collections.abc import Callable, Hashable, Sequence
 import jax
 import numpy as np
 
-from zcjax import data, engine, metrics, stats
+from zcjax import data, engine, metrics, scorefile, stats
 from zcjax.data import DataNotFoundError, find_data_dir, no_data_hint
 from zcjax.keys import arch_key, host_rng
 from zcjax.program import network_score
@@ -59,6 +58,26 @@ class Settings:
     stats_method: str = "engine"
     data_dir: str | None = None
     resolution: int | None = None
+
+    def __post_init__(self):
+        for name in ("num_inits", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if self.resolution is not None and (
+            isinstance(self.resolution, bool)
+            or not isinstance(self.resolution, int)
+            or not 8 <= self.resolution <= 1024
+        ):
+            raise ValueError(f"resolution must be an integer in 8..1024, got {self.resolution!r}.")
+        choices = {
+            "inputs": ("data", "noise"),
+            "normalization": ("official", "eznas"),
+            "stats_method": ("engine", "module"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
 
     def use_vmap(self) -> bool:
         if self.stats_method == "module":
@@ -156,7 +175,7 @@ def input_batch(key: jax.Array, dataset: str, settings: Settings) -> tuple[jax.A
     if settings.inputs == "noise":
         key_x, key_y = jax.random.split(key)
         x = data.noise_batch(key_x, dataset, settings.batch_size, settings.resolution)
-        classes = max(10, len(data.load_images(dataset, 1, settings.data_dir).y))
+        classes = data.NUM_CLASSES[dataset]
         return x, jax.random.randint(key_y, (settings.batch_size,), 0, classes)
     if settings.inputs != "data":
         raise ValueError(f"inputs must be 'data' or 'noise', got {settings.inputs!r}.")
@@ -289,12 +308,14 @@ def score_archs(
     dataset: str,
     settings: Settings = Settings(),
     progress: Progress | None = None,
+    on_arch: Callable[[int, dict[str, float], dict[str, float]], None] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Scores every arch with every proxy: ``(mean, std)``, each ``{proxy: [N] float64}``.
 
     Each arch gets its own key, ``fold_in(key, space.arch_id(arch))``, split into its input batch
     and its K initialisations, so a score never depends on which other archs or proxies were
-    requested, nor on vmap versus loop.
+    requested, nor on vmap versus loop. ``on_arch(i, means, stds)`` gets each arch's scores as
+    soon as they exist (``run_scoring`` writes them to the CSV).
     """
     programs = [p for p in proxies if isinstance(p, ProgramProxy)]
     networks = [p for p in proxies if isinstance(p, NetworkProxy)]
@@ -311,13 +332,23 @@ def score_archs(
         for name, values in per_init.items():
             means[name][i] = np.mean(values)
             stds[name][i] = np.std(values, ddof=1) if len(values) > 1 else 0.0
+        if on_arch is not None:
+            on_arch(i, {n: means[n][i] for n in means}, {n: stds[n][i] for n in stds})
         if progress is not None:
             progress("archs", i + 1, len(archs))
     return means, stds
 
 
-def run_scoring(config: ScoreConfig, progress: Progress | None = None) -> ScoreResult:
-    """Chooses archs, scores them and attaches the target column when the benchmark is found."""
+def run_scoring(
+    config: ScoreConfig, progress: Progress | None = None, output: str | os.PathLike | None = None
+) -> ScoreResult:
+    """Chooses archs, scores them and attaches the target column from the benchmark.
+
+    With ``output``, each architecture's rows go to that CSV as soon as it is scored, and a
+    rerun with the same config resumes: it keeps the architectures already written, scores the
+    rest and ends with the same file as an uninterrupted run. A file written with other
+    settings is refused (``scorefile.ScoreFileError``).
+    """
     space = get_space(config.space)
     if not config.dataset:
         config = dataclasses.replace(config, dataset=space.datasets[0])
@@ -328,25 +359,28 @@ def run_scoring(config: ScoreConfig, progress: Progress | None = None) -> ScoreR
     proxies = get_proxies(list(config.proxies)) + [program_proxy(t) for t in config.programs]
     if not proxies:
         raise ValueError("No proxies or programs given.")
+    if len({p.name for p in proxies}) != len(proxies):
+        raise ValueError(f"A proxy is requested twice: {[p.name for p in proxies]}.")
     settings = dataclasses.replace(config.settings, data_dir=config.data_dir)
-    notes = []
-    if find_data_dir(config.data_dir) is None:
-        # No data folder at all: still useful, on the space's own enumeration.
+    root = find_data_dir(config.data_dir)
+    if root is None:  # the package lost its embedded data: scores only, from the enumeration
         benchmark = None
-        notes.append(
+        notes = [
             f"No ground truth found, so scores only, no correlations. To get it, {no_data_hint()}"
-        )
-        if settings.inputs == "data" and any(isinstance(p, ProgramProxy) for p in proxies):
+        ]
+        if settings.inputs == "data" and any(not isinstance(p, CostProxy) for p in proxies):
             settings = dataclasses.replace(settings, inputs="noise")
             notes.append("No images found: data-dependent proxies use standard-normal inputs.")
     else:
         benchmark = space.load_benchmark(config.data_dir)
+        notes = [f"data: {data.describe_data_dir(config.data_dir)}"]
     if any(not isinstance(p, CostProxy) for p in proxies):
         size = settings.resolution or data.INPUT_SIZE[config.dataset]
         if settings.inputs == "data":
-            source = data.load_images(config.dataset, settings.batch_size, config.data_dir).source
+            images = data.load_images(config.dataset, settings.batch_size, config.data_dir)
+            source = f"{images.source} (a pool of {len(images.x)})"
         else:
-            source = "standard-normal noise"
+            source = f"standard-normal noise, labels in 0..{data.NUM_CLASSES[config.dataset] - 1}"
         notes.append(f"inputs: {source}, {size}x{size}, batch {settings.batch_size}")
     target_name = config.target or space.default_target(config.dataset)
     if benchmark is not None and target_name not in benchmark.table:
@@ -359,9 +393,7 @@ def run_scoring(config: ScoreConfig, progress: Progress | None = None) -> ScoreR
         archs = read_archs_file(config.archs_file, space, benchmark)
     else:
         archs = sample_archs(key_archs, space, config.num_archs, benchmark)
-    scores, score_std = score_archs(
-        key_score, space, archs, proxies, config.dataset, settings, progress
-    )
+    arch_strings = [space.to_string(a) for a in archs]
     if benchmark is None:
         index = np.full(len(archs), -1)
         target = None
@@ -369,9 +401,48 @@ def run_scoring(config: ScoreConfig, progress: Progress | None = None) -> ScoreR
         rows = [benchmark.row(a) for a in archs]
         index = np.array([-1 if r is None else benchmark.index[r] for r in rows])
         target = benchmark.column(target_name, archs)
+    names = [p.name for p in proxies]
+    scores = {n: np.empty(len(archs)) for n in names}
+    score_std = {n: np.empty(len(archs)) for n in names}
+    done, write = 0, None
+    if output is not None:
+        doc = csv_settings(config, settings, target_name, names, root)
+        done = scorefile.completed(output, doc, arch_strings, names)
+        previous = scorefile.read(output) if done else None
+        for i in range(done):
+            for n in names:
+                scores[n][i] = previous.scores[n][i]
+                score_std[n][i] = previous.score_std[n][i]
+
+        def rows_of(i):
+            t = None if target is None else target[i]
+            means = {n: scores[n][i] for n in names}
+            stds = {n: score_std[n][i] for n in names}
+            return scorefile.arch_rows(index[i], arch_strings[i], means, stds, t)
+
+        scorefile.start(output, doc, notes, "".join(rows_of(i) for i in range(done)))
+
+        def write(j, means, stds):
+            for n in names:
+                scores[n][done + j], score_std[n][done + j] = means[n], stds[n]
+            scorefile.append(output, rows_of(done + j))
+
+    if progress is not None:
+        progress("archs", done, len(archs))
+
+        def shifted(what, k, total):
+            progress(what, done + k, done + total)
+    else:
+        shifted = None
+    if done < len(archs):
+        new, new_std = score_archs(
+            key_score, space, archs[done:], proxies, config.dataset, settings, shifted, write
+        )
+        for n in names:
+            scores[n][done:], score_std[n][done:] = new[n], new_std[n]
     return ScoreResult(
         archs=list(archs),
-        arch_strings=[space.to_string(a) for a in archs],
+        arch_strings=arch_strings,
         index=index,
         scores=scores,
         score_std=score_std,
@@ -382,20 +453,31 @@ def run_scoring(config: ScoreConfig, progress: Progress | None = None) -> ScoreR
     )
 
 
-def write_csv(path: str | os.PathLike, result: ScoreResult) -> None:
-    """One row per (architecture, proxy): ``index,arch,proxy,score,score_std``.
+def csv_settings(
+    config: ScoreConfig, settings: Settings, target: str, proxies: Sequence[str], root
+) -> dict:
+    """What a scores CSV records of its run; a resumed run must match it exactly."""
+    doc = dataclasses.asdict(config)
+    doc.pop("settings")
+    doc.pop("data_dir")
+    doc["proxies"] = list(proxies)
+    doc["programs"] = list(config.programs)
+    doc["target"] = target
+    doc["settings"] = {k: v for k, v in dataclasses.asdict(settings).items() if k != "data_dir"}
+    doc["data"] = "embedded" if data.is_embedded(root) else str(root and root.resolve())
+    return doc
 
-    ``index`` is empty where unknown; ``score`` and ``score_std`` are the mean and standard
-    deviation over initialisations (NaN marks an invalid score).
-    """
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["index", "arch", "proxy", "score", "score_std"])
-        for name, values in result.scores.items():
-            rows = zip(result.index, result.arch_strings, values, result.score_std[name])
-            for idx, arch, value, std in rows:
-                index = "" if idx < 0 else int(idx)
-                writer.writerow([index, arch, name, repr(float(value)), repr(float(std))])
+
+def write_csv(path: str | os.PathLike, result: ScoreResult, settings: dict | None = None) -> None:
+    """The whole result as a scores CSV (``zcjax.scorefile``): one row per (arch, proxy)."""
+    rows = []
+    for i, arch in enumerate(result.arch_strings):
+        means = {n: v[i] for n, v in result.scores.items()}
+        stds = {n: v[i] for n, v in result.score_std.items()}
+        t = None if result.target is None else result.target[i]
+        rows.append(scorefile.arch_rows(result.index[i], arch, means, stds, t))
+    doc = settings if settings is not None else {"target": result.target_name}
+    scorefile.start(path, doc, result.notes, "".join(rows))
 
 
 def format_table(result: ScoreResult) -> str:

@@ -29,9 +29,12 @@ class CostReport:
         return "\n".join([head] + [f"  index {i}: {w} {d}" for i, w, d in self.mismatches[:10]])
 
 
-def check_costs(space_name: str, dataset: str, trace: bool = False, data_dir=None) -> CostReport:
+def check_costs(
+    space_name: str, dataset: str, trace: bool = False, data_dir=None, progress=None
+) -> CostReport:
     """Checks every benchmark row. ``trace`` counts each whole network instead of the fast sum
     (params only for NDS, whose records count FLOPs their own way: see ``nds.costs``).
+    ``progress(what, done, total)`` hears of each architecture checked.
 
     NB201's table holds params in millions (6 decimals) and MFLOPs (5 decimals); NDS records
     hold exact integers.
@@ -50,6 +53,9 @@ def check_costs(space_name: str, dataset: str, trace: bool = False, data_dir=Non
             10,
         )
     mismatches = []
+    what = "archs"
+    if progress is not None:
+        progress(what, 0, len(bench.archs))
     for row, arch in enumerate(bench.archs):
         if trace:
             got = count_costs(space.network(arch, dataset), (size, size, 3))
@@ -64,4 +70,6 @@ def check_costs(space_name: str, dataset: str, trace: bool = False, data_dir=Non
             mismatches.append(
                 (int(bench.index[row]), "flops", f"{got.flops} vs {want_flops[row] * flops_unit}")
             )
+        if progress is not None:
+            progress(what, row + 1, len(bench.archs))
     return CostReport(space.name, dataset, len(bench.archs), mismatches)
