@@ -1,0 +1,56 @@
+"""Pictures and markdown tables of a scores CSV and/or a search's work folder.
+
+  python experiments/report.py --csv=scores.csv            # -> scores_report/
+  python experiments/report.py --workdir=runs/eznas_c10_c100  # -> runs/eznas_c10_c100/report/
+
+A scores CSV (``score.py --output``) gives ``table.md`` (Kendall tau, Spearman rho, Pearson r
+per proxy against the CSV's target) and one scatter plot per proxy; a CSV without a target gives
+score histograms and score ranges. A work folder (``evolve.py --workdir``) gives ``fitness.png``
+(best and median fitness, invalid children per generation) and ``heldout.md``. Prints the
+tables and the written files. Needs matplotlib: ``pip install -e '.[plot]'``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from absl import app, flags
+
+from zcjax import report
+from zcjax.scorefile import ScoreFileError
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("csv", None, "Scores CSV written by score.py --output.")
+flags.DEFINE_string("workdir", None, "Work folder of evolve.py --workdir.")
+flags.DEFINE_string(
+    "out_dir",
+    None,
+    "Folder for the report (default: <csv stem>_report/ next to the CSV, "
+    "<workdir>/report/ for a work folder).",
+)
+
+
+def main(argv):
+    del argv
+    if not FLAGS.csv and not FLAGS.workdir:
+        sys.exit("error: give --csv=scores.csv and/or --workdir=runs/x")
+    written = []
+    try:
+        if FLAGS.csv:
+            csv = Path(FLAGS.csv)
+            written += report.csv_report(csv, FLAGS.out_dir or csv.with_name(csv.stem + "_report"))
+        if FLAGS.workdir:
+            out = FLAGS.out_dir or Path(FLAGS.workdir) / "report"
+            written += report.workdir_report(FLAGS.workdir, out)
+    except (ScoreFileError, ImportError, OSError, ValueError) as e:
+        sys.exit(f"error: {e}")
+    for path in written:
+        if path.suffix == ".md":
+            print(path.read_text(encoding="utf-8"))
+    for path in written:
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    app.run(main)

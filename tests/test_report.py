@@ -1,0 +1,284 @@
+"""Reports: the markdown numbers are ``metrics.correlations`` of the CSV, the pictures are PNGs,
+a search folder's fitness plot reads the fields ``search`` writes, errors are one line."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import math
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zcjax import metrics, report, scorefile
+from zcjax.gp import heldout, search
+from zcjax.gp.fitness import INVALID
+
+REPO = Path(__file__).resolve().parent.parent
+PNG = b"\x89PNG\r\n\x1a\n"
+SETTINGS = {"space": "nb201", "dataset": "cifar10", "target": "cifar10_valid", "seed": 0}
+NOTES = ["inputs: cifar10 images, 32x32, batch 64"]
+N = 30
+
+
+def write_csv(path: Path, with_target: bool = True) -> Path:
+    """A scores CSV of N archs: ``twice`` = 2 * target, ``synflow`` spans 1e2..1e40, ``signed``
+    spans decades with both signs, ``broken`` has a NaN and an inf; arch 3 has no target."""
+    rng = np.random.default_rng(0)
+    target = np.linspace(60.0, 94.0, N) + rng.normal(0, 0.5, N)
+    scores = {
+        "twice": 2 * target,
+        "synflow": 10.0 ** np.linspace(2, 40, N)[np.argsort(rng.permutation(N))],
+        "signed": np.concatenate([-(10.0 ** np.arange(5)), 10.0 ** np.linspace(-2, 6, N - 5)]),
+        "broken": target + rng.normal(0, 5, N),
+    }
+    scores["broken"][[4, 7]] = [np.nan, np.inf]
+    text = scorefile.header(SETTINGS if with_target else SETTINGS | {"target": None}, NOTES)
+    for i in range(N):
+        tgt = None if i == 3 or not with_target else float(target[i])
+        row = {p: float(s[i]) for p, s in scores.items()}
+        text += scorefile.arch_rows(i, f"arch{i}", row, dict.fromkeys(row, 0.0), tgt)
+    path.write_text(text)
+    return path
+
+
+def parse_markdown(text: str) -> list[dict[str, str]]:
+    """The rows of the first markdown table in ``text`` as dicts of cell texts."""
+    lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(header, (c.strip() for c in ln.strip("|").split(" | ")))) for ln in lines[2:]]
+
+
+def assert_png(path: Path):
+    data = path.read_bytes()
+    assert data[:8] == PNG and len(data) > 5000, path
+
+
+def test_csv_report_numbers_are_the_metrics_of_the_csv(tmp_path):
+    csv = write_csv(tmp_path / "scores.csv")
+    files = report.csv_report(csv, tmp_path / "out")
+    proxies = ("twice", "synflow", "signed", "broken")
+    assert [f.name for f in files] == ["table.md"] + [f"scatter_{p}.png" for p in proxies]
+    for f in files[1:]:
+        assert_png(f)
+    text = files[0].read_text()
+    assert text.startswith("# Correlation with cifar10_valid")
+    assert "space: nb201, dataset: cifar10, 30 archs" in text and f"- {NOTES[0]}" in text
+    sf = scorefile.read(csv)
+    rows = parse_markdown(text)
+    assert [r["proxy"] for r in rows] == list(proxies)
+    for row in rows:
+        want = metrics.correlations(sf.scores[row["proxy"]], sf.target)
+        for k in ("kendall_tau", "spearman", "pearson"):
+            assert abs(float(row[k]) - want[k]) <= 5e-5, (row, k)
+        assert int(row["n"]) == want["n"]
+    by = {r["proxy"]: r for r in rows}
+    assert by["twice"]["kendall_tau"] == by["twice"]["pearson"] == "1.0000"
+    assert (by["broken"]["n"], by["broken"]["invalid"]) == ("27", "2")  # NaN, inf, no target
+    assert (by["twice"]["n"], by["twice"]["invalid"]) == ("29", "0")
+
+
+def test_score_axes_go_logarithmic_over_decades():
+    assert report.axis_scale(np.array([1.0, 50.0, 900.0, np.nan])) == ("linear", 0.0)
+    assert report.axis_scale(np.array([1e2, 1e40, np.inf])) == ("log", 0.0)
+    scale, linthresh = report.axis_scale(np.array([-1e4, 0.0, 1e-2, 1.0, 1e6]))
+    assert scale == "symlog" and 1e-2 <= linthresh <= 1.0
+    assert report.axis_scale(np.array([np.nan, 0.0])) == ("linear", 0.0)
+    assert report.file_stem("mean(relu_in_grad@data)") == "mean_relu_in_grad_data"
+
+
+def test_csv_without_target_gets_histograms_and_ranges(tmp_path):
+    csv = write_csv(tmp_path / "scores.csv", with_target=False)
+    files = report.csv_report(csv, tmp_path / "out")
+    assert [f.name for f in files][:2] == ["table.md", "hist_twice.png"]
+    for f in files[1:]:
+        assert_png(f)
+    text = files[0].read_text()
+    assert "no target values" in text and "kendall_tau" not in text
+    rows = {r["proxy"]: r for r in parse_markdown(text)}
+    broken = scorefile.read(csv).scores["broken"]
+    assert rows["broken"]["n"] == "28" and rows["broken"]["invalid"] == "2"
+    assert float(rows["broken"]["max"]) == pytest.approx(
+        np.nanmax(broken[np.isfinite(broken)]), abs=1e-4
+    )
+    assert rows["synflow"]["max"] == "1.0000e+40"
+    with pytest.raises(ValueError, match="no target"):
+        report.correlation_table(scorefile.read(csv))
+
+
+# ----------------------------------------------------------------------------- search folder
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A search folder written by the real ``search.run`` / ``run_generation`` / ``save`` with
+    statistics and fitness stubbed (no data, seconds), plus ``heldout.json`` as evolve.py
+    writes it: the report reads exactly the fields the search writes."""
+    mp = pytest.MonkeyPatch()
+    config = dataclasses.replace(
+        search.SearchConfig(),
+        population=4,
+        generations=3,
+        offspring=5,
+        survivors=2,
+        archs_per_task=3,
+        screen_archs=1,
+        init_heights=(1, 2),
+        mut_heights=(0, 1),
+        max_height=3,
+    )
+    tasks = [search.TaskData(t, None, None, "acc", tuple(range(10)), ()) for t in config.tasks]
+    calls = []
+
+    def offspring(config, keys, parents, screen):
+        return [parents[i % len(parents)] for i in range(config.offspring)], 3 + len(calls), 2
+
+    def fitness(config, key, programs, tasks, archs):
+        calls.append(1)
+        values = np.linspace(-0.5, 0.1 * len(calls), len(programs))
+        values[0] = INVALID
+        return np.tile(values[:, None], (1, len(tasks))), values
+
+    mp.setattr(search, "load_tasks", lambda config: tasks)
+    mp.setattr(search, "arch_stats", lambda *args: None)
+    mp.setattr(search, "StackedStats", types.SimpleNamespace(of=lambda st, k: None))
+    mp.setattr(search, "make_offspring", offspring)
+    mp.setattr(search, "task_fitness", fitness)
+    path = tmp_path_factory.mktemp("run")
+    try:
+        search.run(config, str(path))
+    finally:
+        mp.undo()
+    nan = math.nan
+    rows = [
+        heldout.Row(t, name, prog, tau, tau + 0.1, (tau - 0.2, tau + 0.1), (nan, nan), 24, fit, val)
+        for t in ("nb201:cifar10", "nb201:cifar100")
+        for name, prog, tau, fit, val in [
+            ("evolved_1", "mean(relu_in_grad@data)", 0.61234, 0.4, 0.55),
+            (
+                "eznas_a",
+                "frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))",
+                0.5,
+                None,
+                None,
+            ),
+            ("synflow", "", 0.58, None, None),
+            ("params", "", nan, None, None),
+        ]
+    ]
+    doc = {
+        "test_inits": 1,
+        "settings": dataclasses.asdict(config.settings),
+        "rows": heldout.to_json(rows),
+    }
+    (path / report.HELDOUT).write_text(json.dumps(doc, indent=1))
+    return path
+
+
+def test_workdir_report_plots_the_history_the_search_wrote(workdir, tmp_path):
+    config, history = report.load_search(workdir)
+    assert [r["generation"] for r in history] == [0, 1, 2]
+    lines = (workdir / search.HISTORY).read_text().splitlines()
+    assert [json.loads(ln) for ln in lines] == history
+    curves = report.fitness_curves(history)
+    for field in ("best_fitness", "median_fitness", "invalid", "rejected_by_screen"):
+        np.testing.assert_array_equal(curves[field], [r[field] for r in history])
+    np.testing.assert_array_equal(curves["rejected_by_screen"], [3, 4, 5])
+    assert curves["best_so_far"].tolist() == np.maximum.accumulate(curves["best_fitness"]).tolist()
+    assert report.fitness_label(config) == "fitness (min tau over tasks)"
+
+    files = report.workdir_report(workdir, tmp_path / "out")
+    assert [f.name for f in files] == ["fitness.png", "heldout.md"]
+    assert_png(files[0])
+    text = files[1].read_text()
+    want = json.loads((workdir / report.HELDOUT).read_text())["rows"]
+    for task in ("nb201:cifar10", "nb201:cifar100"):
+        section = text.split(f"## {task}")[1]
+        got = parse_markdown(section)
+        rows = [r for r in want if r["task"] == task]
+        assert [g["proxy"].removesuffix(" *") for g in got] == [r["name"] for r in rows]
+        assert [g["proxy"] for g in got if g["proxy"].endswith("*")] == ["synflow *"]
+        for g, r in zip(got, rows):
+            tau = r["kendall_tau"]
+            assert g["tau"] == ("nan" if tau is None else f"{tau:.4f}")
+            assert g["tau 95% CI"] == "[{:.4f}, {:.4f}]".format(
+                *(x or math.nan for x in r["tau_ci"])
+            )
+            assert g["rho 95% CI"] == "[nan, nan]" and g["n"] == "24"
+            assert g["fitness"] == (
+                "" if r["search_fitness"] is None else f"{r['search_fitness']:.4f}"
+            )
+    assert "- evolved_1: `mean(relu_in_grad@data)`" in text and "- EZNAS-A: `frobenius" in text
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+
+@pytest.fixture(scope="module")
+def cli():
+    spec = importlib.util.spec_from_file_location("report_cli", REPO / "experiments" / "report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_main(cli, *args):
+    cli.FLAGS.unparse_flags()
+    cli.FLAGS(["report.py", *args])
+    try:
+        cli.main([])
+    finally:
+        cli.FLAGS.unparse_flags()
+
+
+def test_cli_errors_are_one_line(cli, tmp_path):
+    other = tmp_path / "other.csv"
+    other.write_text("index,arch,proxy,score,score_std\n1,a,params,1.0,0.0\n")
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / search.CHECKPOINT).write_text('{"format": 1, "state": ')
+    cases = [
+        ((), "error: give --csv"),
+        ((f"--csv={tmp_path / 'missing.csv'}",), "error: cannot read scores CSV"),
+        ((f"--csv={other}",), "error: .*is not a zcjax scores CSV"),
+        ((f"--workdir={tmp_path}",), "error: .*has no checkpoint.json or history.jsonl"),
+        ((f"--workdir={damaged}",), "error: .*checkpoint.json: damaged JSON"),
+    ]
+    for args, message in cases:
+        with pytest.raises(SystemExit, match=message):
+            run_main(cli, *args)
+
+
+def test_without_matplotlib_the_error_says_how_to_get_it(cli, tmp_path, monkeypatch):
+    csv = write_csv(tmp_path / "scores.csv")
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import now fails
+    with pytest.raises(ImportError, match=re.escape(report.PLOT_HINT)):
+        report.csv_report(csv, tmp_path / "out")
+    with pytest.raises(SystemExit, match=re.escape(f"error: {report.PLOT_HINT}")):
+        run_main(cli, f"--csv={csv}")
+
+
+def test_cli_writes_next_to_its_inputs(tmp_path, workdir):
+    csv = write_csv(tmp_path / "scores.csv")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "experiments" / "report.py"),
+            f"--csv={csv}",
+            f"--workdir={workdir}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "| twice | 1.0000 |" in proc.stdout and "## nb201:cifar100" in proc.stdout
+    assert f"wrote {tmp_path / 'scores_report' / 'scatter_synflow.png'}" in proc.stdout
+    assert f"wrote {workdir / 'report' / 'fitness.png'}" in proc.stdout
+    assert_png(tmp_path / "scores_report" / "scatter_signed.png")

@@ -1,0 +1,393 @@
+"""Pictures and markdown tables of a scores CSV (``score.py``) or a search's work folder.
+
+- ``csv_report``: per proxy a scatter of score against the target (Kendall tau, Spearman rho
+  and n in the title) and ``table.md`` with tau, rho and Pearson r; a CSV without a target
+  gets score histograms and a table of score ranges instead.
+- ``workdir_report``: ``fitness.png`` (best and median fitness per generation, invalid children
+  per generation) and ``heldout.md``, the held-out table of ``heldout.json``.
+
+The numbers are plain functions of the files (``correlation_table``, ``markdown_table``,
+``heldout_markdown``) so they can be checked without pictures. Plots use matplotlib's Agg
+canvas without pyplot (no display, no global figure state); matplotlib is imported only when
+a picture is drawn (``pip install -e '.[plot]'``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from zcjax import metrics, scorefile
+from zcjax.gp import heldout, search
+from zcjax.gp.fitness import INVALID
+from zcjax.program import PROGRAMS
+
+PLOT_HINT = "plots need matplotlib: pip install -e '.[plot]'"
+HELDOUT = "heldout.json"  # written by experiments/evolve.py next to the checkpoint
+CORRELATION_COLUMNS = ("proxy", "kendall_tau", "spearman", "pearson", "n", "invalid")
+SUMMARY_COLUMNS = ("proxy", "n", "invalid", "min", "median", "max")
+DECADES = 1e3  # max/min ratio from which a score axis is logarithmic
+
+# ----------------------------------------------------------------------------- numbers
+
+
+def invalid_count(sf: scorefile.ScoreFile, proxy: str) -> int:
+    """Architectures whose ``proxy`` row holds a non-finite score (missing rows not counted)."""
+    return int(np.sum(sf.present[proxy] & ~np.isfinite(sf.scores[proxy])))
+
+
+def correlation_table(sf: scorefile.ScoreFile) -> list[dict]:
+    """One row per proxy: ``metrics.correlations`` of its scores with the target, plus
+    ``invalid`` (non-finite scores, left out like archs without a target).
+
+    Raises ValueError when the file has no target.
+    """
+    if sf.target is None:
+        raise ValueError("the CSV has no target column values, so no correlations")
+    return [
+        {"proxy": p, **metrics.correlations(s, sf.target), "invalid": invalid_count(sf, p)}
+        for p, s in sf.scores.items()
+    ]
+
+
+def summary_table(sf: scorefile.ScoreFile) -> list[dict]:
+    """One row per proxy: count, invalid count, min / median / max of its finite scores."""
+    rows = []
+    for p, s in sf.scores.items():
+        ok = s[np.isfinite(s)]
+        stats = (ok.min(), np.median(ok), ok.max()) if len(ok) else (math.nan,) * 3
+        row = {"proxy": p, "n": len(ok), "invalid": invalid_count(sf, p)}
+        rows.append(row | {k: float(v) for k, v in zip(("min", "median", "max"), stats)})
+    return rows
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1e6 or not math.isfinite(value) else f"{value:.4e}"
+    return str(value).replace("|", r"\|")
+
+
+def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
+    """A markdown table of ``rows`` (dicts) in ``columns``; floats to 4 decimals (in
+    e-notation from 1e6, as synflow reaches 1e150), None as an empty cell."""
+    lines = ["| " + " | ".join(columns) + " |"]
+    lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(columns))) + "|")
+    lines += ["| " + " | ".join(_cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def csv_header(sf: scorefile.ScoreFile) -> str:
+    """Markdown heading of a CSV's report: target, space, dataset, notes, other settings."""
+    s = sf.settings
+    title = f"Correlation with {sf.target_name}" if sf.target is not None else "Scores"
+    where = [f"{k}: {s[k]}" for k in ("space", "dataset") if k in s]
+    lines = [f"# {title}", "", ", ".join([*where, f"{len(sf.arch_strings)} archs"])]
+    if sf.target is None:
+        lines += ["", "The CSV has no target values: no correlations, score ranges only."]
+    if sf.notes:
+        lines += ["", *[f"- {n}" for n in sf.notes]]
+    rest = {k: v for k, v in s.items() if k not in ("space", "dataset", "target")}
+    if rest:
+        lines += ["", f"settings: `{json.dumps(rest, sort_keys=True)}`"]
+    return "\n".join(lines)
+
+
+def csv_markdown(sf: scorefile.ScoreFile) -> str:
+    """The whole ``table.md`` of a scores CSV."""
+    if sf.target is None:
+        table = markdown_table(summary_table(sf), SUMMARY_COLUMNS)
+    else:
+        table = markdown_table(correlation_table(sf), CORRELATION_COLUMNS)
+    return csv_header(sf) + "\n\n" + table + "\n"
+
+
+def axis_scale(values: np.ndarray) -> tuple[str, float]:
+    """(scale, linthresh) for an axis over ``values`` [N]: ``"log"`` when all finite values are
+    positive and span more than ``DECADES``, ``"symlog"`` when their magnitudes span that but
+    some are <= 0 (linthresh: the power of 10 nearest the 10th percentile of the nonzero
+    magnitudes), else ``"linear"``."""
+    v = values[np.isfinite(values)]
+    mag = np.abs(v[v != 0])
+    if not len(mag) or mag.max() / mag.min() <= DECADES:
+        return "linear", 0.0
+    if np.all(v > 0):
+        return "log", 0.0
+    return "symlog", float(10.0 ** np.round(np.log10(np.percentile(mag, 10))))
+
+
+def file_stem(name: str) -> str:
+    """A proxy name as a file-name part (program texts have parentheses, commas, @)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:80] or "proxy"
+
+
+# ----------------------------------------------------------------------------- pictures
+
+
+def _figure(rows: int = 1, size: tuple[float, float] = (5.5, 4.2)):
+    """A matplotlib Figure on the Agg canvas and its axes; ImportError with PLOT_HINT without
+    matplotlib."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(PLOT_HINT) from None
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
+    return fig, axes
+
+
+def _set_scale(ax, scale: str, linthresh: float) -> str:
+    if scale == "symlog":
+        ax.set_xscale("symlog", linthresh=linthresh)
+        ax.xaxis.get_major_locator().set_params(numticks=8)  # every decade would overlap
+    elif scale == "log":
+        ax.set_xscale("log")
+    return "score" if scale == "linear" else f"score ({scale})"
+
+
+def plot_scatter(path: Path, proxy: str, scores, target, row: dict, target_name: str) -> None:
+    """Scatter of ``scores`` [N] (x) against ``target`` [N] (y), non-finite pairs left out."""
+    fig, (ax,) = _figure()
+    keep = np.isfinite(scores) & np.isfinite(target)
+    x, y = scores[keep], target[keep]
+    xlabel = _set_scale(ax, *axis_scale(x))
+    ax.scatter(x, y, s=8, alpha=min(1.0, max(0.15, 200 / max(len(x), 1))), linewidths=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(target_name)
+    ax.set_title(
+        f"{proxy}\ntau {row['kendall_tau']:.3f}, rho {row['spearman']:.3f} (n={row['n']})",
+        fontsize=10,
+    )
+    bad = row["invalid"]
+    left = [f"{bad} invalid score{'s' * (bad > 1)}"] if bad else []
+    no_target = int(np.sum(np.isfinite(scores) & ~np.isfinite(target)))
+    left += [f"{no_target} arch{'s' * (no_target > 1)} without {target_name}"] if no_target else []
+    if left:
+        ax.text(0.01, 0.01, "left out: " + ", ".join(left), transform=ax.transAxes, fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=120)
+
+
+def plot_histogram(path: Path, proxy: str, scores, row: dict) -> None:
+    """Histogram of the finite ``scores`` [N] (for CSVs without a target)."""
+    fig, (ax,) = _figure()
+    x = scores[np.isfinite(scores)]
+    scale, t = axis_scale(x)
+    xlabel = _set_scale(ax, scale, t)
+    if not len(x):
+        bins = 1
+    elif scale == "log":
+        bins = np.geomspace(x.min(), x.max(), 41)
+    elif scale == "symlog":  # arcsinh is symlog's smooth twin: even bins on that axis
+        bins = t * np.sinh(np.linspace(np.arcsinh(x.min() / t), np.arcsinh(x.max() / t), 41))
+    else:
+        bins = 40
+    ax.hist(x, bins=bins)
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("architectures")
+    invalid = f", {row['invalid']} invalid left out" if row["invalid"] else ""
+    ax.set_title(f"{proxy}\nn={row['n']}{invalid}", fontsize=10)
+    fig.savefig(path, dpi=120)
+
+
+def csv_report(csv_path: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
+    """Writes ``table.md`` and one PNG per proxy (``scatter_<proxy>.png``, or
+    ``hist_<proxy>.png`` without a target) of a scores CSV to ``out_dir``.
+
+    Returns:
+      the written files, table first. Raises ``scorefile.ScoreFileError`` for an unreadable
+      CSV, ImportError without matplotlib.
+    """
+    sf = scorefile.read(csv_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table = out / "table.md"
+    table.write_text(csv_markdown(sf), encoding="utf-8")
+    written, used = [table], set()
+    with_target = sf.target is not None
+    rows = correlation_table(sf) if with_target else summary_table(sf)
+    for row in rows:
+        proxy = row["proxy"]
+        stem = file_stem(proxy)
+        while stem in used:  # two names that only differ in punctuation
+            stem += "_"
+        used.add(stem)
+        path = out / f"{'scatter' if with_target else 'hist'}_{stem}.png"
+        if with_target:
+            plot_scatter(path, proxy, sf.scores[proxy], sf.target, row, sf.target_name)
+        else:
+            plot_histogram(path, proxy, sf.scores[proxy], row)
+        written.append(path)
+    return written
+
+
+# ----------------------------------------------------------------------------- search folder
+
+
+def _load_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: damaged JSON ({e})") from None
+
+
+def load_search(workdir: str | os.PathLike) -> tuple[dict | None, list[dict]]:
+    """(config JSON or None, per-generation records) of a search: the checkpoint's (the source
+    of truth), else ``history.jsonl``'s records. Raises FileNotFoundError when the folder has
+    neither."""
+    workdir = Path(workdir)
+    ckpt, lines = workdir / search.CHECKPOINT, workdir / search.HISTORY
+    if ckpt.exists():
+        doc = _load_json(ckpt)
+        try:
+            return doc["config"], list(doc["state"]["history"])
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{ckpt}: not a search checkpoint (no {e})") from None
+    if lines.exists():
+        text = lines.read_text(encoding="utf-8")
+        try:
+            return None, [json.loads(ln) for ln in text.splitlines() if ln]
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{lines}: damaged ({e})") from None
+    raise FileNotFoundError(f"{workdir} has no {search.CHECKPOINT} or {search.HISTORY}")
+
+
+def fitness_label(config: dict | None) -> str:
+    """The fitness axis label of a search with ``config`` (its JSON), e.g. "fitness (min tau
+    over tasks)"; tau is Kendall's."""
+    if config is None:
+        return "fitness"
+    tau = "|tau|" if config.get("correlation") == "absolute" else "tau"
+    if len(config.get("tasks", ())) < 2:
+        return f"fitness ({tau})"
+    return f"fitness ({config.get('aggregate')} {tau} over tasks)"
+
+
+def fitness_curves(history: Sequence[dict]) -> dict[str, np.ndarray]:
+    """[G] arrays of the history fields the fitness plot shows: ``generation``,
+    ``best_fitness``, ``median_fitness``, ``rejected_by_screen``, ``invalid_in_evaluation``,
+    ``invalid`` (their sum), and ``best_so_far`` (running max of ``best_fitness``)."""
+    fields = ("generation", "best_fitness", "median_fitness", "invalid")
+    fields += ("rejected_by_screen", "invalid_in_evaluation")
+    out = {f: np.array([r[f] for r in history], np.float64) for f in fields}
+    out["best_so_far"] = np.maximum.accumulate(out["best_fitness"])
+    return out
+
+
+def plot_fitness(path: Path, history: Sequence[dict], ylabel: str = "fitness") -> None:
+    """Fitness per generation (top) and invalid children per generation (bottom)."""
+    c = fitness_curves(history)
+    fig, (top, bottom) = _figure(2, (6.0, 5.5))
+    g = c["generation"]
+    top.plot(g, c["best_fitness"], "o-", label="best of generation")
+    top.plot(g, c["best_so_far"], "--", color="gray", label="best so far")
+    top.plot(g, c["median_fitness"], "s-", label="median of children")
+    if np.any(c["median_fitness"] <= INVALID):
+        top.axhline(INVALID, color="red", lw=0.8, ls=":", label=f"invalid ({INVALID:g})")
+    top.set_ylabel(ylabel)
+    top.legend(fontsize=8)
+    top.grid(alpha=0.3)
+    bottom.bar(g, c["rejected_by_screen"], label="rejected by screen")
+    bottom.bar(
+        g, c["invalid_in_evaluation"], bottom=c["rejected_by_screen"], label="invalid in evaluation"
+    )
+    bottom.set_ylabel("invalid children")
+    bottom.set_xlabel("generation")
+    bottom.legend(fontsize=8)
+    bottom.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(f"search: {len(history)} generations", fontsize=10)
+    fig.savefig(path, dpi=120)
+
+
+def heldout_rows(doc: dict) -> list[heldout.Row]:
+    """``heldout.json``'s rows as ``heldout.Row`` (its JSON None back to NaN)."""
+
+    def num(x):
+        return math.nan if x is None else x
+
+    rows = []
+    for d in doc["rows"]:
+        cis = {k: tuple(num(v) for v in d[k]) for k in ("tau_ci", "rho_ci")}
+        rows.append(
+            heldout.Row(
+                **{**d, **cis, "kendall_tau": num(d["kendall_tau"]), "spearman": num(d["spearman"])}
+            )
+        )
+    return rows
+
+
+def heldout_markdown(doc: dict) -> str:
+    """``heldout.json`` as markdown: per task a table of tau and rho with 95% bootstrap CIs,
+    n, search and validation fitness; the best classic proxy marked ``*``; programs listed."""
+    rows = heldout_rows(doc)
+    settings = doc.get("settings", {})
+    shown = {k: settings[k] for k in ("inputs", "batch_size", "resolution") if k in settings}
+    lines = ["# Held-out test split", ""]
+    lines.append(f"test inits: {doc.get('test_inits')}, settings: `{json.dumps(shown)}`")
+    columns = ("proxy", "tau", "tau 95% CI", "rho", "rho 95% CI", "n", "fitness", "valid.")
+    for task in dict.fromkeys(r.task for r in rows):
+        best = heldout.best_classic(rows, task)
+        table = [
+            {
+                "proxy": r.name + (" *" if r is best else ""),
+                "tau": r.kendall_tau,
+                "tau 95% CI": f"[{r.tau_ci[0]:.4f}, {r.tau_ci[1]:.4f}]",
+                "rho": r.spearman,
+                "rho 95% CI": f"[{r.rho_ci[0]:.4f}, {r.rho_ci[1]:.4f}]",
+                "n": r.n,
+                "fitness": r.search_fitness,
+                "valid.": r.validation_fitness,
+            }
+            for r in rows
+            if r.task == task
+        ]
+        lines += ["", f"## {task}", "", markdown_table(table, columns)]
+    lines += [
+        "",
+        "\\* best classic proxy on the task; fitness: mean search fitness; valid.: fitness on "
+        "the validation sample (search split) that chose the reported programs.",
+        "",
+    ]
+    first = rows[0].task if rows else None
+    for r in rows:
+        if r.program and r.task == first:
+            label = "EZNAS-A" if r.name in PROGRAMS else r.name
+            lines.append(f"- {label}: `{r.program}`")
+    return "\n".join(lines) + "\n"
+
+
+def workdir_report(workdir: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
+    """Writes ``fitness.png`` and, if the search got that far, ``heldout.md`` of a search's
+    work folder to ``out_dir``.
+
+    Returns:
+      the written files. Raises FileNotFoundError without a history, ValueError before the
+      first generation, ImportError without matplotlib.
+    """
+    workdir, out = Path(workdir), Path(out_dir)
+    config, history = load_search(workdir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    if history:
+        plot_fitness(out / "fitness.png", history, fitness_label(config))
+        written.append(out / "fitness.png")
+    if (workdir / HELDOUT).exists():
+        try:
+            text = heldout_markdown(_load_json(workdir / HELDOUT))
+        except (KeyError, TypeError) as e:  # a field renamed or added since: say which
+            raise ValueError(f"{workdir / HELDOUT}: unexpected rows ({e})") from None
+        (out / "heldout.md").write_text(text, encoding="utf-8")
+        written.append(out / "heldout.md")
+    if not written:
+        raise ValueError(f"{workdir}: the search has not finished a generation yet")
+    return written
