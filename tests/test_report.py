@@ -87,6 +87,7 @@ def test_csv_report_numbers_are_the_metrics_of_the_csv(tmp_path):
 def test_score_axes_go_logarithmic_over_decades():
     assert report.axis_scale(np.array([1.0, 50.0, 900.0, np.nan])) == ("linear", 0.0)
     assert report.axis_scale(np.array([1e2, 1e40, np.inf])) == ("log", 0.0)
+    assert report.axis_scale(np.array([0.0, 1e2, 1e40])) == ("log", 0.0)  # zeros: left edge
     scale, linthresh = report.axis_scale(np.array([-1e4, 0.0, 1e-2, 1.0, 1e6]))
     assert scale == "symlog" and 1e-2 <= linthresh <= 1.0
     assert report.axis_scale(np.array([np.nan, 0.0])) == ("linear", 0.0)

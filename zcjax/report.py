@@ -111,14 +111,15 @@ def csv_markdown(sf: scorefile.ScoreFile) -> str:
 
 def axis_scale(values: np.ndarray) -> tuple[str, float]:
     """(scale, linthresh) for an axis over ``values`` [N]: ``"log"`` when all finite values are
-    positive and span more than ``DECADES``, ``"symlog"`` when their magnitudes span that but
-    some are <= 0 (linthresh: the power of 10 nearest the 10th percentile of the nonzero
-    magnitudes), else ``"linear"``."""
+    non-negative and the positive ones span more than ``DECADES`` (zeros, e.g. synflow of a
+    network with no path, are drawn at the left edge), ``"symlog"`` when the magnitudes span
+    that but some values are negative (linthresh: the power of 10 nearest the 10th percentile
+    of the nonzero magnitudes), else ``"linear"``."""
     v = values[np.isfinite(values)]
     mag = np.abs(v[v != 0])
     if not len(mag) or mag.max() / mag.min() <= DECADES:
         return "linear", 0.0
-    if np.all(v > 0):
+    if np.all(v >= 0):
         return "log", 0.0
     return "symlog", float(10.0 ** np.round(np.log10(np.percentile(mag, 10))))
 
@@ -159,8 +160,15 @@ def plot_scatter(path: Path, proxy: str, scores, target, row: dict, target_name:
     fig, (ax,) = _figure()
     keep = np.isfinite(scores) & np.isfinite(target)
     x, y = scores[keep], target[keep]
-    xlabel = _set_scale(ax, *axis_scale(x))
-    ax.scatter(x, y, s=8, alpha=min(1.0, max(0.15, 200 / max(len(x), 1))), linewidths=0)
+    scale, linthresh = axis_scale(x)
+    xlabel = _set_scale(ax, scale, linthresh)
+    zero = (x == 0) if scale == "log" else np.zeros(len(x), bool)
+    alpha = min(1.0, max(0.15, 200 / max(len(x), 1)))
+    ax.scatter(x[~zero], y[~zero], s=8, alpha=alpha, linewidths=0)
+    if zero.any():  # a log axis has no 0: draw zeros at a tenth of the smallest positive score
+        edge = x[~zero].min() / 10
+        ax.scatter(np.full(zero.sum(), edge), y[zero], s=14, marker="x", color="C3", alpha=alpha)
+        ax.text(0.01, 0.95, f"x: {zero.sum()} scores of 0", transform=ax.transAxes, fontsize=8)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(target_name)
     ax.set_title(
@@ -185,8 +193,14 @@ def plot_histogram(path: Path, proxy: str, scores, row: dict) -> None:
     xlabel = _set_scale(ax, scale, t)
     if not len(x):
         bins = 1
-    elif scale == "log":
+    elif scale == "log":  # zeros have no place on a log axis: counted in a caption
+        zeros = int(np.sum(x == 0))
+        x = x[x > 0]
         bins = np.geomspace(x.min(), x.max(), 41)
+        if zeros:
+            ax.text(
+                0.01, 0.95, f"{zeros} scores of 0 not shown", transform=ax.transAxes, fontsize=8
+            )
     elif scale == "symlog":  # arcsinh is symlog's smooth twin: even bins on that axis
         bins = t * np.sinh(np.linspace(np.arcsinh(x.min() / t), np.arcsinh(x.max() / t), 41))
     else:
