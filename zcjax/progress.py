@@ -31,9 +31,11 @@ def printer(
     emit: Callable[[str], None], every_s: float = 10.0, clock: Callable[[], float] = time.monotonic
 ) -> Progress:
     """A ``progress(what, done, total)`` callback that emits a line at most every ``every_s``
-    seconds and at the end. The rate counts only what this call did: the first report (e.g.
-    a resumed run starting at 120/300) sets the origin."""
+    seconds and at the end. The rate counts only what this call did, after its first item:
+    the first report (e.g. a resumed run starting at 120/300) is the origin, and the first
+    item after it (which pays for compilation) is left out of the rate and the time left."""
     origin: dict[str, tuple[float, int]] = {}
+    first: dict[str, tuple[float, int]] = {}
     last = [-float("inf")]
 
     def progress(what: str, done: int, total: int) -> None:
@@ -45,11 +47,13 @@ def printer(
             last[0] = now
             if done < total:
                 return
-        t0, d0 = origin[what]
+        if what not in first and done > origin[what][1]:
+            first[what] = (now, done)
+        t1, d1 = first.get(what, origin[what])
         if done < total and now - last[0] < every_s:
             return
         last[0] = now
-        rate = (done - d0) / (now - t0) if now > t0 and done > d0 else None
+        rate = (done - d1) / (now - t1) if now > t1 and done > d1 else None
         emit(format_progress(what, done, total, rate))
 
     return progress
