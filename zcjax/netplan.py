@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from zcjax.nn import pair
+
 Path = tuple[str, ...]
 
 
@@ -75,11 +77,6 @@ class Body:
     pre: tuple[PreConv, ...]
     main: PreConv
     factorized: bool = False
-
-
-def pair(v) -> tuple[int, int]:
-    """``k`` -> ``(k, k)``; pairs pass through."""
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
 @dataclasses.dataclass(frozen=True)

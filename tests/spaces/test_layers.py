@@ -2,12 +2,13 @@ import jax
 import numpy as np
 import scipy.signal
 
+from zcjax import nn
 from zcjax.spaces import layers
 
 
 def test_avg_pool_excludes_padding():
     x = np.arange(9, dtype=np.float32).reshape(1, 3, 3, 1)
-    out = np.asarray(layers.avg_pool(x, 3, 1, 1))[0, :, :, 0]
+    out = np.asarray(nn.avg_pool(x, 3, 1, 1))[0, :, :, 0]
     # Corner (0,0) averages the 4 in-bounds pixels 0,1,3,4; centre averages all 9.
     np.testing.assert_allclose(out[0, 0], (0 + 1 + 3 + 4) / 4)
     np.testing.assert_allclose(out[1, 1], 4.0)

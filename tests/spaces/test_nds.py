@@ -10,9 +10,9 @@ import pytest
 from zcjax import engine, netplan, stats
 from zcjax.compiles import count_compiles
 from zcjax.data import DataNotFoundError
+from zcjax.nn import avg_pool, conv2d, max_pool
 from zcjax.spaces import check, get_space, nds
 from zcjax.spaces.costs import count_costs
-from zcjax.spaces.layers import avg_pool, conv2d, max_pool
 from zcjax.spaces.plan_network import PlanNetwork
 
 # A hand-built DARTS-style cell: units per op as SCHEMA.md's "EZNAS conv layers" section says.

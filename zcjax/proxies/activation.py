@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zcjax import engine, netplan
+from zcjax import engine
 from zcjax.proxies.passes import Passes
 
 
@@ -29,23 +29,10 @@ def _code_kernel(x: jax.Array) -> jax.Array:
     return c @ c.T + (1.0 - c) @ (1.0 - c).T
 
 
-@jax.jit
-def _head_relu_input(p, x):
-    return engine.head_pre_activation(p, x)
-
-
 def naswot(passes: Passes) -> float:
-    values, params = passes.values, passes.params
     k = None
-    for op in passes.plan.ops:
-        if isinstance(op, netplan.Unit) and not op.shared_relu:
-            contribution = _code_kernel(values[op.src])
-        elif isinstance(op, netplan.Head) and op.relu:
-            contribution = _code_kernel(
-                _head_relu_input(engine.head_params(params, op), values[op.src])
-            )
-        else:
-            continue
+    for x in engine.relu_inputs(passes.params, passes.plan, passes.values):
+        contribution = _code_kernel(x)
         k = contribution if k is None else k + contribution
     sign, logdet = np.linalg.slogdet(np.asarray(k, np.float64))
     return float(logdet) if sign != 0 else float("-inf")

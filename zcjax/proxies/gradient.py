@@ -16,8 +16,7 @@ import math
 
 import numpy as np
 
-from zcjax import netplan
-from zcjax.engine import get_path
+from zcjax import engine
 from zcjax.proxies.passes import Passes, kernels
 
 # Scores are sums over the layers of one network, whose number and shapes vary by architecture,
@@ -68,10 +67,5 @@ def fisher(passes: Passes) -> float:
 
 def _fan_in(op, params) -> int:
     """Weights feeding one output channel: k * k * C_in for a conv, C_in for the linear layer."""
-    if isinstance(op, netplan.Unit):
-        kernel = get_path(params, op.path)["conv"]["kernel"]
-    elif isinstance(op, netplan.Conv):
-        kernel = get_path(params, op.path)["kernel"]
-    else:
-        kernel = get_path(params, op.linear_path)["kernel"]
-    return math.prod(kernel.shape[:-1])
+    rule = engine.rule_of(op)
+    return math.prod(rule.weight(rule.take(op, params)).shape[:-1])

@@ -17,7 +17,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from zcjax.spaces.layers import Conv, Linear, pair
+from zcjax.nn import pair
+from zcjax.spaces.layers import Conv, Linear
 
 
 @dataclasses.dataclass(frozen=True)

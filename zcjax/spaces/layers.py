@@ -1,89 +1,15 @@
-"""Building blocks shared by the search spaces: conv, batch norm, linear, pooling, inits.
+"""Flax building blocks shared by the search spaces: conv, batch norm, linear, ReLU-Conv-BN.
 
-Layouts are NHWC. Batch norm always normalises with the statistics of the batch it sees (as
-PyTorch's BN in train mode, which is how zero-cost proxies run networks at initialisation) and
-keeps no running averages, so its only variables are the affine ``scale`` and ``bias``.
+The maths (conv, BN, pooling, init schemes) lives in ``zcjax.nn``, shared with the engine.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-
-@dataclasses.dataclass(frozen=True)
-class Dist:
-    """A zero-mean weight distribution: ``kind`` "normal", "uniform" or "zeros", with variance
-    ``scale / fan`` (``mode`` "fan_in"/"fan_out") or ``scale`` itself (``mode`` None)."""
-
-    kind: str = "normal"
-    scale: float = 1.0
-    mode: str | None = "fan_in"
-
-    def std(self, fan_in: int, fan_out: int) -> float:
-        if self.kind == "zeros":
-            return 0.0
-        fan = {"fan_in": fan_in, "fan_out": fan_out, None: 1}[self.mode]
-        return math.sqrt(self.scale / fan)
-
-    def sample(self, rng: np.random.Generator, shape, fan_in: int, fan_out: int) -> np.ndarray:
-        """Host sampling (no compilation): what the engine initialises with."""
-        std = self.std(fan_in, fan_out)
-        if self.kind == "uniform":
-            bound = std * math.sqrt(3.0)
-            return rng.uniform(-bound, bound, shape).astype(np.float32)
-        return (rng.standard_normal(shape) * std).astype(np.float32)
-
-    def sample_jax(self, key: jax.Array, shape, fan_in: int, fan_out: int) -> jax.Array:
-        """The same distribution drawn with ``jax.random`` (Flax module initialisers)."""
-        std = self.std(fan_in, fan_out)
-        if self.kind == "uniform":
-            bound = std * math.sqrt(3.0)
-            return jax.random.uniform(key, shape, minval=-bound, maxval=bound)
-        return jax.random.normal(key, shape) * std
-
-
-@dataclasses.dataclass(frozen=True)
-class InitScheme:
-    """How conv kernels, linear kernels and linear biases start (BN: scale 1, bias 0)."""
-
-    conv: Dist
-    linear: Dist
-    linear_bias: Dist
-
-
-INITS = {
-    # EZNAS: conv kaiming normal (fan_out, ReLU gain), BN gamma=1 beta=0, linear N(0, 0.01), bias 0.
-    "eznas": InitScheme(
-        conv=Dist("normal", 2.0, "fan_out"),
-        linear=Dist("normal", 0.01**2, None),
-        linear_bias=Dist("zeros"),
-    ),
-    # PyTorch's defaults: kaiming uniform with a=sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
-    # for conv and linear kernels and the linear bias alike.
-    "pytorch": InitScheme(
-        conv=Dist("uniform", 1.0 / 3.0, "fan_in"),
-        linear=Dist("uniform", 1.0 / 3.0, "fan_in"),
-        linear_bias=Dist("uniform", 1.0 / 3.0, "fan_in"),
-    ),
-}
-
-
-def init_scheme(name: str) -> InitScheme:
-    if name not in INITS:
-        raise ValueError(f"Unknown init scheme {name!r}; expected one of {sorted(INITS)}.")
-    return INITS[name]
-
-
-def conv_fans(shape) -> tuple[int, int]:
-    """(fan_in, fan_out) of a conv kernel [k, k, C_in / groups, C_out] or linear [in, out]."""
-    receptive = math.prod(shape[:-2])
-    return receptive * shape[-2], receptive * shape[-1]
+from zcjax.nn import batch_norm, conv2d, conv_fans, init_scheme, pair
 
 
 class BatchNorm(nn.Module):
@@ -194,62 +120,3 @@ class ReLUConvBN(nn.Module):
         x = self.perturb(name, x)
         self.sow("intermediates", name, x)
         return x
-
-
-# ----------------------------------------------------------------------------- pure functions
-# Shared by the Flax modules and by ``zcjax.engine``'s kernels, so both compute the same maths.
-
-
-def pair(v) -> tuple[int, int]:
-    """``k`` -> ``(k, k)``; pairs pass through (kernel sizes and strides may be per axis)."""
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
-def conv2d(x: jax.Array, kernel: jax.Array, stride=1, dilation: int = 1, groups: int = 1):
-    """x [B, H, W, C_in] * kernel [kh, kw, C_in / groups, C_out], PyTorch's symmetric padding
-    ``(k - 1) // 2 * dilation`` per axis; ``stride`` an int or an (h, w) pair."""
-    pads = tuple(((k - 1) // 2 * dilation,) * 2 for k in kernel.shape[:2])
-    return jax.lax.conv_general_dilated(
-        x,
-        kernel,
-        window_strides=pair(stride),
-        padding=pads,
-        rhs_dilation=(dilation, dilation),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        feature_group_count=groups,
-    )
-
-
-def batch_norm(x: jax.Array, scale: jax.Array, bias: jax.Array, epsilon: float = 1e-5):
-    """Normalise x [..., C] over all axes but the last with the batch's biased statistics."""
-    axes = tuple(range(x.ndim - 1))
-    mean = jnp.mean(x, axes)
-    var = jnp.mean(jnp.square(x - mean), axes)
-    return (x - mean) * jax.lax.rsqrt(var + epsilon) * scale + bias
-
-
-def avg_pool(x: jax.Array, window: int, stride: int, padding: int) -> jax.Array:
-    """Average pool of x [B, H, W, C] that excludes padding from the count (PyTorch's
-    ``count_include_pad=False``)."""
-    pads = ((0, 0), (padding, padding), (padding, padding), (0, 0))
-    dims, strides = (1, window, window, 1), (1, stride, stride, 1)
-    total = jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, strides, pads)
-    ones = jnp.ones((1, *x.shape[1:3], 1), x.dtype)
-    count = jax.lax.reduce_window(ones, 0.0, jax.lax.add, dims, strides, pads)
-    return total / count
-
-
-def max_pool(x: jax.Array, window: int, stride: int, padding: int) -> jax.Array:
-    """Max pool of x [B, H, W, C]; padding never wins (PyTorch's ``MaxPool2d``)."""
-    pads = ((0, 0), (padding, padding), (padding, padding), (0, 0))
-    dims, strides = (1, window, window, 1), (1, stride, stride, 1)
-    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, strides, pads)
-
-
-def pool(x: jax.Array, window: int, stride: int, padding: int, kind: str = "avg") -> jax.Array:
-    """``avg_pool`` or ``max_pool`` by ``kind``."""
-    if kind == "avg":
-        return avg_pool(x, window, stride, padding)
-    if kind == "max":
-        return max_pool(x, window, stride, padding)
-    raise ValueError(f"Unknown pool kind {kind!r}; expected 'avg' or 'max'.")

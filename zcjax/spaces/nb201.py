@@ -26,9 +26,10 @@ import numpy as np
 
 from zcjax import netplan
 from zcjax.data import load_nb201_table
+from zcjax.nn import avg_pool
 from zcjax.spaces.benchmark import Benchmark
 from zcjax.spaces.costs import Costs, count_costs
-from zcjax.spaces.layers import BatchNorm, Conv, Linear, ReLUConvBN, avg_pool
+from zcjax.spaces.layers import BatchNorm, Conv, Linear, ReLUConvBN
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NUM_EDGES = 6

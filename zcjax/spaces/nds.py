@@ -35,8 +35,9 @@ import zlib
 
 import numpy as np
 
-from zcjax import netplan
+from zcjax import engine, netplan
 from zcjax.data import DataNotFoundError, Table, data_file, find_data_dir, no_data_hint
+from zcjax.nn import strided_size
 from zcjax.spaces.benchmark import Benchmark
 from zcjax.spaces.costs import Costs
 from zcjax.spaces.plan_network import PlanNetwork
@@ -609,35 +610,7 @@ def _stem(b: netplan.Builder, w: int, stride: int, bn: bool) -> int:
 
 def plan_costs(p: netplan.Plan) -> Costs:
     """Params and FLOPs of a plan at its input shape, batch 1 (``spaces.costs`` convention)."""
-    from zcjax import engine  # engine imports spaces.layers; keep module import order simple
-
-    shapes = engine.value_shapes(p)
-    params = flops = 0
-    for op in p.ops:
-        if isinstance(op, netplan.Unit):
-            h, w, c_in = shapes[op.src][1:]
-            kernels = engine.unit_kernel_shapes(op, c_in)
-            body = op.body
-            strides = [c.stride for c in body.pre] + [body.main.stride]
-            if body.factorized:  # two convs side by side on the same input
-                strides = [body.main.stride] * 2
-            for shape, (sh, sw) in zip(kernels.values(), strides):
-                h_out, w_out = -(-h // sh), -(-w // sw)
-                params += math.prod(shape)
-                flops += math.prod(shape) * h_out * w_out
-                if not body.factorized:
-                    h, w = h_out, w_out
-            params += 2 * op.features if op.bn else 0
-        elif isinstance(op, netplan.Conv):
-            c_in = shapes[op.src][-1]
-            size = op.kernel**2 * c_in * op.features
-            params += size + (2 * op.features if op.bn_path is not None else 0)
-            flops += size * math.prod(shapes[op.dst][1:3])
-        elif isinstance(op, netplan.Head):
-            c_in = shapes[op.src][-1]
-            params += c_in * op.classes + op.classes + (2 * c_in if op.bn_path is not None else 0)
-            flops += c_in * op.classes + op.classes
-    return Costs(int(params), int(flops))
+    return Costs(*engine.plan_costs(p))
 
 
 def costs(model: Model, dataset: str = "imagenet") -> Costs:
@@ -656,32 +629,40 @@ def costs(model: Model, dataset: str = "imagenet") -> Costs:
 
 
 def _record_flops_extra(p: netplan.Plan, family: str) -> int:
-    from zcjax import engine
-
     shapes = engine.value_shapes(p)
-    extra = 0
-    for op in p.ops:
-        out = math.prod(shapes[op.dst][1:])
-        if family == "anynet":
-            bn = op.bn if isinstance(op, netplan.Unit) else getattr(op, "bn_path", None)
-            if isinstance(op, netplan.Unit | netplan.Conv) and bn:
-                extra += 5 * out
-            continue
-        if isinstance(op, netplan.Unit):
-            extra += math.prod(shapes[op.src][1:])  # its ReLU
-            dilated = [c for c in op.pre if c.dilation > 1]
-            if dilated:
-                c = dilated[0]
-                (k, _), (s, _) = c.kernel, c.stride
-                h, w, c_in = shapes[op.src][1:]
-                pad = c.dilation * (k - 1) // 2
-                counted = ((h + 2 * pad - k) // s + 1) * ((w + 2 * pad - k) // s + 1)
-                extra += (counted - -(-h // s) * -(-w // s)) * k * k * c_in
-        elif isinstance(op, netplan.Pool):
-            extra += out * op.window**2
-        elif isinstance(op, netplan.Head):
-            extra += math.prod(shapes[op.src][1:])
+    extras = _CELL_EXTRA if family == "cell" else _ANYNET_EXTRA
+    return sum(extras[type(op)](op, shapes) for op in p.ops if type(op) in extras)
+
+
+def _size(shape) -> int:
+    """Elements of one sample of a value of ``shape`` [B, ...]."""
+    return math.prod(shape[1:])
+
+
+def _cell_unit_extra(op: netplan.Unit, shapes) -> int:
+    """Its ReLU's input elements, and the dilated depthwise conv's miscounted output."""
+    extra = _size(shapes[op.src])
+    dilated = [c for c in op.pre if c.dilation > 1]
+    if dilated:
+        c = dilated[0]
+        (k, _), (s, _) = c.kernel, c.stride
+        h, w, c_in = shapes[op.src][1:]
+        pad = c.dilation * (k - 1) // 2
+        counted = ((h + 2 * pad - k) // s + 1) * ((w + 2 * pad - k) // s + 1)
+        extra += (counted - math.prod(strided_size(h, w, s))) * k * k * c_in
     return extra
+
+
+# What the records' FLOP counter adds per op type, beyond the conv and linear MACs (``costs``).
+_CELL_EXTRA = {
+    netplan.Unit: _cell_unit_extra,
+    netplan.Pool: lambda op, shapes: _size(shapes[op.dst]) * op.window**2,
+    netplan.Head: lambda op, shapes: _size(shapes[op.src]),
+}
+_ANYNET_EXTRA = {  # five per BN output element
+    netplan.Unit: lambda op, shapes: 5 * _size(shapes[op.dst]) if op.bn else 0,
+    netplan.Conv: lambda op, shapes: 5 * _size(shapes[op.dst]) if op.bn_path else 0,
+}
 
 
 def network(model: Model, dataset: str = "imagenet", **kwargs) -> PlanNetwork:

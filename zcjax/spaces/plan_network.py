@@ -9,15 +9,14 @@ reference of ``stats.collect_stats(method="module")``), and ``costs.count_costs`
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from zcjax import netplan
-from zcjax.spaces.layers import BatchNorm, Conv, Linear, ReLUConvBN, pool
+from zcjax import engine, netplan
+from zcjax.spaces.layers import BatchNorm, Conv, Linear, ReLUConvBN
 
 
 class _Scope(nn.Module):
@@ -28,6 +27,42 @@ class _Scope(nn.Module):
         if len(path) == 1:
             return make(path[0])(*args)
         return _Scope(name=path[0])(path[1:], make, *args)
+
+
+def _unit(op: netplan.Unit, at, init: str, x):
+    def make(name):
+        return ReLUConvBN(
+            op.features,
+            op.kernel,
+            op.stride,
+            op.dilation,
+            init,
+            op.groups,
+            op.pre,
+            op.factorized,
+            op.bn,
+            name=name,
+        )
+
+    return at(op.path, make, x)
+
+
+def _conv(op: netplan.Conv, at, init: str, x):
+    y = at(op.path, lambda n: Conv(op.features, op.kernel, op.stride, weight_init=init, name=n), x)
+    return y if op.bn_path is None else at(op.bn_path, lambda n: BatchNorm(name=n), y)
+
+
+def _head(op: netplan.Head, at, init: str, x):
+    if op.bn_path is not None:
+        x = at(op.bn_path, lambda n: BatchNorm(name=n), x)
+    x = jnp.mean(nn.relu(x) if op.relu else x, axis=(1, 2))
+    return at(op.linear_path, lambda n: Linear(op.classes, init, name=n), x)
+
+
+# The Flax layers of the plan ops with parameters: op type -> (op, at, weight_init, *inputs)
+# -> output, ``at(path, make, *args)`` placing ``make(name)`` at ``path``. Ops without
+# parameters run their ``engine.OP_RULES`` forward.
+LAYERS = {netplan.Unit: _unit, netplan.Conv: _conv, netplan.Head: _head}
 
 
 class PlanNetwork(nn.Module):
@@ -47,54 +82,13 @@ class PlanNetwork(nn.Module):
                 scopes[path[0]] = _Scope(name=path[0])
             return scopes[path[0]](path[1:], make, *args)
 
-        init = self.weight_init
         values = {0: x}
         for op in self.plan.ops:
-            if isinstance(op, netplan.Unit):
-                y = at(
-                    op.path,
-                    lambda n, op=op: ReLUConvBN(
-                        op.features,
-                        op.kernel,
-                        op.stride,
-                        op.dilation,
-                        init,
-                        op.groups,
-                        op.pre,
-                        op.factorized,
-                        op.bn,
-                        name=n,
-                    ),
-                    values[op.src],
-                )
-            elif isinstance(op, netplan.Conv):
-                y = at(
-                    op.path,
-                    lambda n, op=op: Conv(
-                        op.features, op.kernel, op.stride, weight_init=init, name=n
-                    ),
-                    values[op.src],
-                )
-                if op.bn_path is not None:
-                    y = at(op.bn_path, lambda n: BatchNorm(name=n), y)
-            elif isinstance(op, netplan.Pool):
-                y = pool(values[op.src], op.window, op.stride, op.padding, op.kind)
-            elif isinstance(op, netplan.Add):
-                if op.srcs:
-                    y = functools.reduce(jnp.add, [values[s] for s in op.srcs])
-                else:
-                    y = jnp.zeros_like(values[op.like][:, :: op.stride, :: op.stride])
-            elif isinstance(op, netplan.Concat):
-                y = jnp.concatenate([values[s] for s in op.srcs], axis=-1)
-            elif isinstance(op, netplan.Relu):
-                y = nn.relu(values[op.src])
-            elif isinstance(op, netplan.Head):
-                y = values[op.src]
-                if op.bn_path is not None:
-                    y = at(op.bn_path, lambda n: BatchNorm(name=n), y)
-                y = jnp.mean(nn.relu(y) if op.relu else y, axis=(1, 2))
-                y = at(op.linear_path, lambda n, op=op: Linear(op.classes, init, name=n), y)
-            else:
-                raise TypeError(f"Unknown plan op {op!r}")
+            rule = engine.rule_of(op)
+            inputs = [values[v] for v in rule.inputs(op)]
+            if type(op) in LAYERS:
+                y = LAYERS[type(op)](op, at, self.weight_init, *inputs)
+            else:  # no parameters: the engine's maths, unjitted
+                y = rule.forward(engine.EAGER, op, {}, inputs)
             values[op.dst] = y
         return values[self.plan.output]

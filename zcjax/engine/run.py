@@ -1,0 +1,176 @@
+"""Forward and backward passes over a plan, op by op, with the ops' rules and jitted kernels.
+
+The backward pass is reverse-mode by hand over the plan: each kernel's backward is the
+``jax.vjp`` of its forward, and cotangents add up over a value's consumers. The gradient is of
+the sum of the logits (no labels, no loss), as EZNAS's statistics use, or of the mean
+cross-entropy. With ``vmapped=True`` every kernel is vmapped over a leading axis of K
+initialisations (for accelerators).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from zcjax import netplan
+from zcjax.engine.kernels import KERNELS
+from zcjax.engine.paths import Params, set_path
+from zcjax.engine.rules import rule_of
+
+# Per-unit quantities the engine can report (see ``zcjax.stats`` for the terminals built on them).
+UNIT_FIELDS = (
+    "weight",
+    "weight_grad",
+    "relu_in",
+    "conv_in",
+    "bn_out",
+    "relu_in_grad",
+    "conv_in_grad",
+    "bn_out_grad",
+)
+GRAD_FIELDS = tuple(f for f in UNIT_FIELDS if f.endswith("_grad"))
+
+
+def forward(params: Params, plan: netplan.Plan, x: jax.Array, vmapped: bool = False) -> dict:
+    """All values of the plan: ``{value id: array}``; ``values[plan.output]`` are the logits."""
+    k = KERNELS[vmapped]
+    values = {0: x}
+    for op in plan.ops:
+        rule = rule_of(op)
+        inputs = [values[v] for v in rule.inputs(op)]
+        values[op.dst] = rule.forward(k, op, rule.take(op, params), inputs)
+    return values
+
+
+def relu_inputs(params: Params, plan: netplan.Plan, values: dict) -> list[jax.Array]:
+    """The input of every ReLU module of the network, in plan order (a ReLU shared by several
+    ops counts once), given the forward ``values``."""
+    k = KERNELS[False]
+    found = []
+    for op in plan.ops:
+        rule = rule_of(op)
+        inputs = [values[v] for v in rule.inputs(op)]
+        x = rule.relu_input(k, op, rule.take(op, params), inputs)
+        if x is not None:
+            found.append(x)
+    return found
+
+
+def unit_quantities(
+    params: Params,
+    plan: netplan.Plan,
+    x: jax.Array,
+    want: tuple[str, ...],
+    vmapped: bool = False,
+    labels: jax.Array | None = None,
+) -> dict[netplan.Path, dict[str, jax.Array]]:
+    """Per unit (by path, in plan order) the quantities in ``want`` (names from UNIT_FIELDS).
+
+    Gradients are of the sum of the logits, or of the mean cross-entropy with ``labels`` [B]
+    ([K, B] when vmapped) if given. Runs the backward pass only when a gradient is wanted.
+    Units that do not reach the logits get zero gradients, as autodiff gives them.
+    """
+    unknown = set(want) - set(UNIT_FIELDS)
+    if unknown:
+        raise ValueError(f"Unknown unit quantities {sorted(unknown)}; known: {UNIT_FIELDS}.")
+    want = tuple(f for f in UNIT_FIELDS if f in want)
+    k = KERNELS[vmapped]
+    values = forward(params, plan, x, vmapped)
+    if not any(f in GRAD_FIELDS for f in want):
+        return {
+            op.path: k["unit_acts"](
+                rule_of(op).take(op, params), values[op.src], body=op.body, want=want
+            )
+            for op in plan.units
+        }
+    cot = logit_cotangent(values[plan.output], labels, vmapped)
+    return backward(params, plan, values, cot, want=want, vmapped=vmapped).units
+
+
+def logit_cotangent(logits: jax.Array, labels: jax.Array | None = None, vmapped: bool = False):
+    """Where backward passes start: d(sum of logits) = ones, or d(mean CE)/d(logits)."""
+    if labels is None:
+        return jnp.ones_like(logits)
+    return KERNELS[vmapped]["xent_cotangent"](logits, labels)
+
+
+@dataclasses.dataclass(frozen=True)
+class Backward:
+    """What ``backward`` computed.
+
+    Attributes:
+      units: {unit path: {quantity: array}} for the quantities asked for.
+      input: gradient w.r.t. the input batch (value 0; zeros if the logits do not depend on it).
+      params: gradients of all parameters (a tree like ``params``) if asked for, else None.
+      layers: {op dst: (layer output before BN, gradient w.r.t. it)} for every conv/linear
+        layer if asked for, else None.
+    """
+
+    units: dict
+    input: jax.Array
+    params: Params | None
+    layers: dict | None
+
+
+def backward(
+    params: Params,
+    plan: netplan.Plan,
+    values: dict,
+    cotangent: jax.Array,
+    *,
+    want: tuple[str, ...] = (),
+    param_grads: bool = False,
+    layers: bool = False,
+    vmapped: bool = False,
+) -> Backward:
+    """Reverse pass over ``plan`` from ``cotangent`` at the logits, given the forward ``values``.
+
+    Cotangents add up over a value's consumers; ops whose output gets none are skipped (units
+    still report zero gradients, and their parameters get zero gradients).
+    """
+    k = KERNELS[vmapped]
+    extras = tuple(e for e, on in (("params", param_grads), ("layer", layers)) if on)
+    cot = {plan.output: cotangent}
+    units, grads, layer_out = {}, {}, {}
+
+    def accumulate(v, g):
+        cot[v] = g if v not in cot else k["add"](cot[v], g)
+
+    for op in reversed(plan.ops):
+        rule = rule_of(op)
+        gy = cot.pop(op.dst, None)
+        if gy is None:
+            if not rule.unit:
+                continue
+            gy = k["zeros_like"](values[op.dst])
+        srcs = rule.inputs(op)
+        p = rule.take(op, params)
+        gxs, q, more = rule.backward(k, op, p, [values[v] for v in srcs], gy, want, extras)
+        if rule.unit:
+            units[op.path] = q
+        if "params" in more:
+            for path, g in rule.place(op, more["params"]):
+                set_path(grads, path, g)
+        if "layer" in more:
+            layer_out[op.dst] = more["layer"]
+        for v, g in zip(srcs, gxs):
+            if g is not None:
+                accumulate(v, g)
+    return Backward(
+        units={u.path: units[u.path] for u in plan.units},
+        input=cot[0] if 0 in cot else jnp.zeros_like(values[0]),
+        params=_complete(params, grads) if param_grads else None,
+        layers=layer_out if layers else None,
+    )
+
+
+def _complete(params: Params, grads: Params) -> Params:
+    """``grads`` with zeros wherever an op got no gradient (it does not reach the logits)."""
+    if isinstance(params, dict):
+        return {
+            n: _complete(p, grads.get(n, {}) if isinstance(grads, dict) else {})
+            for n, p in params.items()
+        }
+    return grads if not isinstance(grads, dict) else jnp.zeros_like(params)
