@@ -18,10 +18,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import bench_lib as bench
 import jax
 from absl import app, flags
 
-from zcjax import bench, data, scoring
+from zcjax import data, scoring
 from zcjax.spaces import get_space
 from zcjax.stats import TERMINALS
 

@@ -14,8 +14,6 @@ table goes to ``heldout.json``. ``--smoke`` shrinks everything to a CPU test of 
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import sys
 import time
@@ -24,7 +22,7 @@ import jax
 from absl import app, flags, logging
 
 from zcjax import scoring
-from zcjax.data import DataNotFoundError
+from zcjax.data import DataNotFoundError, describe_data_dir
 from zcjax.gp import heldout, search
 from zcjax.gp.fitness import parse_tasks
 from zcjax.gp.operators import MUTATIONS
@@ -199,6 +197,7 @@ def main(argv):
         logging.info("persistent compilation cache: %s", cache)
     try:
         config = config_from_flags()
+        print(f"data: {describe_data_dir(config.settings.data_dir)}")
         state = search.run(config, FLAGS.workdir, generation_printer(config.generations))
     except (ValueError, DataNotFoundError) as e:
         sys.exit(f"error: {e}")
@@ -215,7 +214,7 @@ def main(argv):
         valid = "" if c.validation_fitness is None else f", validation {c.validation_fitness:+.3f}"
         print(f"  fitness {c.search_fitness:+.3f} (mean of {c.evaluations}{valid}): {c.program}")
     progress = printer(lambda line: print(f"held-out: {line}", flush=True), every_s=30)
-    rows = heldout.evaluate(
+    rows = heldout.score_test_split(
         config,
         tasks,
         best,
@@ -226,13 +225,7 @@ def main(argv):
     print(heldout.format_table(rows))
     if FLAGS.workdir:
         path = os.path.join(FLAGS.workdir, "heldout.json")
-        doc = {
-            "test_inits": FLAGS.test_inits or config.settings.num_inits,
-            "settings": dataclasses.asdict(config.settings),
-            "rows": heldout.to_json(rows),
-        }
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1)
+        heldout.save(path, rows, config.settings, FLAGS.test_inits or config.settings.num_inits)
         print(f"wrote {path}")
     print(f"total {time.time() - start:.1f}s")
 

@@ -81,7 +81,6 @@ def main(argv):
             num_archs=FLAGS.num_archs,
             archs_file=FLAGS.archs_file,
             seed=FLAGS.seed,
-            data_dir=FLAGS.data_dir,
             programs=tuple(FLAGS.program),
             settings=scoring.Settings(
                 num_inits=FLAGS.num_inits,
@@ -93,6 +92,7 @@ def main(argv):
                 vmap_inits={"auto": None, "true": True, "false": False}[FLAGS.vmap_inits],
                 stats_method=FLAGS.stats_method,
                 resolution=FLAGS.resolution,
+                data_dir=FLAGS.data_dir,
             ),
         )
         progress = printer(lambda line: print(line, flush=True), every_s=FLAGS.progress_every)

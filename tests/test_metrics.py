@@ -54,9 +54,16 @@ def test_correlations_drop_non_finite_entries():
 
 
 def test_metrics_under_jit_and_vmap():
-    x, y = _pairs(3, 20, False)
-    batched = jax.vmap(metrics.kendall_tau, in_axes=(0, None))(np.stack([x, -x]), y)
-    np.testing.assert_allclose(batched[0], -batched[1], rtol=1e-6)
+    x, y = _pairs(3, 20, True)
+    for name in ("kendall_tau", "spearman", "pearson"):
+        fn = getattr(metrics, name)
+        batched = jax.jit(jax.vmap(fn, in_axes=(0, None)))(np.stack([x, -x]), y)
+        reference = getattr(
+            scipy.stats,
+            {"kendall_tau": "kendalltau", "spearman": "spearmanr", "pearson": "pearsonr"}[name],
+        )(x, y)[0]
+        np.testing.assert_allclose(batched, [reference, -reference], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(jax.jit(fn)(x, y), reference, rtol=1e-5, atol=1e-6)
 
 
 def test_top_k_overlap_hand_computed():

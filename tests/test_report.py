@@ -173,12 +173,7 @@ def workdir(tmp_path_factory):
             ("params", "", nan, None, None),
         ]
     ]
-    doc = {
-        "test_inits": 1,
-        "settings": dataclasses.asdict(config.settings),
-        "rows": heldout.to_json(rows),
-    }
-    (path / report.HELDOUT).write_text(json.dumps(doc, indent=1))
+    heldout.save(path / report.HELDOUT, rows, config.settings, test_inits=1)
     return path
 
 
@@ -265,6 +260,7 @@ def test_without_matplotlib_the_error_says_how_to_get_it(cli, tmp_path, monkeypa
         run_main(cli, f"--csv={csv}")
 
 
+@pytest.mark.slow
 def test_cli_writes_next_to_its_inputs(tmp_path, workdir):
     csv = write_csv(tmp_path / "scores.csv")
     proc = subprocess.run(

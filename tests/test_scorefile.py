@@ -16,10 +16,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _config(data_dir, **kw):
-    settings = scoring.Settings(batch_size=4, inputs="noise")
-    return scoring.ScoreConfig(
-        proxies=("params", "naswot"), num_archs=6, data_dir=str(data_dir), settings=settings, **kw
-    )
+    settings = scoring.Settings(batch_size=4, inputs="noise", data_dir=str(data_dir))
+    return scoring.ScoreConfig(proxies=("params", "naswot"), num_archs=6, settings=settings, **kw)
 
 
 def _recorder(calls):
@@ -41,6 +39,7 @@ def test_rows_read_back_exactly(tmp_path, data_dir):
     assert any(n.startswith("data: ") for n in back.notes)
 
 
+@pytest.mark.slow
 def test_killed_at_any_point_then_rerun_gives_the_same_file(tmp_path, data_dir):
     """Truncating the file anywhere after its header (as a kill mid-write leaves it) and
     rerunning ends with the uninterrupted run's bytes; the rerun scores only what is missing."""
@@ -95,6 +94,7 @@ def _score_cmd(out, data_dir):
     ]
 
 
+@pytest.mark.slow
 def test_score_cli_killed_and_rerun_resumes(tmp_path, data_dir):
     """A real SIGKILL of score.py part-way, then the same command: the uninterrupted CSV."""
     ref, out = tmp_path / "ref.csv", tmp_path / "out.csv"

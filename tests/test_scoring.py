@@ -29,6 +29,7 @@ def test_sampling_is_seeded_distinct_and_capped(key):
         scoring.sample_archs(key, space, 0)
 
 
+@pytest.mark.slow
 def test_scores_do_not_depend_on_which_archs_are_asked(key):
     space = SPACES["nb201"]
     archs = scoring.sample_archs(key, space, 6)
@@ -99,12 +100,15 @@ def test_run_without_any_data_scores_and_says_so(tmp_path, monkeypatch):
     assert "params" in scoring.format_scores(result)
 
 
+@pytest.mark.slow
 def test_params_correlation_on_all_archs_is_the_datas(data_dir):
     """Params vs cifar10 valid accuracy over all 15,625 archs (independently: scipy)."""
     import scipy.stats
 
     result = scoring.run_scoring(
-        scoring.ScoreConfig(proxies=("params",), num_archs=15625, data_dir=str(data_dir))
+        scoring.ScoreConfig(
+            proxies=("params",), num_archs=15625, settings=scoring.Settings(data_dir=str(data_dir))
+        )
     )
     corr = result.correlations()["params"]
     table = data.load_nb201_table(data_dir)
@@ -133,6 +137,7 @@ def _run_score(*args, env=None):
     )
 
 
+@pytest.mark.slow
 def test_score_cli_smoke(tmp_path, data_dir):
     out = tmp_path / "scores.csv"
     proc = _run_score(
@@ -156,6 +161,7 @@ def test_score_cli_smoke(tmp_path, data_dir):
         assert float(row["target"]) == table["cifar100_valid"][i]
 
 
+@pytest.mark.slow
 def test_score_cli_bad_input_is_one_clear_line(tmp_path):
     proc = _run_score("--proxies=nope", "--num_archs=2")
     assert proc.returncode != 0
@@ -165,6 +171,7 @@ def test_score_cli_bad_input_is_one_clear_line(tmp_path):
     assert "is not a folder" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_vmap_over_inits_equals_loop(key):
     space = SPACES["nb201"]
     archs = scoring.sample_archs(key, space, 3)
@@ -188,9 +195,11 @@ def test_vmap_over_inits_equals_loop(key):
     assert np.all(runs[0][1]["eznas_a"] > 0)  # inits differ
 
 
+@pytest.mark.slow
 def test_compilations_are_not_per_architecture(key):
     """After a few warm-up archs, 20 never-seen archs compile (almost) nothing."""
-    from zcjax import bench, compiles
+    from experiments import bench_lib as bench
+    from zcjax import compiles
 
     space = SPACES["nb201"]
     archs = scoring.sample_archs(jax.random.key(11), space, 30)
@@ -206,14 +215,14 @@ def test_compilations_are_not_per_architecture(key):
     assert new.count <= 5, f"{new.count} compilations for 20 new archs"
 
 
+@pytest.mark.slow
 def test_invalid_program_scores_are_nan_and_counted_out(data_dir, key):
     result = scoring.run_scoring(
         scoring.ScoreConfig(
             proxies=("params",),
             programs=("invert(zeros_like(relu_in@data))", "mean(relu_in_grad@data)"),
             num_archs=4,
-            data_dir=str(data_dir),
-            settings=scoring.Settings(batch_size=4),
+            settings=scoring.Settings(batch_size=4, data_dir=str(data_dir)),
         )
     )
     assert np.all(np.isnan(result.scores["invert(zeros_like(relu_in@data))"]))
@@ -222,6 +231,7 @@ def test_invalid_program_scores_are_nan_and_counted_out(data_dir, key):
     assert corr["mean(relu_in_grad@data)"]["n"] == 4
 
 
+@pytest.mark.slow
 def test_score_cli_programs_and_inits(tmp_path, data_dir):
     out = tmp_path / "scores.csv"
     proc = _run_score(
@@ -244,6 +254,7 @@ def test_score_cli_programs_and_inits(tmp_path, data_dir):
     assert "Unknown name 'foo'" in proc.stderr and "^" in proc.stderr
 
 
+@pytest.mark.slow
 def test_module_stats_method_gives_the_engines_scores(key):
     space = SPACES["nb201"]
     archs = scoring.sample_archs(jax.random.key(3), space, 2)
@@ -263,6 +274,7 @@ def test_module_stats_method_gives_the_engines_scores(key):
         np.testing.assert_allclose(runs[0][name], runs[1][name], rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_nds_space_scores_records_by_idx(data_dir, tmp_path):
     """score.py's path on an NDS space: all records when num_archs exceeds the space, CSV
     index = record idx, ImageNet inputs at a chosen resolution, EZNAS-A and costs."""
@@ -271,8 +283,7 @@ def test_nds_space_scores_records_by_idx(data_dir, tmp_path):
         dataset="",
         proxies=("params", "flops", "eznas_a"),
         num_archs=10**6,
-        data_dir=str(data_dir),
-        settings=scoring.Settings(batch_size=4, resolution=32),
+        settings=scoring.Settings(batch_size=4, resolution=32, data_dir=str(data_dir)),
     )
     space = get_space("nds_resnext-a_in")
     bench = space.load_benchmark(data_dir)
@@ -312,6 +323,7 @@ def test_noise_labels_cover_the_datasets_classes_without_data(dataset, monkeypat
     assert len(np.unique(np.asarray(y))) >= min(classes, 200)
 
 
+@pytest.mark.slow
 def test_noise_snip_on_a_tiny_network_equals_a_hand_computation(monkeypatch):
     """1x1 conv -> ReLU -> GAP -> linear to 10 classes, mean cross-entropy of noise inputs with
     labels drawn as score.py draws them: SNIP = sum |W * dL/dW| written out in numpy."""
@@ -352,6 +364,7 @@ def test_noise_snip_on_a_tiny_network_equals_a_hand_computation(monkeypatch):
     np.testing.assert_allclose(score, expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_noise_snip_and_grad_norm_rank_nb201_like_the_references(data_dir):
     """Noise inputs with labels in CIFAR-10's 10 classes, PyTorch's init as zero-cost-nas:
     SNIP and grad_norm rank 200 NB201 architectures with Spearman rho > .5 against CIFAR-10
@@ -361,8 +374,9 @@ def test_noise_snip_and_grad_norm_rank_nb201_like_the_references(data_dir):
         scoring.ScoreConfig(
             proxies=("snip", "grad_norm"),
             num_archs=200,
-            data_dir=str(data_dir),
-            settings=scoring.Settings(batch_size=16, inputs="noise", weight_init="pytorch"),
+            settings=scoring.Settings(
+                batch_size=16, inputs="noise", weight_init="pytorch", data_dir=str(data_dir)
+            ),
         )
     )
     corr = result.correlations()
@@ -388,6 +402,7 @@ def test_bad_settings_get_one_clear_error(kwargs, message):
         scoring.Settings(**kwargs)
 
 
+@pytest.mark.slow
 def test_score_cli_batch_size_zero_is_one_clear_line():
     proc = _run_score("--proxies=snip", "--batch_size=0", "--num_archs=2")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr

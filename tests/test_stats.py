@@ -47,6 +47,7 @@ def _tiny_reference(params, x):
     }
 
 
+@pytest.mark.slow
 def test_tiny_net_terminals_match_hand_written_network(key):
     x = jax.random.normal(jax.random.key(1), (3, 4, 4, 2))
     params = engine.init_params(jax.random.key(2), TINY)
@@ -88,6 +89,7 @@ ARCHS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ARCHS)
 def test_engine_equals_flax_module_in_float64(arch):
     """The shared-kernel engine and whole-module autodiff compute the same statistics."""
@@ -110,6 +112,7 @@ def test_engine_equals_flax_module_in_float64(arch):
                 np.testing.assert_allclose(la[t], lb[t], atol=1e-10 * scale, err_msg=f"{name} {t}")
 
 
+@pytest.mark.slow
 def test_engine_equals_module_under_cross_entropy():
     with jax.enable_x64(True):
         arch = ARCHS[0]
@@ -137,6 +140,7 @@ def test_engine_equals_module_under_cross_entropy():
         assert not np.allclose(a.layers[0]["weight_grad@data"], c.layers[0]["weight_grad@data"])
 
 
+@pytest.mark.slow
 def test_float32_engine_close_to_float64_truth_on_full_network():
     """Gradients of the sum of logits through batch norms cancel heavily, so float32 results
     carry ~1e-3 relative error in places (the whole-module jit's too); the engine stays close."""
@@ -162,6 +166,7 @@ def test_float32_engine_close_to_float64_truth_on_full_network():
         assert err.max() < 5e-2 and np.median(err) < 1e-3, (t, err.max(), np.median(err))
 
 
+@pytest.mark.slow
 def test_vmapped_inits_equal_a_loop():
     plan = nb201.plan(ARCHS[0], **SMALL)
     x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))

@@ -17,3 +17,12 @@ def host_rng(key: jax.Array) -> np.random.Generator:
 def arch_key(key: jax.Array, arch_id: int) -> jax.Array:
     """Per-architecture key, so results never depend on batching or order."""
     return jax.random.fold_in(key, arch_id)
+
+
+def init_keys(key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(params key, noise key) of one initialisation: its weights and its noise input.
+
+    The one split every path uses, so the same init key gives the same weights everywhere.
+    """
+    key_params, key_noise = jax.random.split(key)
+    return key_params, key_noise

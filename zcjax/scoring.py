@@ -16,9 +16,9 @@ import numpy as np
 
 from zcjax import data, engine, metrics, scorefile, stats
 from zcjax.data import DataNotFoundError, find_data_dir, no_data_hint
-from zcjax.keys import arch_key, host_rng
-from zcjax.program import network_score
-from zcjax.program.registry import CROSS_ENTROPY
+from zcjax.keys import arch_key, host_rng, init_keys
+from zcjax.program.compile import network_score
+from zcjax.program.registry import CROSS_ENTROPY, SUM_LOGITS
 from zcjax.proxies import CostProxy, NetworkProxy, ProgramProxy, Proxy, get_proxies, program_proxy
 from zcjax.proxies.passes import Passes
 from zcjax.spaces import Benchmark, SearchSpace, get_space
@@ -46,6 +46,8 @@ class Settings:
         ~20% faster per pass once compiled, but 1.5-6 s to compile each new architecture on a
         CPU, so it only pays for an architecture scored dozens of times). The module path
         loops over inits.
+      data_dir: the data folder (None: ``$ZCJAX_DATA``, else ``../shared/data``); where the
+        data lives is not a setting of the numbers, so scores CSVs and checkpoints omit it.
     """
 
     num_inits: int = 1
@@ -101,7 +103,6 @@ class ScoreConfig:
     num_archs: int = 100
     archs_file: str | None = None
     seed: int = 0
-    data_dir: str | None = None
     settings: Settings = Settings()
 
 
@@ -220,7 +221,36 @@ def init_stats(
     return stats.stack_inits([collect(key_init) for key_init in jax.random.split(key, k)])
 
 
-def _program_scores(
+def _model(space: SearchSpace, arch: Hashable, dataset: str, settings: Settings):
+    """The Flax network for ``stats_method="module"``; None for the engine."""
+    return space.network(arch, dataset) if settings.stats_method == "module" else None
+
+
+def arch_inputs(key_batch: jax.Array, space: SearchSpace, arch: Hashable, dataset: str, settings):
+    """What one architecture is run on: (plan, x [B, H, W, 3], labels [B])."""
+    x, labels = input_batch(key_batch, dataset, settings)
+    plan = at_resolution(space.plan(arch, dataset), settings.resolution)
+    return plan, x, labels
+
+
+def arch_stats(
+    key: jax.Array,
+    space: SearchSpace,
+    arch: Hashable,
+    dataset: str,
+    terminals: Sequence[str],
+    settings: Settings,
+    loss: str = SUM_LOGITS,
+) -> stats.Stats:
+    """Statistics of one architecture's K inits, as ``score_archs`` computes them for program
+    proxies with ``key`` (the GP reads these, so its scores equal ``score.py``'s)."""
+    key_batch, key_inits = arch_keys(key, space, arch)
+    plan, x, labels = arch_inputs(key_batch, space, arch, dataset, settings)
+    model = _model(space, arch, dataset, settings)
+    return init_stats(key_inits, plan, x, labels, terminals, loss, settings, model)
+
+
+def _program_proxy_scores(
     key: jax.Array,
     plan,
     model,
@@ -251,7 +281,7 @@ def _network_scores(key, plan, x, labels, extra_batch, bn_free_plan, proxies, se
     """
     out = {p.name: np.empty(settings.num_inits) for p in proxies}
     for i, key_init in enumerate(jax.random.split(key, settings.num_inits)):
-        key_params = jax.random.split(key_init)[0]  # as collect_stats: same weights per init
+        key_params, _ = init_keys(key_init)  # as collect_stats: same weights per init
         params = engine.init_params(key_params, plan, settings.weight_init)
         passes = Passes(plan, params, x, labels, extra_batch, bn_free_plan)
         for p in proxies:
@@ -266,12 +296,11 @@ def _init_scores(key_batch, key_inits, space, arch, dataset, programs, networks,
     """[K] scores of every program and classic proxy of one architecture ({} if none)."""
     if not (programs or networks):
         return {}
-    x, labels = input_batch(key_batch, dataset, settings)
-    plan = at_resolution(space.plan(arch, dataset), settings.resolution)
+    plan, x, labels = arch_inputs(key_batch, space, arch, dataset, settings)
     out = {}
     if programs:
-        model = space.network(arch, dataset) if settings.stats_method == "module" else None
-        out |= _program_scores(key_inits, plan, model, x, labels, programs, settings)
+        model = _model(space, arch, dataset, settings)
+        out |= _program_proxy_scores(key_inits, plan, model, x, labels, programs, settings)
     if networks:
         batches = functools.partial(_extra_batch, key_batch, dataset, settings)
 
@@ -361,8 +390,8 @@ def run_scoring(
         raise ValueError("No proxies or programs given.")
     if len({p.name for p in proxies}) != len(proxies):
         raise ValueError(f"A proxy is requested twice: {[p.name for p in proxies]}.")
-    settings = dataclasses.replace(config.settings, data_dir=config.data_dir)
-    root = find_data_dir(config.data_dir)
+    settings = config.settings
+    root = find_data_dir(settings.data_dir)
     if root is None:  # the package lost its embedded data: scores only, from the enumeration
         benchmark = None
         notes = [
@@ -372,12 +401,12 @@ def run_scoring(
             settings = dataclasses.replace(settings, inputs="noise")
             notes.append("No images found: data-dependent proxies use standard-normal inputs.")
     else:
-        benchmark = space.load_benchmark(config.data_dir)
-        notes = [f"data: {data.describe_data_dir(config.data_dir)}"]
+        benchmark = space.load_benchmark(settings.data_dir)
+        notes = [f"data: {data.describe_data_dir(settings.data_dir)}"]
     if any(not isinstance(p, CostProxy) for p in proxies):
         size = settings.resolution or data.INPUT_SIZE[config.dataset]
         if settings.inputs == "data":
-            images = data.load_images(config.dataset, settings.batch_size, config.data_dir)
+            images = data.load_images(config.dataset, settings.batch_size, settings.data_dir)
             source = f"{images.source} (a pool of {len(images.x)})"
         else:
             source = f"standard-normal noise, labels in 0..{data.NUM_CLASSES[config.dataset] - 1}"
@@ -459,7 +488,6 @@ def csv_settings(
     """What a scores CSV records of its run; a resumed run must match it exactly."""
     doc = dataclasses.asdict(config)
     doc.pop("settings")
-    doc.pop("data_dir")
     doc["proxies"] = list(proxies)
     doc["programs"] = list(config.programs)
     doc["target"] = target

@@ -26,53 +26,8 @@ import jax
 import jax.numpy as jnp
 
 from zcjax import engine, netplan
-
-INPUTS = ("data", "noise", "perturbed")
-_PER_INPUT = (
-    "weight_grad",
-    "relu_in",
-    "relu_in_grad",
-    "conv_in",
-    "conv_in_grad",
-    "bn_out",
-    "bn_out_grad",
-)
-TERMINALS = ("weight",) + tuple(f"{q}@{i}" for q in _PER_INPUT for i in INPUTS)
-WEIGHT_TERMINALS = tuple(t for t in TERMINALS if t.startswith("weight"))
-
-# EZNAS's ARGn numbering -> our terminal names. This is what EZNAS's code computes: its
-# ``populate()`` maps ARGk to ``fixed_ordering[k - 1]`` of the stored statistics, an index
-# shifted by one from its docstring's order (so ARG0 is the last entry, the BN-output gradient
-# P - D), and its tree-drawing labels use yet another, stale order (which names ARG8
-# "wtgradnoise"). EZNAS-A reads ARG8 = the ReLU-input gradient under data.
-EZNAS_ARGS: dict[int, str] = dict(
-    enumerate(
-        [
-            "bn_out_grad@perturbed",
-            "weight",
-            "weight_grad@data",
-            "weight_grad@noise",
-            "weight_grad@perturbed",
-            "relu_in@data",
-            "relu_in@noise",
-            "relu_in@perturbed",
-            "relu_in_grad@data",
-            "relu_in_grad@noise",
-            "relu_in_grad@perturbed",
-            "conv_in@data",
-            "conv_in@noise",
-            "conv_in@perturbed",
-            "conv_in_grad@data",
-            "conv_in_grad@noise",
-            "conv_in_grad@perturbed",
-            "bn_out@data",
-            "bn_out@noise",
-            "bn_out@perturbed",
-            "bn_out_grad@data",
-            "bn_out_grad@noise",
-        ]
-    )
-)
+from zcjax.keys import init_keys
+from zcjax.program.terminals import EZNAS_ARGS, INPUTS, TERMINALS
 
 
 @flax.struct.dataclass
@@ -195,12 +150,12 @@ def collect_stats(
         if method != "engine":
             raise ValueError("num_inits (vmapped inits) needs method='engine'.")
         keys = jax.random.split(key, num_inits)
-        key_params, key_noise = jax.vmap(jax.random.split, out_axes=1)(keys)
+        key_params, key_noise = jax.vmap(init_keys)(keys)
         if params is None:
             params = engine.init_params_stacked(key_params, plan, weight_init)
         inputs = jax.vmap(lambda k: make_inputs(k, x))(key_noise)
     else:
-        key_params, key_noise = jax.random.split(key)
+        key_params, key_noise = init_keys(key)
         if params is None:
             params = engine.init_params(key_params, plan, weight_init)
         inputs = make_inputs(key_noise, x)

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from zcjax import compiles, scoring, stats
-from zcjax.gp import search
 from zcjax.gp.evaluate import StackedStats, population_scores
 from zcjax.program import network_score, parse
 from zcjax.spaces import get_space
@@ -36,11 +35,12 @@ def setup():
     archs = [space.parse(a) for a in ARCHS]
     key = jax.random.key(3)
     all_stats = [
-        search.arch_stats(key, space, a, "cifar10", stats.TERMINALS, SETTINGS) for a in archs
+        scoring.arch_stats(key, space, a, "cifar10", stats.TERMINALS, SETTINGS) for a in archs
     ]
     return space, archs, key, all_stats
 
 
+@pytest.mark.slow
 def test_population_major_equals_per_program_evaluation(setup):
     space, archs, key, all_stats = setup
     programs = [parse(t) for t in PROGRAMS]
@@ -49,7 +49,7 @@ def test_population_major_equals_per_program_evaluation(setup):
     for p, program in enumerate(programs):
         for a, arch in enumerate(archs):
             # EZNAS's way: statistics rebuilt for this program alone, its own compiled function.
-            own = search.arch_stats(key, space, arch, "cifar10", program.terminals, SETTINGS)
+            own = scoring.arch_stats(key, space, arch, "cifar10", program.terminals, SETTINGS)
             want = network_score(program, own, SETTINGS.num_inits)
             np.testing.assert_allclose(
                 together[p, a], want, rtol=2e-5, atol=1e-6, err_msg=str(program)
@@ -59,6 +59,7 @@ def test_population_major_equals_per_program_evaluation(setup):
     assert np.isfinite(together[[0, 1, 3, 5, 6]]).all()
 
 
+@pytest.mark.slow
 def test_scores_do_not_depend_on_the_rest_of_the_population(setup):
     _, _, _, all_stats = setup
     programs = [parse(t) for t in PROGRAMS]
@@ -72,6 +73,7 @@ def test_scores_do_not_depend_on_the_rest_of_the_population(setup):
     np.testing.assert_allclose(one[:, 0], together[:8, 1], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_new_program_of_seen_ops_compiles_nothing(setup):
     _, _, _, all_stats = setup
     stacked = StackedStats.of(all_stats, SETTINGS.num_inits)
@@ -84,15 +86,17 @@ def test_a_new_program_of_seen_ops_compiles_nothing(setup):
     assert c.count == 0, f"{c.count} compilations for a new program of seen ops"
 
 
+@pytest.mark.slow
 def test_missing_terminals_are_an_error_not_invalid(setup):
     space, archs, key, _ = setup
-    few = [search.arch_stats(key, space, archs[0], "cifar10", ("weight",), SETTINGS)]
+    few = [scoring.arch_stats(key, space, archs[0], "cifar10", ("weight",), SETTINGS)]
     with pytest.raises(KeyError, match="lack terminals"):
         population_scores([parse("mean(relu_in@data)")], few, SETTINGS.num_inits)
 
 
+@pytest.mark.slow
 def test_bench_gp_reports_both_ways(setup):
-    from zcjax import bench
+    from experiments import bench_lib as bench
 
     space, archs, key, _ = setup
     records = bench.bench_gp(key, space, archs[:1], "cifar10", SETTINGS, 4, 1)

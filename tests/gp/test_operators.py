@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from zcjax.gp import operators as ops
+from zcjax.keys import host_rng
 from zcjax.program import Program, parse
 from zcjax.program.kinds import KINDS
 from zcjax.program.tree import TERMINAL_KINDS
@@ -50,7 +51,9 @@ def test_generator_raises_height_to_the_kinds_minimum():
 def test_root_kinds_are_drawn_from_all_kinds():
     kinds = {p.kind for p in population(100)}
     assert kinds == set(KINDS)
-    assert {p.kind for p in population(20)} <= set(KINDS)
+    keys = jax.random.split(jax.random.key(5), 30)
+    matrices = [ops.gen_half_and_half(k, 2, 4, kinds=("Am", "Wm")) for k in keys]
+    assert {p.kind for p in matrices} == {"Am", "Wm"}  # both drawn, nothing else
     only_s = [ops.gen_grow(k, 2, 4, kinds=("S",)) for k in jax.random.split(jax.random.key(3), 10)]
     assert all(p.kind == "S" for p in only_s)
 
@@ -162,6 +165,50 @@ def test_sel_tournament_picks_the_best_aspirant():
     assert (idx != 2).mean() > 0.95
     assert (idx == 1).mean() > 0.5
     assert np.array_equal(ops.sel_tournament(jax.random.key(1), fitness, 5, 1).shape, (5,))
-    # tournament of the whole range with ties: the first drawn among equals wins
+    # all tied: the first drawn aspirant wins (the draw is host_rng(key)'s, reproduced here)
     same = ops.sel_tournament(jax.random.key(2), np.zeros(3), 50, 4)
-    assert set(same.tolist()) <= {0, 1, 2}
+    aspirants = host_rng(jax.random.key(2)).integers(3, size=(50, 4))
+    assert np.array_equal(same, aspirants[:, 0]) and len(set(same.tolist())) == 3
+    # ties with a better one: it wins wherever drawn, else the first drawn of the tied
+    tied = ops.sel_tournament(jax.random.key(2), np.array([0.0, 0.0, 1.0]), 50, 4)
+    want = np.where((aspirants == 2).any(axis=1), 2, aspirants[:, 0])
+    assert np.array_equal(tied, want)
+
+
+def _mutate(name, key, program):
+    return ops.MUTATIONS[name](key, program)
+
+
+# Every operator, called the way ``var_or`` calls it: each returns a list of children and the
+# parents whose kinds the children must keep.
+OPERATORS = {
+    "cx_one_point": lambda key, a, b: (list(ops.cx_one_point(key, a, b)), [a, b]),
+    **{
+        f"mut_{name}": (lambda key, a, b, name=name: ([_mutate(name, key, a)], [a]))
+        for name in ops.MUTATIONS
+    },
+    "gen_full": lambda key, a, b: ([ops.gen_full(key, 1, 4, kind=a.kind)], [a]),
+    "gen_grow": lambda key, a, b: ([ops.gen_grow(key, 1, 4, kind=a.kind)], [a]),
+    "gen_half_and_half": lambda key, a, b: ([ops.gen_half_and_half(key, 1, 4, kind=a.kind)], [a]),
+    "static_limit": lambda key, a, b: (ops.static_limit(key, [a, b], [b, a], 4), [a, b]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPERATORS))
+def test_every_operator_returns_well_typed_programs_of_the_parents_kinds(name):
+    pop = population(24, seed=9)
+    keys = jax.random.split(jax.random.key(9), len(pop))
+    for key, a, b in zip(keys, pop, pop[1:] + pop[:1]):
+        children, parents = OPERATORS[name](key, a, b)
+        assert children and all(isinstance(c, Program) and well_typed(c) for c in children)
+        kinds = [c.kind for c in children]
+        if name == "cx_one_point":  # children swap one subtree of the same kind: roots kept
+            assert kinds == [a.kind, b.kind]
+        elif name == "static_limit":  # a child over the limit is replaced by a parent
+            assert all(c.height <= 4 or c in parents for c in children)
+        else:
+            assert kinds == [parents[0].kind]
+
+
+def test_operator_table_covers_every_mutation():
+    assert {f"mut_{m}" for m in ops.MUTATIONS} <= set(OPERATORS)

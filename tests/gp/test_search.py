@@ -48,6 +48,7 @@ def test_split_is_disjoint_seeded_and_complete():
         search.split_archs(jax.random.key(0), pool, 100)
 
 
+@pytest.mark.slow
 def test_fitness_equals_a_direct_kendall_tau(data_dir):
     config = dataclasses.replace(TINY, archs_per_task=6)
     tasks = search.load_tasks(config)
@@ -110,12 +111,13 @@ def screen():
         ),
     ]
     st = [
-        search.arch_stats(jax.random.key(0), space, a, "cifar10", stats.TERMINALS, settings)
+        scoring.arch_stats(jax.random.key(0), space, a, "cifar10", stats.TERMINALS, settings)
         for a in archs
     ]
     return StackedStats.of(st, 1)
 
 
+@pytest.mark.slow
 def test_children_are_screened_for_validity(screen):
     bad = parse("invert(zeros_like(relu_in@data))")  # inf on every arch
     constant = parse("ones_like(relu_in@data)")  # the same on every arch
@@ -144,6 +146,7 @@ def test_selection_elites_and_dedupe():
     assert chosen == (progs[1],)  # all winners share fitness 0.5: one survives (EZNAS)
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, data_dir, monkeypatch):
     whole = search.run(TINY, str(tmp_path / "a"))
     assert whole.generation == 2 and len(whole.history) == 2
@@ -253,6 +256,7 @@ def run_cli(*args, cwd):
     )
 
 
+@pytest.mark.slow
 def test_evolve_cli_smoke_and_resume(tmp_path, data_dir):
     work = tmp_path / "run"
     data = f"--data_dir={Path(data_dir).resolve()}"
@@ -275,6 +279,7 @@ def test_evolve_cli_smoke_and_resume(tmp_path, data_dir):
     assert "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 def test_evolve_cli_names_a_damaged_checkpoint_in_one_line(tmp_path, data_dir):
     work = tmp_path / "run"
     work.mkdir()
@@ -289,6 +294,7 @@ def test_evolve_cli_names_a_damaged_checkpoint_in_one_line(tmp_path, data_dir):
     assert last.endswith("delete it to start the search afresh, or use another workdir.")
 
 
+@pytest.mark.slow
 def test_final_programs_are_ranked_on_a_validation_sample(data_dir):
     texts = [
         "mean(weight)",

@@ -101,6 +101,7 @@ def test_one_compile_per_program_and_shape(small_stats):
     assert c.count == 0
 
 
+@pytest.mark.slow
 def test_vmapped_program_equals_per_init():
     plan = nb201.plan((3, 3, 4, 1, 3, 2), **SMALL)
     x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))

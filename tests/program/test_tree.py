@@ -3,8 +3,8 @@ import pytest
 
 from zcjax.program import PRIMITIVES, PROGRAMS, Program, ProgramError, parse
 from zcjax.program.kinds import KINDS
+from zcjax.program.terminals import EZNAS_ARGS, TERMINALS
 from zcjax.program.tree import TERMINAL_KINDS
-from zcjax.stats import EZNAS_ARGS, TERMINALS
 
 EZNAS_A = "frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))"
 

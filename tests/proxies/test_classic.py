@@ -28,6 +28,7 @@ def _tiny_passes(key, x, labels=None):
     return Passes(TINY, params, x, labels, bn_free_plan=lambda: TINY), params
 
 
+@pytest.mark.slow
 def test_synflow_closed_form(key):
     # |W1|, |W2| and a ones image: R = sum_ij (sum_c |W1_cj|) |W2_jk| + sum |b|, so
     # sum |W1 dR/dW1| + sum |W2 dR/dW2| = 2 * sum_{c,j,k} |W1_cj| |W2_jk|.
@@ -120,6 +121,7 @@ def _module_kernels(tree):
     return [np.asarray(k, np.float64) for k in kernels(tree)]
 
 
+@pytest.mark.slow
 def test_gradient_proxies_equal_whole_module_autodiff(small_network):
     passes, model, params, x, loss = small_network
     g = jax.grad(loss)(params)
@@ -138,6 +140,7 @@ def test_gradient_proxies_equal_whole_module_autodiff(small_network):
     np.testing.assert_allclose(gradient.grasp(passes), expected, rtol=2e-3)
 
 
+@pytest.mark.slow
 def test_jacob_cov_input_gradient_equals_module(small_network):
     passes, model, params, x, _ = small_network
     j = jax.grad(lambda v: jnp.sum(model.apply({"params": params}, v)))(x)
@@ -145,6 +148,7 @@ def test_jacob_cov_input_gradient_equals_module(small_network):
     assert np.isfinite(activation.jacob_cov(passes))
 
 
+@pytest.mark.slow
 def test_fisher_hand_written_on_tiny_net(key):
     x = jax.random.normal(jax.random.key(3), (5, 4, 4, 2))
     labels = jnp.array([0, 1, 1, 0, 1])
@@ -162,6 +166,7 @@ def test_fisher_hand_written_on_tiny_net(key):
     np.testing.assert_allclose(gradient.fisher(passes), f1 + f2, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_unit_programs_equal_the_classic_proxies_per_unit(small_network):
     """snip/grad_norm as programs (per unit, mean over units) equal the same quantities from
     the classic proxies' shared cross-entropy pass: two independent gradient machineries."""
@@ -195,8 +200,10 @@ def test_unit_programs_equal_the_classic_proxies_per_unit(small_network):
     )
 
 
+@pytest.mark.slow
 def test_classic_proxies_do_not_compile_per_architecture():
-    from zcjax import bench, compiles, scoring
+    from experiments import bench_lib as bench
+    from zcjax import compiles, scoring
     from zcjax.proxies import get_proxies
     from zcjax.spaces import SPACES
 

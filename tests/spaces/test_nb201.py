@@ -1,6 +1,7 @@
 import gzip
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -78,6 +79,7 @@ def test_cost_check_reports_a_wrong_table(tmp_path):
     assert [(i, what) for i, what, _ in report.mismatches] == [(1, "params"), (1, "flops")]
 
 
+@pytest.mark.slow
 def test_whole_network_trace_equals_fast_costs_and_table(nb201_table, key):
     """The Flax module itself (not the fast sum) has the official counts, on a seeded sample."""
     codes = nb201.arch_codes_from_table(nb201_table)
@@ -101,16 +103,45 @@ def test_hand_counted_params_of_arch_0():
     assert nb201.costs(arch).params == 432 + 32 + stages + 14464 + 57600 + 128 + 650 == 129306
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset,classes,size", [("cifar100", 100, 32), ("imagenet16", 120, 16)])
 def test_forward_shapes_and_batch_norm(key, dataset, classes, size):
+    """Every unit's BN output is normalised with the batch's statistics per channel, then
+    scaled and shifted by its own ``scale`` and ``bias`` (set to 1 + c/10 and c/100 here)."""
     model = nb201.network(nb201.parse_arch(BEST_C100), dataset)
-    x = jax.random.normal(key, (4, size, size, 3))
+    x = 3 * jax.random.normal(key, (4, size, size, 3)) + 1
     variables = model.init(key, x)
-    logits = jax.jit(model.apply)(variables, x)
+
+    def affine(path, leaf):
+        name = jax.tree_util.keystr(path)
+        c = np.arange(leaf.shape[-1])
+        if "['bn']['scale']" in name:
+            return jnp.asarray(1 + c / 10, leaf.dtype)
+        if "['bn']['bias']" in name:
+            return jnp.asarray(c / 100, leaf.dtype)
+        return leaf
+
+    variables = {
+        **variables,
+        "params": jax.tree_util.tree_map_with_path(affine, variables["params"]),
+    }
+    apply = jax.jit(lambda v, x: model.apply(v, x, mutable=["intermediates"]))
+    logits, state = apply(variables, x)
     assert logits.shape == (4, classes)
     assert np.all(np.isfinite(logits))
+    bn_outs = [
+        np.asarray(v, np.float64)
+        for p, v in jax.tree_util.tree_flatten_with_path(state["intermediates"])[0]
+        if "bn_out" in jax.tree_util.keystr(p)
+    ]
+    assert len(bn_outs) == 3 * 5 * 5 + 2 * 2  # 15 cells of 5 conv edges; 2 ResBlocks of 2
+    for y in bn_outs:
+        c = np.arange(y.shape[-1])
+        np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), c / 100, atol=2e-4)
+        np.testing.assert_allclose(y.std(axis=(0, 1, 2)), 1 + c / 10, rtol=2e-3)
 
 
+@pytest.mark.slow
 def test_eznas_init_statistics(key):
     model = nb201.network((3,) * 6)
     variables = model.init(key, np.zeros((2, 32, 32, 3), np.float32))
@@ -124,6 +155,7 @@ def test_eznas_init_statistics(key):
     assert np.all(params["cell_0"]["edge_1_0"]["bn"]["scale"] == 1)
 
 
+@pytest.mark.slow
 def test_init_scheme_is_selectable(key):
     model = nb201.network((2,) * 6, weight_init="pytorch")
     params = model.init(key, np.zeros((2, 32, 32, 3), np.float32))["params"]
@@ -135,6 +167,7 @@ def test_init_scheme_is_selectable(key):
         nb201.network((2,) * 6, weight_init="nope").init(key, np.zeros((2, 32, 32, 3)))
 
 
+@pytest.mark.slow
 def test_none_edges_zero_the_cell(key):
     """An all-none cell outputs zeros (as the official Zero op), not NaN, for finite inputs."""
     cell = nb201.Cell((0,) * 6, 16)

@@ -72,6 +72,7 @@ def _single_op_plan(op_name, stride, channels=4):
     return b.build(out, (7, 7, 3)), y
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("op_name", sorted(nds.CELL_OPS))
 @pytest.mark.parametrize("stride", [1, 2])
 def test_each_op_engine_equals_flax_module_forward_and_backward(key, op_name, stride):
@@ -80,7 +81,7 @@ def test_each_op_engine_equals_flax_module_forward_and_backward(key, op_name, st
     x = jax.random.normal(jax.random.key(1), (3, 7, 7, 3))
     labels = jnp.array([0, 1, 2])
     values = engine.forward(params, plan, x)
-    assert values[y].shape == (3, 4, 4, 4) if stride == 2 else (3, 7, 7, 4)
+    assert values[y].shape == ((3, 4, 4, 4) if stride == 2 else (3, 7, 7, 4))
     model = PlanNetwork(plan)
     np.testing.assert_allclose(
         values[plan.output], model.apply({"params": params}, x), rtol=1e-5, atol=1e-6
@@ -102,6 +103,7 @@ def test_each_op_engine_equals_flax_module_forward_and_backward(key, op_name, st
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_ops_compute_their_definitions(key):
     """Hand-written maths of SCHEMA.md's op table, against the engine on one input."""
     x = jax.random.normal(key, (2, 6, 6, 4))
@@ -178,6 +180,7 @@ def _count_units_by_rule(genotype, kind):
     return n
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset, stem_units", [("imagenet", 2), ("cifar10", 0)])
 def test_unit_discovery_on_a_hand_built_cell(dataset, stem_units):
     plan = nds.plan(model(CELL_NET), dataset)
@@ -225,6 +228,7 @@ def test_anynet_units_and_shortcuts():
     assert params["s2_b1"]["b"]["conv"]["kernel"].shape == (3, 3, 2, 8)  # 8 / 4 groups
 
 
+@pytest.mark.slow
 def test_networks_equal_their_flax_modules_and_count_the_same(key):
     for net, dataset in (
         (CELL_NET, "imagenet"),
@@ -255,6 +259,7 @@ def test_bn_free_plan_drops_every_bn():
         assert not [p for p, _ in paths if any(getattr(k, "key", "").startswith("bn") for k in p)]
 
 
+@pytest.mark.slow
 def test_compiled_kernels_are_shared_across_models(key):
     """A second model whose ops and shapes were all seen compiles nothing."""
     first = dict(CELL_NET, width=8)
@@ -351,6 +356,7 @@ def test_parse_round_trips_and_ids():
 # ----------------------------------------------------------------------------- real data
 
 
+@pytest.mark.slow
 def test_params_and_flops_match_every_record(data_dir):
     """All records of every NDS file held: params and FLOPs exactly as the records say."""
     names = nds.available_spaces(data_dir)
@@ -361,6 +367,7 @@ def test_params_and_flops_match_every_record(data_dir):
         assert report.checked >= 117
 
 
+@pytest.mark.slow
 def test_traced_flax_modules_match_record_params(data_dir):
     """An independent count: trace the Flax module of a few records of each family."""
     for name in ("nds_amoeba_in", "nds_resnext-b_in", "nds_vanilla_reruns"):

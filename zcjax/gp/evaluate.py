@@ -3,15 +3,14 @@
 EZNAS rebuilt the networks for each program (and cached 1.09 TB of statistics to cope). Here
 the statistics of a few architectures are held at once, units of equal terminal shapes are
 stacked across architectures, layers and inits, and each program is *interpreted* over each
-stack with jitted primitive kernels vmapped over the stack axis (``compile.evaluate`` with
+stack with jitted primitive kernels vmapped over the stack axis (``compile.unit_output`` with
 ``op=kernel``). Compiled code is therefore per (primitive, shape), shared by every program the
 search will ever make -- a new program costs no compilation once its ops have been seen --
 while ``program.compile`` (one jit per program) stays the path for scoring many architectures
 with one fixed program. Stacks are padded to a few sizes (``_bucket``) so their shapes repeat.
 
 The numbers equal ``program.network_score`` of each (architecture, init): per unit the mean
-of the program's output (float32), per network the mean over the units the program fits
-(float64), NaN when not finite or when no unit fits.
+of the program's output (float32), per network ``compile.network_mean`` of those.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zcjax.program.compile import evaluate, fits, to_torch_layout
+from zcjax.program.compile import fits, network_mean, to_torch_layout, unit_output
 from zcjax.program.primitives import PRIMITIVES
 from zcjax.program.tree import Program
 from zcjax.stats import Stats
@@ -121,7 +120,7 @@ class StackedStats:
         """[P, N, K] float64 network scores of each program; NaN marks invalid."""
         out = np.full((len(programs), len(self.num_units), self.num_inits), np.nan)
         for p, program in enumerate(programs):
-            out[p] = _program_scores(program, self.stacks, self.num_units, self.num_inits)
+            out[p] = _stacked_network_scores(program, self.stacks, self.num_units, self.num_inits)
         return out
 
 
@@ -141,7 +140,7 @@ def population_scores(
     return StackedStats.of(stats, num_inits).scores(programs)
 
 
-def _program_scores(
+def _stacked_network_scores(
     program: Program, stacks: list[UnitStack], num_units: list[int], num_inits: int
 ) -> np.ndarray:
     """[N, K] network scores of one program on stacked units."""
@@ -153,7 +152,7 @@ def _program_scores(
             if missing:
                 raise KeyError(f"Statistics lack terminals {missing} that {program} reads.")
             if fits(program, stack.shapes):
-                value = evaluate(program, stack.terminals(program), op=kernel, torch_layout=True)
+                value = unit_output(program, stack.terminals(program), op=kernel, torch_layout=True)
                 pending.append((stack, _unit_means(value)))
         means = jax.device_get([m for _, m in pending])
     except _PROGRAM_ERRORS:
@@ -165,9 +164,5 @@ def _program_scores(
         for (n, u), row in zip(stack.members, m):
             units[n][u] = row
             fitting[n][u] = True
-    scores = np.full((len(num_units), num_inits), np.nan)
-    for n in range(len(num_units)):
-        if fitting[n].any():
-            mean = units[n][fitting[n]].astype(np.float64).mean(axis=0)
-            scores[n] = np.where(np.isfinite(mean), mean, np.nan)
-    return scores
+    scores = [network_mean(u, f, axis=0) for u, f in zip(units, fitting)]
+    return np.array(scores, np.float64).reshape(len(num_units), num_inits)

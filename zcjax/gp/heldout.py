@@ -5,17 +5,24 @@ search found, not what it fitted. Every proxy is scored on the same architecture
 same keys (``scoring.score_archs``: evolved programs run through ``program.compile``, the path
 ``score.py`` uses), and reported with Kendall's tau, Spearman's rho and percentile bootstrap
 confidence intervals over architectures.
+
+Keys: the run's test key is split by purpose into an architecture stream (task t scores with
+``fold_in(key_archs, t)``, whose per-architecture keys are ``fold_in(., arch_id)``) and an
+interval stream (proxy j of task t resamples with ``fold_in(fold_in(key_intervals, t), j)``),
+so no bootstrap key can equal an architecture's key.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 
 import jax
 import numpy as np
 
 from zcjax import metrics, scoring
+from zcjax.gp.checkpoint import save_json
 from zcjax.gp.search import Candidate, Keys, SearchConfig, TaskData
 from zcjax.program import PROGRAMS
 from zcjax.proxies import ProgramProxy, get_proxies
@@ -41,7 +48,13 @@ class Row:
         return not self.program
 
 
-def evaluate(
+def heldout_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """(architectures, intervals): the two disjoint key streams of the held-out evaluation."""
+    key_archs, key_intervals = jax.random.split(Keys.of(seed).test)
+    return key_archs, key_intervals
+
+
+def score_test_split(
     config: SearchConfig,
     tasks: Sequence[TaskData],
     programs: Sequence[Candidate],
@@ -60,12 +73,12 @@ def evaluate(
         for i, c in enumerate(programs)
     ]
     proxies = evolved + get_proxies(list(baselines))
-    key = Keys.of(config.seed).test
+    key_archs, key_intervals = heldout_keys(config.seed)
     rows = []
     for t, td in enumerate(tasks):
         archs = list(td.test)
         means, _ = scoring.score_archs(
-            jax.random.fold_in(key, t),
+            jax.random.fold_in(key_archs, t),
             td.space,
             archs,
             proxies,
@@ -77,7 +90,7 @@ def evaluate(
         for j, proxy in enumerate(proxies):
             c = metrics.correlations(means[proxy.name], target)
             ci = metrics.bootstrap_ci(
-                jax.random.fold_in(jax.random.fold_in(key, t), 1000 + j),
+                jax.random.fold_in(jax.random.fold_in(key_intervals, t), j),
                 means[proxy.name],
                 target,
                 num_resamples,
@@ -139,7 +152,21 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+def save(
+    path: str | os.PathLike, rows: Sequence[Row], settings: scoring.Settings, test_inits: int
+) -> None:
+    """Writes the held-out table to ``path`` (``heldout.json``) atomically; NaN becomes null."""
+    doc = {
+        "test_inits": test_inits,
+        "settings": dataclasses.asdict(settings),
+        "rows": to_json(rows),
+    }
+    save_json(path, doc)
+
+
 def to_json(rows: Sequence[Row]) -> list[dict]:
+    """JSON-ready rows: tuples as lists, non-finite floats as None."""
+
     def clean(x):
         if isinstance(x, tuple):
             return [clean(v) for v in x]

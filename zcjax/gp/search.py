@@ -44,7 +44,7 @@ from zcjax.gp.fitness import INVALID, Task
 from zcjax.keys import host_rng
 from zcjax.program import Program, parse
 from zcjax.program.kinds import KINDS
-from zcjax.program.registry import SUM_LOGITS
+from zcjax.scoring import arch_stats  # the statistics score.py computes, so scores agree
 from zcjax.spaces import Benchmark, SearchSpace, get_space
 
 Progress = Callable[[str, dict], None]
@@ -277,23 +277,6 @@ def _space_id(name: str) -> int:
 
 
 # ----------------------------------------------------------------------------- statistics
-
-
-def arch_stats(
-    key: jax.Array,
-    space: SearchSpace,
-    arch: Hashable,
-    dataset: str,
-    terminals: Sequence[str],
-    settings: scoring.Settings,
-) -> stats.Stats:
-    """Statistics of one architecture exactly as ``scoring.score_archs`` computes them for a
-    program proxy with ``key`` (so the GP's scores equal ``score.py``'s)."""
-    key_batch, key_inits = scoring.arch_keys(key, space, arch)
-    x, labels = scoring.input_batch(key_batch, dataset, settings)
-    plan = scoring.at_resolution(space.plan(arch, dataset), settings.resolution)
-    model = space.network(arch, dataset) if settings.stats_method == "module" else None
-    return scoring.init_stats(key_inits, plan, x, labels, terminals, SUM_LOGITS, settings, model)
 
 
 def score_programs(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -23,8 +24,11 @@ import numpy as np
 
 from zcjax.program.kinds import W
 from zcjax.program.primitives import PRIMITIVES
-from zcjax.program.tree import TERMINAL_KINDS, Program
-from zcjax.stats import Stats
+from zcjax.program.terminals import TERMINAL_KINDS
+from zcjax.program.tree import Program
+
+if TYPE_CHECKING:  # statistics are only read here: parsing programs needs no engine
+    from zcjax.stats import Stats
 
 Terminals = dict[str, jax.Array]
 
@@ -38,7 +42,7 @@ def to_torch_layout(name: str, x: jax.Array) -> jax.Array:
     return jnp.transpose(x, (*lead, n, n + 3, n + 1, n + 2))
 
 
-def evaluate(
+def unit_output(
     program: Program,
     terminals: Terminals,
     op: Callable[[str], Callable[..., jax.Array]] | None = None,
@@ -70,7 +74,7 @@ def evaluate(
 
 def layer_score(program: Program, terminals: Terminals) -> jax.Array:
     """Mean of the program's output on one unit: a float32 scalar."""
-    return jnp.mean(jnp.asarray(evaluate(program, terminals), jnp.float32))
+    return jnp.mean(jnp.asarray(unit_output(program, terminals), jnp.float32))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -132,7 +136,20 @@ def network_score(program: Program, stats: Stats, num_inits: int | None = None) 
     NaN (invalid) if any fitting layer's score is not finite or no layer fits.
     """
     scores, fitting = layer_scores(program, stats, num_inits)
+    return network_mean(scores, fitting)
+
+
+def network_mean(layer_scores: np.ndarray, fitting: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The network score from layer scores: their float64 mean over the fitting layers.
+
+    Args:
+      layer_scores: float32 scores with the L layers along ``axis``, e.g. [K, L] or [L, K].
+      fitting: [L] bool, the layers the program fits.
+    Returns:
+      float64 of ``layer_scores``'s shape without ``axis``; NaN where the mean is not finite
+      or no layer fits.
+    """
     if not fitting.any():
-        return np.full(scores.shape[:-1], np.nan)
-    mean = scores[..., fitting].astype(np.float64).mean(axis=-1)
+        return np.full(np.delete(layer_scores.shape, axis), np.nan)
+    mean = np.compress(fitting, layer_scores, axis=axis).astype(np.float64).mean(axis=axis)
     return np.where(np.isfinite(mean), mean, np.nan)

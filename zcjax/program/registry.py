@@ -1,7 +1,7 @@
 """Published EZNAS programs, by name, in ``PROGRAMS``.
 
 From EZNAS's ``evol_utilities.get_individual`` (decoded with the ARG numbering of
-``stats.EZNAS_ARGS``). EZNAS-A (``darts`` there) produced every result in EZNAS's README.
+``terminals.EZNAS_ARGS``). EZNAS-A (``darts`` there) produced every result in EZNAS's README.
 
 EZNAS-A's input is read three ways in public code; all three are here, selectable by name:
 - ``eznas_a``: ARG8 as EZNAS's own code computes it, the gradient of the sum of the logits

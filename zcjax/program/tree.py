@@ -13,11 +13,9 @@ import dataclasses
 import functools
 import re
 
-from zcjax.program.kinds import DESCRIPTIONS, A, W
+from zcjax.program.kinds import DESCRIPTIONS
 from zcjax.program.primitives import PRIMITIVES
-from zcjax.stats import EZNAS_ARGS, TERMINALS
-
-TERMINAL_KINDS = {t: (W if t.startswith("weight") else A) for t in TERMINALS}
+from zcjax.program.terminals import EZNAS_ARGS, TERMINAL_KINDS, TERMINALS
 
 
 class ProgramError(ValueError):
@@ -61,7 +59,7 @@ class Program:
 
     @functools.cached_property
     def terminals(self) -> tuple[str, ...]:
-        """The terminals the program reads, in ``stats.TERMINALS`` order."""
+        """The terminals the program reads, in ``terminals.TERMINALS`` order."""
         used = set(self.nodes)
         return tuple(t for t in TERMINALS if t in used)
 

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zcjax import netplan
+from zcjax import data, netplan
 from zcjax.data import load_nb201_table
 from zcjax.nn import avg_pool
 from zcjax.spaces.benchmark import Benchmark
@@ -37,8 +37,9 @@ NUM_ARCHS = len(OPS) ** NUM_EDGES
 # (destination node, source node) of each edge, in arch-string order.
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 EDGE_COLUMNS = tuple(f"op_{d}_{s}" for d, s in EDGES)
-NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16": 120}
-INPUT_SIZE = {"cifar10": 32, "cifar100": 32, "imagenet16": 16}
+DATASETS = ("cifar10", "cifar100", "imagenet16")
+NUM_CLASSES = {d: data.NUM_CLASSES[d] for d in DATASETS}  # the one table, in zcjax.data
+INPUT_SIZE = {d: data.INPUT_SIZE[d] for d in DATASETS}
 
 Arch = tuple[int, ...]
 

@@ -35,15 +35,16 @@ import zlib
 
 import numpy as np
 
-from zcjax import engine, netplan
+from zcjax import data, engine, netplan
 from zcjax.data import DataNotFoundError, Table, data_file, find_data_dir, no_data_hint
 from zcjax.nn import strided_size
 from zcjax.spaces.benchmark import Benchmark
 from zcjax.spaces.costs import Costs
 from zcjax.spaces.plan_network import PlanNetwork
 
-NUM_CLASSES = {"cifar10": 10, "imagenet": 1000}
-INPUT_SIZE = {"cifar10": 32, "imagenet": 224}
+DATASETS = ("cifar10", "imagenet")
+NUM_CLASSES = {d: data.NUM_CLASSES[d] for d in DATASETS}  # the one table, in zcjax.data
+INPUT_SIZE = {d: data.INPUT_SIZE[d] for d in DATASETS}
 
 # Every sweep of the NDS data.zip: official file stem -> dataset of its networks.
 CELL_SWEEPS = ("Amoeba", "DARTS", "ENAS", "NASNet", "PNAS")

@@ -1,5 +1,7 @@
 """Speed measurements behind ``experiments/benchmark.py``: each returns JSON-ready records.
 
+Not part of the library: it reaches into other modules' compilation caches to start cold.
+
 "cold" runs start from empty compilation caches (``jax.clear_caches`` and ours), so they pay
 every compilation a fresh process would; "warm" runs repeat the same work with everything
 compiled, which is the steady-state compute time.
@@ -7,6 +9,7 @@ compiled, which is the steady-state compute time.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import resource
 import time
@@ -14,13 +17,14 @@ from collections.abc import Hashable, Sequence
 
 import jax
 
-from zcjax import compiles, stats
+from zcjax import compiles
 from zcjax.gp import evaluate as gp_evaluate
 from zcjax.gp import operators, search
 from zcjax.program import compile as program_compile
-from zcjax.program import network_score
+from zcjax.program.compile import network_score
+from zcjax.program.registry import SUM_LOGITS
 from zcjax.proxies import get_proxies
-from zcjax.scoring import Settings, at_resolution, input_batch, score_archs
+from zcjax.scoring import Settings, arch_stats, at_resolution, init_stats, input_batch, score_archs
 from zcjax.spaces import SearchSpace
 
 
@@ -61,29 +65,19 @@ def bench_stats(
     terminals: Sequence[str],
     method: str = "engine",
 ) -> list[dict]:
-    """Statistics collection alone, cold then warm, K inits per arch (loop or vmap)."""
+    """Statistics collection alone (``scoring.init_stats``, one batch for all archs), cold then
+    warm, K inits per arch (loop or vmap; the module method loops)."""
+    settings = dataclasses.replace(settings, stats_method=method)
     x, labels = input_batch(key, dataset, settings)
 
     def run():
-        out = []
+        out = None
         for i, arch in enumerate(archs):
             plan = at_resolution(space.plan(arch, dataset), settings.resolution)
+            model = space.network(arch, dataset) if method == "module" else None
             k = jax.random.fold_in(key, i)
-            if method == "module":
-                model = space.network(arch, dataset)
-                for key_init in jax.random.split(k, settings.num_inits):
-                    out.append(
-                        stats.collect_stats(
-                            key_init, plan, x, terminals, method="module", model=model
-                        )
-                    )
-            elif settings.use_vmap():
-                out.append(stats.collect_stats(k, plan, x, terminals, num_inits=settings.num_inits))
-            else:
-                for key_init in jax.random.split(k, settings.num_inits):
-                    out.append(stats.collect_stats(key_init, plan, x, terminals))
-            out = out[-1:]  # keep memory flat; block on the last one
-        return out
+            out = init_stats(k, plan, x, labels, terminals, SUM_LOGITS, settings, model)
+        return out  # only the last one is kept (flat memory) and blocked on
 
     clear_compilation_caches()
     extra = {"method": method, "terminals": len(terminals), "vmap_inits": settings.use_vmap()}
@@ -107,10 +101,12 @@ def bench_models(
     this shows how fast the shared kernels stop compiling.
     """
     x, _ = input_batch(key, dataset, settings)
+    one_init = dataclasses.replace(settings, num_inits=1, stats_method="engine")
 
     def one(i, arch):
         plan = at_resolution(space.plan(arch, dataset), settings.resolution)
-        return lambda: stats.collect_stats(jax.random.fold_in(key, i), plan, x, terminals).layers
+        k = jax.random.fold_in(key, i)
+        return lambda: init_stats(k, plan, x, None, terminals, SUM_LOGITS, one_init).layers
 
     clear_compilation_caches()
     cold = [_timed(one(i, a)) for i, a in enumerate(archs)]
@@ -284,7 +280,7 @@ def bench_gp(
         out = []
         for p in programs:
             for a in archs:
-                st = search.arch_stats(key_stats, space, a, dataset, p.terminals, settings)
+                st = arch_stats(key_stats, space, a, dataset, p.terminals, settings)
                 out.append(network_score(p, st, settings.num_inits))
         return out
 
