@@ -36,7 +36,7 @@ class Settings:
       inputs: ``"data"`` (real images) or ``"noise"`` (standard normal of the same shape).
       augment: random crop (padding 4) and flip of the images, as EZNAS draws its batches.
       normalization: ``"official"`` (the benchmark's training pipeline) or ``"eznas"``.
-      weight_init: an init scheme of ``spaces.layers.INITS``.
+      weight_init: an init scheme of ``zcjax.nn.INITS``.
       vmap_inits: run the K inits as one vmapped batch (True) or a loop (False); None picks
         vmap on accelerators and the loop on CPU, where it is faster. Both give the same numbers.
       resolution: input height and width (None: the dataset's, 224 for ImageNet). Networks
