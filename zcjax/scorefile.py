@@ -152,15 +152,16 @@ def read(path: str | os.PathLike) -> ScoreFile:
 
 def completed(
     path: str | os.PathLike, settings: dict, arch_strings: Sequence[str], proxies: Sequence[str]
-) -> int:
-    """How many of ``arch_strings`` an earlier run with the same ``settings`` finished in
-    ``path``: the longest prefix with a row for every proxy (0 when there is no file).
+) -> tuple[int, ScoreFile | None]:
+    """What an earlier run with the same ``settings`` finished in ``path``: how many of
+    ``arch_strings`` (the longest prefix with a row for every proxy; 0 when there is no file)
+    and the file as read (None when there is none).
 
     Refuses (ScoreFileError) a file written with other settings, naming the first difference.
     """
     path = Path(path)
     if not path.exists():
-        return 0
+        return 0, None
     done = read(path)
     if done.settings != settings:
         keys = sorted(set(done.settings) | set(settings))
@@ -176,7 +177,7 @@ def completed(
         if i is None or not all(p in done.present and done.present[p][i] for p in proxies):
             break
         count += 1
-    return count
+    return count, done
 
 
 def start(path: str | os.PathLike, settings: dict, notes: Sequence[str], rows: str = "") -> None:

@@ -436,18 +436,13 @@ def run_scoring(
     done, write = 0, None
     if output is not None:
         doc = csv_settings(config, settings, target_name, names, root)
-        done = scorefile.completed(output, doc, arch_strings, names)
-        previous = scorefile.read(output) if done else None
-        for i in range(done):
-            for n in names:
-                scores[n][i] = previous.scores[n][i]
-                score_std[n][i] = previous.score_std[n][i]
+        done, previous = scorefile.completed(output, doc, arch_strings, names)
+        for n in names if done else ():  # the previous file's first rows: take its values
+            scores[n][:done] = previous.scores[n][:done]
+            score_std[n][:done] = previous.score_std[n][:done]
 
         def rows_of(i):
-            t = None if target is None else target[i]
-            means = {n: scores[n][i] for n in names}
-            stds = {n: score_std[n][i] for n in names}
-            return scorefile.arch_rows(index[i], arch_strings[i], means, stds, t)
+            return _rows_of_arch(i, index, arch_strings, scores, score_std, target)
 
         scorefile.start(output, doc, notes, "".join(rows_of(i) for i in range(done)))
 
@@ -496,14 +491,21 @@ def csv_settings(
     return doc
 
 
+def _rows_of_arch(i, index, arch_strings, scores, score_std, target) -> str:
+    """The scores-CSV rows of architecture ``i`` from [N] arrays (per proxy for scores)."""
+    means = {n: v[i] for n, v in scores.items()}
+    stds = {n: v[i] for n, v in score_std.items()}
+    t = None if target is None else target[i]
+    return scorefile.arch_rows(index[i], arch_strings[i], means, stds, t)
+
+
 def write_csv(path: str | os.PathLike, result: ScoreResult, settings: dict | None = None) -> None:
     """The whole result as a scores CSV (``zcjax.scorefile``): one row per (arch, proxy)."""
-    rows = []
-    for i, arch in enumerate(result.arch_strings):
-        means = {n: v[i] for n, v in result.scores.items()}
-        stds = {n: v[i] for n, v in result.score_std.items()}
-        t = None if result.target is None else result.target[i]
-        rows.append(scorefile.arch_rows(result.index[i], arch, means, stds, t))
+    r = result
+    rows = [
+        _rows_of_arch(i, r.index, r.arch_strings, r.scores, r.score_std, r.target)
+        for i in range(len(r.arch_strings))
+    ]
     doc = settings if settings is not None else {"target": result.target_name}
     scorefile.start(path, doc, result.notes, "".join(rows))
 
