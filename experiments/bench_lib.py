@@ -19,12 +19,14 @@ import jax
 
 from zcjax import compiles
 from zcjax.gp import evaluate as gp_evaluate
-from zcjax.gp import operators, search
+from zcjax.gp import operators
+from zcjax.inputs import at_resolution, input_batch
 from zcjax.program import compile as program_compile
 from zcjax.program.compile import network_score
 from zcjax.program.registry import SUM_LOGITS
 from zcjax.proxies import get_proxies
-from zcjax.scoring import Settings, arch_stats, at_resolution, init_stats, input_batch, score_archs
+from zcjax.recipe import arch_stats, init_stats, score_archs
+from zcjax.settings import Settings
 from zcjax.spaces import SearchSpace
 
 
@@ -65,7 +67,7 @@ def bench_stats(
     terminals: Sequence[str],
     method: str = "engine",
 ) -> list[dict]:
-    """Statistics collection alone (``scoring.init_stats``, one batch for all archs), cold then
+    """Statistics collection alone (``recipe.init_stats``, one batch for all archs), cold then
     warm, K inits per arch (loop or vmap; the module method loops)."""
     settings = dataclasses.replace(settings, stats_method=method)
     x, labels = input_batch(key, dataset, settings)
@@ -245,7 +247,7 @@ def bench_gp(
 ) -> list[dict]:
     """A GP generation's evaluation: ``num_programs`` random programs on ``archs``.
 
-    Population-major (``gp.search.score_programs``: statistics once per arch, programs
+    Population-major (``gp.evaluate.score_programs``: statistics once per arch, programs
     interpreted on shared per-primitive kernels), cold then warm with a *new* population (as
     each generation brings), against EZNAS's way for ``baseline_programs`` programs: statistics
     rebuilt per program and one compiled function per program (``program.network_score``).
@@ -262,7 +264,7 @@ def bench_gp(
     for phase, k in (("cold", key_a), ("warm", key_b)):
         programs = population(k)
         timing = _timed(
-            lambda programs=programs: search.score_programs(
+            lambda programs=programs: gp_evaluate.score_programs(
                 key_stats, programs, space, archs, dataset, settings
             )
         )

@@ -19,20 +19,20 @@ import dataclasses
 import json
 
 import bench_lib as bench
+import cli
 import jax
 from absl import app, flags
 
-from zcjax import data, scoring
+from zcjax.archs import sample_archs
+from zcjax.settings import Settings
 from zcjax.spaces import get_space
 from zcjax.stats import TERMINALS
 
 FLAGS = flags.FLAGS
+cli.define_flags(Settings())
 flags.DEFINE_string("space", "nb201", "Search space.")
 flags.DEFINE_string("dataset", None, "Dataset (default: the space's first).")
-flags.DEFINE_integer("resolution", None, "Input size (default: the dataset's).")
 flags.DEFINE_integer("model_archs", 20, "Never-seen models in the compile-per-model measurement.")
-flags.DEFINE_integer("batch_size", 16, "Images per batch.")
-flags.DEFINE_integer("num_inits", 1, "Initialisations per architecture.")
 flags.DEFINE_integer("num_archs", 200, "Never-seen architectures per measurement.")
 flags.DEFINE_integer("module_archs", 5, "Architectures for the jit-per-architecture baseline.")
 flags.DEFINE_list("proxies", ["eznas_a"], "Proxies for the end-to-end measurement.")
@@ -50,7 +50,7 @@ flags.DEFINE_integer("gp_programs", 50, "Random programs in the GP evaluation me
 flags.DEFINE_integer("gp_archs", 20, "Architectures in the GP evaluation measurement.")
 flags.DEFINE_integer("gp_baseline_programs", 3, "Programs evaluated EZNAS's way (per program).")
 flags.DEFINE_integer("seed", 0, "Seed.")
-flags.DEFINE_string("data_dir", None, "Benchmark data folder (noise inputs without one).")
+flags.adopt_module_key_flags(cli)
 
 
 def emit(records):
@@ -62,17 +62,10 @@ def main(argv):
     del argv
     space = get_space(FLAGS.space)
     FLAGS.dataset = FLAGS.dataset or space.datasets[0]
-    inputs = "data" if data.find_data_dir(FLAGS.data_dir) else "noise"
-    settings = scoring.Settings(
-        num_inits=FLAGS.num_inits,
-        batch_size=FLAGS.batch_size,
-        inputs=inputs,
-        data_dir=FLAGS.data_dir,
-        resolution=FLAGS.resolution,
-    )
+    settings = cli.from_flags(Settings())
     key_archs, key = jax.random.split(jax.random.key(FLAGS.seed))
-    benchmark = None if space.enumerate else space.load_benchmark(FLAGS.data_dir)
-    archs = scoring.sample_archs(key_archs, space, FLAGS.num_archs, benchmark)
+    benchmark = None if space.enumerate else space.load_benchmark(settings.data_dir)
+    archs = sample_archs(key_archs, space, FLAGS.num_archs, benchmark)
     emit(bench.environment_record(settings, len(archs)))
     if "proxies" in FLAGS.parts:
         emit(bench.bench_proxies(key, space, archs, FLAGS.dataset, settings, FLAGS.proxies))
@@ -89,10 +82,10 @@ def main(argv):
                 key, space, few, FLAGS.dataset, settings, ("relu_in_grad@data",), "module"
             )
         )
-    if "inits" in FLAGS.parts and FLAGS.num_inits > 1:
+    if "inits" in FLAGS.parts and settings.num_inits > 1:
         few = archs[: min(20, len(archs))]
         for vmap in (False, True):
-            s = scoring.Settings(**{**settings.__dict__, "vmap_inits": vmap})
+            s = dataclasses.replace(settings, vmap_inits=vmap)
             emit(bench.bench_stats(key, space, few, FLAGS.dataset, s, ("relu_in_grad@data",))[1:])
     if "classic" in FLAGS.parts:
         classic = dataclasses.replace(

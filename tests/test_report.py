@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 
 from zcjax import metrics, report, scorefile
-from zcjax.gp import heldout, search
+from zcjax.gp import checkpoint, generation, heldout, search
+from zcjax.gp.config import SearchConfig
 from zcjax.gp.fitness import INVALID
+from zcjax.gp.tasks import TaskData
 
 REPO = Path(__file__).resolve().parent.parent
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -123,7 +125,7 @@ def workdir(tmp_path_factory):
     writes it: the report reads exactly the fields the search writes."""
     mp = pytest.MonkeyPatch()
     config = dataclasses.replace(
-        search.SearchConfig(),
+        SearchConfig(),
         population=4,
         generations=3,
         offspring=5,
@@ -134,7 +136,7 @@ def workdir(tmp_path_factory):
         mut_heights=(0, 1),
         max_height=3,
     )
-    tasks = [search.TaskData(t, None, None, "acc", tuple(range(10)), ()) for t in config.tasks]
+    tasks = [TaskData(t, None, None, "acc", tuple(range(10)), ()) for t in config.tasks]
     calls = []
 
     def offspring(config, keys, parents, screen):
@@ -147,10 +149,10 @@ def workdir(tmp_path_factory):
         return np.tile(values[:, None], (1, len(tasks))), values
 
     mp.setattr(search, "load_tasks", lambda config: tasks)
-    mp.setattr(search, "arch_stats", lambda *args: None)
-    mp.setattr(search, "StackedStats", types.SimpleNamespace(of=lambda st, k: None))
-    mp.setattr(search, "make_offspring", offspring)
-    mp.setattr(search, "task_fitness", fitness)
+    mp.setattr(generation, "arch_stats", lambda *args: None)
+    mp.setattr(generation, "StackedStats", types.SimpleNamespace(of=lambda st, k: None))
+    mp.setattr(generation, "make_offspring", offspring)
+    mp.setattr(generation, "task_fitness", fitness)
     path = tmp_path_factory.mktemp("run")
     try:
         search.run(config, str(path))
@@ -173,14 +175,14 @@ def workdir(tmp_path_factory):
             ("params", "", nan, None, None),
         ]
     ]
-    heldout.save(path / report.HELDOUT, rows, config.settings, test_inits=1)
+    heldout.save(path / checkpoint.HELDOUT, rows, config.settings, test_inits=1)
     return path
 
 
 def test_workdir_report_plots_the_history_the_search_wrote(workdir, tmp_path):
     config, history = report.load_search(workdir)
     assert [r["generation"] for r in history] == [0, 1, 2]
-    lines = (workdir / search.HISTORY).read_text().splitlines()
+    lines = (workdir / checkpoint.HISTORY).read_text().splitlines()
     assert [json.loads(ln) for ln in lines] == history
     curves = report.fitness_curves(history)
     for field in ("best_fitness", "median_fitness", "invalid", "rejected_by_screen"):
@@ -193,7 +195,7 @@ def test_workdir_report_plots_the_history_the_search_wrote(workdir, tmp_path):
     assert [f.name for f in files] == ["fitness.png", "heldout.md"]
     assert_png(files[0])
     text = files[1].read_text()
-    want = json.loads((workdir / report.HELDOUT).read_text())["rows"]
+    want = json.loads((workdir / checkpoint.HELDOUT).read_text())["rows"]
     for task in ("nb201:cifar10", "nb201:cifar100"):
         section = text.split(f"## {task}")[1]
         got = parse_markdown(section)
@@ -238,13 +240,13 @@ def test_cli_errors_are_one_line(cli, tmp_path):
     other.write_text("index,arch,proxy,score,score_std\n1,a,params,1.0,0.0\n")
     damaged = tmp_path / "damaged"
     damaged.mkdir()
-    (damaged / search.CHECKPOINT).write_text('{"format": 1, "state": ')
+    (damaged / checkpoint.CHECKPOINT).write_text('{"format": 1, "state": ')
     cases = [
         ((), "error: give --csv"),
         ((f"--csv={tmp_path / 'missing.csv'}",), "error: cannot read scores CSV"),
         ((f"--csv={other}",), "error: .*is not a zcjax scores CSV"),
         ((f"--workdir={tmp_path}",), "error: .*has no checkpoint.json or history.jsonl"),
-        ((f"--workdir={damaged}",), "error: .*checkpoint.json: damaged JSON"),
+        ((f"--workdir={damaged}",), "error: .*checkpoint.json is damaged: not valid JSON"),
     ]
     for args, message in cases:
         with pytest.raises(SystemExit, match=message):

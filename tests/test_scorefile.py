@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 from zcjax import scorefile, scoring
+from zcjax.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _config(data_dir, **kw):
-    settings = scoring.Settings(batch_size=4, inputs="noise", data_dir=str(data_dir))
+    settings = Settings(batch_size=4, inputs="noise", data_dir=str(data_dir))
     return scoring.ScoreConfig(proxies=("params", "naswot"), num_archs=6, settings=settings, **kw)
 
 
@@ -71,7 +72,7 @@ def test_other_settings_are_refused(tmp_path, data_dir):
         match=r"s\.csv was written with other settings \(seed: 0 there, 1 now\)",
     ):
         scoring.run_scoring(_config(data_dir, seed=1), output=path)
-    other = scoring.Settings(batch_size=8, inputs="noise")
+    other = Settings(batch_size=8, inputs="noise")
     with pytest.raises(scorefile.ScoreFileError, match="settings.*delete it"):
         scoring.run_scoring(
             scoring.ScoreConfig(proxies=("params", "naswot"), num_archs=6, settings=other),

@@ -11,7 +11,11 @@ import numpy as np
 import pytest
 
 from zcjax import data, engine, scoring
+from zcjax.archs import read_archs_file, sample_archs
+from zcjax.inputs import input_batch
 from zcjax.proxies import get_proxies
+from zcjax.recipe import score_archs
+from zcjax.settings import Settings
 from zcjax.spaces import SPACES, get_space, nb201
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,34 +24,34 @@ BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_con
 
 def test_sampling_is_seeded_distinct_and_capped(key):
     space = SPACES["nb201"]
-    a = scoring.sample_archs(key, space, 50)
-    assert a == scoring.sample_archs(key, space, 50)
+    a = sample_archs(key, space, 50)
+    assert a == sample_archs(key, space, 50)
     assert len(set(a)) == 50
-    assert a != scoring.sample_archs(jax.random.key(1), space, 50)
-    assert len(scoring.sample_archs(key, space, 10**6)) == nb201.NUM_ARCHS
+    assert a != sample_archs(jax.random.key(1), space, 50)
+    assert len(sample_archs(key, space, 10**6)) == nb201.NUM_ARCHS
     with pytest.raises(ValueError, match="positive"):
-        scoring.sample_archs(key, space, 0)
+        sample_archs(key, space, 0)
 
 
 @pytest.mark.slow
 def test_scores_do_not_depend_on_which_archs_are_asked(key):
     space = SPACES["nb201"]
-    archs = scoring.sample_archs(key, space, 6)
-    full, _ = scoring.score_archs(
+    archs = sample_archs(key, space, 6)
+    full, _ = score_archs(
         key,
         space,
         archs,
         get_proxies("params,flops,eznas_a"),
         "cifar10",
-        scoring.Settings(batch_size=4, inputs="noise"),
+        Settings(batch_size=4, inputs="noise"),
     )
-    part, _ = scoring.score_archs(
+    part, _ = score_archs(
         key,
         space,
         archs[3:],
         get_proxies("eznas_a,flops"),
         "cifar10",
-        scoring.Settings(batch_size=4, inputs="noise"),
+        Settings(batch_size=4, inputs="noise"),
     )
     np.testing.assert_array_equal(full["flops"][3:], part["flops"])
     np.testing.assert_array_equal(full["eznas_a"][3:], part["eznas_a"])
@@ -58,18 +62,18 @@ def test_archs_file_reads_strings_indices_and_reports_bad_lines(tmp_path, data_d
     bench = space.load_benchmark(data_dir)
     path = tmp_path / "archs.txt"
     path.write_text(f"# best on CIFAR-100\n{BEST}\n\n9930  # same by index\n0\n")
-    archs = scoring.read_archs_file(str(path), space, bench)
+    archs = read_archs_file(str(path), space, bench)
     assert archs[0] == archs[1] == nb201.parse_arch(BEST)
     assert archs[2] == bench.archs[0]
     path.write_text(f"{BEST}\n|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|\n")
     with pytest.raises(ValueError, match=r"archs.txt:2: .*unknown op 'conv'"):
-        scoring.read_archs_file(str(path), space, bench)
+        read_archs_file(str(path), space, bench)
     path.write_text("99999\n")
     with pytest.raises(ValueError, match=r"archs.txt:1: .*index 99999"):
-        scoring.read_archs_file(str(path), space, bench)
+        read_archs_file(str(path), space, bench)
     path.write_text("5\n")
     with pytest.raises(ValueError, match="need the benchmark table"):
-        scoring.read_archs_file(str(path), space, None)
+        read_archs_file(str(path), space, None)
 
 
 def _csv_rows(path):
@@ -107,7 +111,7 @@ def test_params_correlation_on_all_archs_is_the_datas(data_dir):
 
     result = scoring.run_scoring(
         scoring.ScoreConfig(
-            proxies=("params",), num_archs=15625, settings=scoring.Settings(data_dir=str(data_dir))
+            proxies=("params",), num_archs=15625, settings=Settings(data_dir=str(data_dir))
         )
     )
     corr = result.correlations()["params"]
@@ -174,16 +178,16 @@ def test_score_cli_bad_input_is_one_clear_line(tmp_path):
 @pytest.mark.slow
 def test_vmap_over_inits_equals_loop(key):
     space = SPACES["nb201"]
-    archs = scoring.sample_archs(key, space, 3)
+    archs = sample_archs(key, space, 3)
     proxies = get_proxies("eznas_a,eznas_pnas")
     runs = [
-        scoring.score_archs(
+        score_archs(
             key,
             space,
             archs,
             proxies,
             "cifar10",
-            scoring.Settings(num_inits=3, batch_size=4, inputs="noise", vmap_inits=v),
+            Settings(num_inits=3, batch_size=4, inputs="noise", vmap_inits=v),
         )
         for v in (True, False)
     ]
@@ -202,14 +206,14 @@ def test_compilations_are_not_per_architecture(key):
     from zcjax import compiles
 
     space = SPACES["nb201"]
-    archs = scoring.sample_archs(jax.random.key(11), space, 30)
+    archs = sample_archs(jax.random.key(11), space, 30)
     proxies = get_proxies("eznas_a")
-    settings = scoring.Settings(batch_size=2, inputs="noise")
+    settings = Settings(batch_size=2, inputs="noise")
     bench.clear_compilation_caches()  # start cold whatever ran before
     with compiles.count_compiles() as warm:
-        scoring.score_archs(key, space, archs[:10], proxies, "cifar10", settings)
+        score_archs(key, space, archs[:10], proxies, "cifar10", settings)
     with compiles.count_compiles() as new:
-        scoring.score_archs(key, space, archs[10:], proxies, "cifar10", settings)
+        score_archs(key, space, archs[10:], proxies, "cifar10", settings)
     assert warm.count > 20  # the counter sees the kernels compile
     assert len(set(archs[10:])) == 20 and not set(archs[10:]) & set(archs[:10])
     assert new.count <= 5, f"{new.count} compilations for 20 new archs"
@@ -222,7 +226,7 @@ def test_invalid_program_scores_are_nan_and_counted_out(data_dir, key):
             proxies=("params",),
             programs=("invert(zeros_like(relu_in@data))", "mean(relu_in_grad@data)"),
             num_archs=4,
-            settings=scoring.Settings(batch_size=4, data_dir=str(data_dir)),
+            settings=Settings(batch_size=4, data_dir=str(data_dir)),
         )
     )
     assert np.all(np.isnan(result.scores["invert(zeros_like(relu_in@data))"]))
@@ -257,16 +261,16 @@ def test_score_cli_programs_and_inits(tmp_path, data_dir):
 @pytest.mark.slow
 def test_module_stats_method_gives_the_engines_scores(key):
     space = SPACES["nb201"]
-    archs = scoring.sample_archs(jax.random.key(3), space, 2)
+    archs = sample_archs(jax.random.key(3), space, 2)
     proxies = get_proxies("eznas_pnas,eznas_topprog")
     runs = [
-        scoring.score_archs(
+        score_archs(
             key,
             space,
             archs,
             proxies,
             "cifar10",
-            scoring.Settings(batch_size=4, inputs="noise", num_inits=2, stats_method=m),
+            Settings(batch_size=4, inputs="noise", num_inits=2, stats_method=m),
         )[0]
         for m in ("engine", "module")
     ]
@@ -283,7 +287,7 @@ def test_nds_space_scores_records_by_idx(data_dir, tmp_path):
         dataset="",
         proxies=("params", "flops", "eznas_a"),
         num_archs=10**6,
-        settings=scoring.Settings(batch_size=4, resolution=32, data_dir=str(data_dir)),
+        settings=Settings(batch_size=4, resolution=32, data_dir=str(data_dir)),
     )
     space = get_space("nds_resnext-a_in")
     bench = space.load_benchmark(data_dir)
@@ -300,7 +304,7 @@ def test_nds_space_scores_records_by_idx(data_dir, tmp_path):
     rows = _csv_rows(path)
     assert {int(r["index"]) for r in rows} == {a.idx for a in archs}
     assert json.loads(rows[0]["arch"]) == archs[0].config
-    everything = scoring.sample_archs(jax.random.key(0), space, config.num_archs, bench)
+    everything = sample_archs(jax.random.key(0), space, config.num_archs, bench)
     assert len(everything) == len(bench.archs) == 130
 
 
@@ -315,8 +319,8 @@ def _no_data_anywhere(monkeypatch):
 @pytest.mark.parametrize("dataset", ["cifar10", "cifar100", "imagenet16", "imagenet"])
 def test_noise_labels_cover_the_datasets_classes_without_data(dataset, monkeypatch):
     _no_data_anywhere(monkeypatch)
-    settings = scoring.Settings(batch_size=512, inputs="noise", resolution=8)
-    x, y = scoring.input_batch(jax.random.key(1), dataset, settings)
+    settings = Settings(batch_size=512, inputs="noise", resolution=8)
+    x, y = input_batch(jax.random.key(1), dataset, settings)
     classes = data.NUM_CLASSES[dataset]
     assert x.shape == (512, 8, 8, 3)
     assert int(y.min()) >= 0 and int(y.max()) == classes - 1  # 512 draws reach the top class
@@ -340,8 +344,8 @@ def test_noise_snip_on_a_tiny_network_equals_a_hand_computation(monkeypatch):
         2,
         (8, 8, 2),
     )
-    settings = scoring.Settings(batch_size=6, inputs="noise", resolution=8)
-    x, labels = scoring.input_batch(jax.random.key(2), "cifar10", settings)
+    settings = Settings(batch_size=6, inputs="noise", resolution=8)
+    x, labels = input_batch(jax.random.key(2), "cifar10", settings)
     x = x[..., :2]  # the tiny network reads 2 channels
     params = engine.init_params(jax.random.key(3), plan, "pytorch")
     score = gradient.snip(Passes(plan, params, x, labels))
@@ -374,7 +378,7 @@ def test_noise_snip_and_grad_norm_rank_nb201_like_the_references(data_dir):
         scoring.ScoreConfig(
             proxies=("snip", "grad_norm"),
             num_archs=200,
-            settings=scoring.Settings(
+            settings=Settings(
                 batch_size=16, inputs="noise", weight_init="pytorch", data_dir=str(data_dir)
             ),
         )
@@ -399,7 +403,7 @@ def test_noise_snip_and_grad_norm_rank_nb201_like_the_references(data_dir):
 )
 def test_bad_settings_get_one_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
-        scoring.Settings(**kwargs)
+        Settings(**kwargs)
 
 
 @pytest.mark.slow

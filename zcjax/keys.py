@@ -26,3 +26,14 @@ def init_keys(key: jax.Array) -> tuple[jax.Array, jax.Array]:
     """
     key_params, key_noise = jax.random.split(key)
     return key_params, key_noise
+
+
+def arch_keys(key: jax.Array, arch_id: int) -> tuple[jax.Array, jax.Array]:
+    """(key_batch, key_inits) of one architecture: its input batch and its K initialisations.
+
+    Derived from ``fold_in(key, arch_id)`` alone, so a score never depends on which other
+    archs or proxies were requested; score.py and the GP use the same keys, so their scores
+    agree.
+    """
+    key_batch, key_inits = jax.random.split(arch_key(key, arch_id))
+    return key_batch, key_inits

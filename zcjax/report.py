@@ -24,12 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from zcjax import metrics, scorefile
-from zcjax.gp import heldout, search
+from zcjax.gp import checkpoint, heldout
 from zcjax.gp.fitness import INVALID
 from zcjax.program import PROGRAMS
 
 PLOT_HINT = "plots need matplotlib: pip install -e '.[plot]'"
-HELDOUT = "heldout.json"  # written by experiments/evolve.py next to the checkpoint
 CORRELATION_COLUMNS = ("proxy", "kendall_tau", "spearman", "pearson", "n", "invalid")
 SUMMARY_COLUMNS = ("proxy", "n", "invalid", "min", "median", "max")
 DECADES = 1e3  # max/min ratio from which a score axis is logarithmic
@@ -248,21 +247,14 @@ def csv_report(csv_path: str | os.PathLike, out_dir: str | os.PathLike) -> list[
 # ----------------------------------------------------------------------------- search folder
 
 
-def _load_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: damaged JSON ({e})") from None
-
-
 def load_search(workdir: str | os.PathLike) -> tuple[dict | None, list[dict]]:
     """(config JSON or None, per-generation records) of a search: the checkpoint's (the source
     of truth), else ``history.jsonl``'s records. Raises FileNotFoundError when the folder has
     neither."""
     workdir = Path(workdir)
-    ckpt, lines = workdir / search.CHECKPOINT, workdir / search.HISTORY
+    ckpt, lines = workdir / checkpoint.CHECKPOINT, workdir / checkpoint.HISTORY
     if ckpt.exists():
-        doc = _load_json(ckpt)
+        doc = checkpoint.load_json(ckpt)
         try:
             return doc["config"], list(doc["state"]["history"])
         except (KeyError, TypeError) as e:
@@ -273,7 +265,7 @@ def load_search(workdir: str | os.PathLike) -> tuple[dict | None, list[dict]]:
             return None, [json.loads(ln) for ln in text.splitlines() if ln]
         except json.JSONDecodeError as e:
             raise ValueError(f"{lines}: damaged ({e})") from None
-    raise FileNotFoundError(f"{workdir} has no {search.CHECKPOINT} or {search.HISTORY}")
+    raise FileNotFoundError(f"{workdir} has no {checkpoint.CHECKPOINT} or {checkpoint.HISTORY}")
 
 
 def fitness_label(config: dict | None) -> str:
@@ -395,11 +387,11 @@ def workdir_report(workdir: str | os.PathLike, out_dir: str | os.PathLike) -> li
     if history:
         plot_fitness(out / "fitness.png", history, fitness_label(config))
         written.append(out / "fitness.png")
-    if (workdir / HELDOUT).exists():
+    if (workdir / checkpoint.HELDOUT).exists():
         try:
-            text = heldout_markdown(_load_json(workdir / HELDOUT))
+            text = heldout_markdown(checkpoint.load_json(workdir / checkpoint.HELDOUT))
         except (KeyError, TypeError) as e:  # a field renamed or added since: say which
-            raise ValueError(f"{workdir / HELDOUT}: unexpected rows ({e})") from None
+            raise ValueError(f"{workdir / checkpoint.HELDOUT}: unexpected rows ({e})") from None
         (out / "heldout.md").write_text(text, encoding="utf-8")
         written.append(out / "heldout.md")
     if not written:

@@ -6,9 +6,11 @@ import jax
 import numpy as np
 import pytest
 
-from zcjax import compiles, scoring, stats
+from zcjax import compiles, stats
 from zcjax.gp.evaluate import StackedStats, population_scores
 from zcjax.program import network_score, parse
+from zcjax.recipe import arch_stats
+from zcjax.settings import Settings
 from zcjax.spaces import get_space
 
 ARCHS = (
@@ -26,7 +28,7 @@ PROGRAMS = [
     "sigmoid(matmul(bn_out_grad@perturbed, conv_in@noise))",
     "normalize(mul(softmax(relu_in@noise), mean(bn_out_grad@data)))",
 ]
-SETTINGS = scoring.Settings(num_inits=2, batch_size=2, inputs="noise")
+SETTINGS = Settings(num_inits=2, batch_size=2, inputs="noise")
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +36,7 @@ def setup():
     space = get_space("nb201")
     archs = [space.parse(a) for a in ARCHS]
     key = jax.random.key(3)
-    all_stats = [
-        scoring.arch_stats(key, space, a, "cifar10", stats.TERMINALS, SETTINGS) for a in archs
-    ]
+    all_stats = [arch_stats(key, space, a, "cifar10", stats.TERMINALS, SETTINGS) for a in archs]
     return space, archs, key, all_stats
 
 
@@ -49,7 +49,7 @@ def test_population_major_equals_per_program_evaluation(setup):
     for p, program in enumerate(programs):
         for a, arch in enumerate(archs):
             # EZNAS's way: statistics rebuilt for this program alone, its own compiled function.
-            own = scoring.arch_stats(key, space, arch, "cifar10", program.terminals, SETTINGS)
+            own = arch_stats(key, space, arch, "cifar10", program.terminals, SETTINGS)
             want = network_score(program, own, SETTINGS.num_inits)
             np.testing.assert_allclose(
                 together[p, a], want, rtol=2e-5, atol=1e-6, err_msg=str(program)
@@ -89,7 +89,7 @@ def test_a_new_program_of_seen_ops_compiles_nothing(setup):
 @pytest.mark.slow
 def test_missing_terminals_are_an_error_not_invalid(setup):
     space, archs, key, _ = setup
-    few = [scoring.arch_stats(key, space, archs[0], "cifar10", ("weight",), SETTINGS)]
+    few = [arch_stats(key, space, archs[0], "cifar10", ("weight",), SETTINGS)]
     with pytest.raises(KeyError, match="lack terminals"):
         population_scores([parse("mean(relu_in@data)")], few, SETTINGS.num_inits)
 

@@ -1,4 +1,4 @@
-"""Fitness: exact tau-b per row, aggregation over tasks, invalid programs, task parsing."""
+"""Fitness: exact tau-b per row, aggregation over tasks, invalid programs; task parsing."""
 
 from __future__ import annotations
 
@@ -6,13 +6,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from zcjax.gp.fitness import (
-    INVALID,
-    Task,
-    fitness_from_taus,
-    kendall_tau_rows,
-    parse_tasks,
-)
+from zcjax.gp.fitness import INVALID, fitness_from_taus, kendall_tau_rows
+from zcjax.gp.tasks import Task, parse_tasks
 
 
 def test_kendall_rows_equal_scipy_with_ties():

@@ -8,9 +8,9 @@ import math
 import jax
 import numpy as np
 
-from zcjax import scoring
 from zcjax.gp import heldout
 from zcjax.keys import arch_key
+from zcjax.settings import Settings
 from zcjax.spaces.nb201 import NUM_ARCHS
 
 
@@ -55,7 +55,7 @@ def test_save_writes_nan_as_null_and_leaves_no_temporary(tmp_path):
         heldout.Row("nb201:cifar10", "params", "", nan, nan, (nan, nan), (nan, nan), 24),
     ]
     path = tmp_path / "heldout.json"
-    heldout.save(path, rows, scoring.Settings(batch_size=4), test_inits=2)
+    heldout.save(path, rows, Settings(batch_size=4), test_inits=2)
     doc = json.loads(path.read_text())
     assert [p.name for p in tmp_path.iterdir()] == ["heldout.json"]
     assert doc["test_inits"] == 2 and doc["settings"]["batch_size"] == 4

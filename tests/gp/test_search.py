@@ -14,14 +14,23 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from zcjax import scoring, stats
+from zcjax import stats
 from zcjax.gp import INVALID, checkpoint, search
-from zcjax.gp.evaluate import StackedStats
+from zcjax.gp import evaluate as gp_evaluate
+from zcjax.gp import fitness as fit
+from zcjax.gp.config import SearchConfig
+from zcjax.gp.evaluate import StackedStats, score_programs
+from zcjax.gp.generation import GenerationKeys, make_offspring, screen_ok, select
+from zcjax.gp.heldout import best_programs, final_programs, validation_key
+from zcjax.gp.state import SearchState, initial_state
+from zcjax.gp.tasks import Task, load_tasks, sample_task_archs, split_archs
 from zcjax.program import parse
 from zcjax.proxies import ProgramProxy
+from zcjax.recipe import arch_stats, score_archs
+from zcjax.settings import Settings
 from zcjax.spaces import get_space
 
-TINY = search.SearchConfig(
+TINY = SearchConfig(
     population=6,
     generations=2,
     offspring=6,
@@ -29,7 +38,7 @@ TINY = search.SearchConfig(
     archs_per_task=4,
     screen_archs=2,
     test_archs=50,
-    settings=scoring.Settings(num_inits=1, batch_size=2, normalization="eznas"),
+    settings=Settings(num_inits=1, batch_size=2, normalization="eznas"),
 )
 
 
@@ -39,21 +48,21 @@ def without_times(history):
 
 def test_split_is_disjoint_seeded_and_complete():
     pool = list(range(100))
-    search_a, test_a = search.split_archs(jax.random.key(0), pool, 30)
+    search_a, test_a = split_archs(jax.random.key(0), pool, 30)
     assert len(test_a) == 30 and len(search_a) == 70
     assert not set(search_a) & set(test_a) and set(search_a) | set(test_a) == set(pool)
-    assert search.split_archs(jax.random.key(0), pool, 30) == (search_a, test_a)
-    assert search.split_archs(jax.random.key(1), pool, 30)[1] != test_a
+    assert split_archs(jax.random.key(0), pool, 30) == (search_a, test_a)
+    assert split_archs(jax.random.key(1), pool, 30)[1] != test_a
     with pytest.raises(ValueError, match="leaves no search split"):
-        search.split_archs(jax.random.key(0), pool, 100)
+        split_archs(jax.random.key(0), pool, 100)
 
 
 @pytest.mark.slow
 def test_fitness_equals_a_direct_kendall_tau(data_dir):
     config = dataclasses.replace(TINY, archs_per_task=6)
-    tasks = search.load_tasks(config)
-    keys = search.GenerationKeys.of(config, 0)
-    archs = search.sample_task_archs(keys.archs, tasks, 6)
+    tasks = load_tasks(config)
+    keys = GenerationKeys.of(config, 0)
+    archs = sample_task_archs(keys.archs, tasks, 6)
     for td, task_archs in zip(tasks, archs):
         assert set(task_archs) <= set(td.search) and not set(task_archs) & set(td.test)
     programs = [
@@ -64,13 +73,13 @@ def test_fitness_equals_a_direct_kendall_tau(data_dir):
     taus = np.empty((len(programs), len(tasks)))
     direct = np.empty((len(programs), len(tasks)))
     for t, (td, task_archs) in enumerate(zip(tasks, archs)):
-        got = search.score_programs(
+        got = score_programs(
             keys.stats, programs, td.space, task_archs, td.task.dataset, config.settings, 4
         )
-        taus[:, t] = search.fit.kendall_tau_rows(got, td.target(task_archs))
+        taus[:, t] = fit.kendall_tau_rows(got, td.target(task_archs))
         # score.py's path: one compiled function per program, statistics per arch.
         proxies = [ProgramProxy(f"p{i}", p) for i, p in enumerate(programs)]
-        means, _ = scoring.score_archs(
+        means, _ = score_archs(
             keys.stats, td.space, task_archs, proxies, td.task.dataset, config.settings
         )
         target = td.target(task_archs)
@@ -78,30 +87,28 @@ def test_fitness_equals_a_direct_kendall_tau(data_dir):
             np.testing.assert_allclose(got[i], means[f"p{i}"], rtol=2e-5)
             direct[i, t] = scipy.stats.kendalltau(means[f"p{i}"], target)[0]
     np.testing.assert_allclose(taus, direct, atol=1e-12)
-    fitness = search.fit.fitness_from_taus(taus, "signed", "min")
+    fitness = fit.fitness_from_taus(taus, "signed", "min")
     np.testing.assert_allclose(fitness, direct.min(axis=1), atol=1e-12)
-    absolute = search.fit.fitness_from_taus(taus, "absolute", "mean")
+    absolute = fit.fitness_from_taus(taus, "absolute", "mean")
     np.testing.assert_allclose(absolute, np.abs(direct).mean(axis=1), atol=1e-12)
 
 
 def test_invalid_programs_get_the_worst_fitness(data_dir):
-    tasks = search.load_tasks(TINY)
+    tasks = load_tasks(TINY)
     td = tasks[0]
     archs = list(td.search[:4])
     programs = [parse("invert(zeros_like(relu_in@data))"), parse("ones_like(relu_in@data)")]
-    scores = search.score_programs(
-        jax.random.key(0), programs, td.space, archs, "cifar10", TINY.settings
-    )
-    taus = search.fit.kendall_tau_rows(scores, td.target(archs))
+    scores = score_programs(jax.random.key(0), programs, td.space, archs, "cifar10", TINY.settings)
+    taus = fit.kendall_tau_rows(scores, td.target(archs))
     assert np.isnan(scores[0]).all()  # inf: NaN scores
     assert (scores[1] == 1.0).all() and np.isnan(taus).all()  # constant: tau undefined
-    assert search.fit.fitness_from_taus(taus[:, None]).tolist() == [INVALID, INVALID]
+    assert fit.fitness_from_taus(taus[:, None]).tolist() == [INVALID, INVALID]
 
 
 @pytest.fixture(scope="module")
 def screen():
     space = get_space("nb201")
-    settings = scoring.Settings(num_inits=1, batch_size=2, inputs="noise")
+    settings = Settings(num_inits=1, batch_size=2, inputs="noise")
     archs = [
         space.parse(
             "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|nor_conv_3x3~1|none~2|"
@@ -111,8 +118,7 @@ def screen():
         ),
     ]
     st = [
-        scoring.arch_stats(jax.random.key(0), space, a, "cifar10", stats.TERMINALS, settings)
-        for a in archs
+        arch_stats(jax.random.key(0), space, a, "cifar10", stats.TERMINALS, settings) for a in archs
     ]
     return StackedStats.of(st, 1)
 
@@ -123,13 +129,11 @@ def test_children_are_screened_for_validity(screen):
     constant = parse("ones_like(relu_in@data)")  # the same on every arch
     good = parse("mean(relu_in_grad@data)")
     config = dataclasses.replace(TINY, offspring=12, cx_prob=0.0, mut_prob=0.0)
-    keys = search.GenerationKeys.of(config, 0)
-    children, rejected, rounds = search.make_offspring(
-        config, keys, [bad, constant, good], [screen]
-    )
+    keys = GenerationKeys.of(config, 0)
+    children, rejected, rounds = make_offspring(config, keys, [bad, constant, good], [screen])
     assert children == [good] * 12
     assert rejected > 0 and rounds >= 2
-    ok = search.screen_ok(screen.scores([bad, constant, good]))
+    ok = screen_ok(screen.scores([bad, constant, good]))
     assert ok.tolist() == [False, False, True]
 
 
@@ -138,11 +142,11 @@ def test_selection_elites_and_dedupe():
     children = [progs[0], progs[1], progs[2], progs[1]]
     fitness = np.array([0.1, 0.5, 0.5, 0.5])
     config = dataclasses.replace(TINY, survivors=4, tournament=4, elites=2, dedupe="program")
-    chosen = search.select(config, jax.random.key(0), children, fitness)
+    chosen = select(config, jax.random.key(0), children, fitness)
     assert chosen[:2] == (progs[1], progs[2])  # elites: best distinct, stable order
     assert len(set(chosen)) == len(chosen)
     by_fitness = dataclasses.replace(config, dedupe="fitness")
-    chosen = search.select(by_fitness, jax.random.key(0), children, fitness)
+    chosen = select(by_fitness, jax.random.key(0), children, fitness)
     assert chosen == (progs[1],)  # all winners share fitness 0.5: one survives (EZNAS)
 
 
@@ -150,11 +154,11 @@ def test_selection_elites_and_dedupe():
 def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, data_dir, monkeypatch):
     whole = search.run(TINY, str(tmp_path / "a"))
     assert whole.generation == 2 and len(whole.history) == 2
-    lines = (tmp_path / "a" / search.HISTORY).read_text().splitlines()
+    lines = (tmp_path / "a" / checkpoint.HISTORY).read_text().splitlines()
     assert [json.loads(x)["generation"] for x in lines] == [0, 1]
 
     b = str(tmp_path / "b")
-    real = search.score_programs
+    real = score_programs
     calls = []
 
     def dies_midway(*args, **kwargs):
@@ -163,17 +167,17 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, data_dir, mon
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(search, "score_programs", dies_midway)
+    monkeypatch.setattr(gp_evaluate, "score_programs", dies_midway)
     with pytest.raises(KeyboardInterrupt):
         search.run(TINY, b)
     monkeypatch.undo()
-    assert search.resume(b, TINY).generation == 1
+    assert checkpoint.resume(b, TINY).generation == 1
     resumed = search.run(TINY, b)
     assert resumed.population == whole.population
     assert resumed.archive == whole.archive
     assert without_times(resumed.history) == without_times(whole.history)
-    assert search.best_programs(resumed, 3) == search.best_programs(whole, 3)
-    assert (Path(b) / search.HISTORY).read_text().count("\n") == 2
+    assert best_programs(resumed, 3) == best_programs(whole, 3)
+    assert (Path(b) / checkpoint.HISTORY).read_text().count("\n") == 2
 
 
 def test_a_kill_while_writing_leaves_the_old_file(tmp_path, monkeypatch):
@@ -194,18 +198,18 @@ def test_a_kill_while_writing_leaves_the_old_file(tmp_path, monkeypatch):
 
 
 def test_resume_refuses_other_settings(tmp_path):
-    state = search.initial_state(TINY)
-    search.save(tmp_path, TINY, state)
-    assert search.resume(tmp_path, dataclasses.replace(TINY, generations=9)) == state
+    state = initial_state(TINY)
+    checkpoint.save(tmp_path, TINY, state)
+    assert checkpoint.resume(tmp_path, dataclasses.replace(TINY, generations=9)) == state
     with pytest.raises(ValueError, match="other settings.*population"):
-        search.resume(tmp_path, dataclasses.replace(TINY, population=7))
+        checkpoint.resume(tmp_path, dataclasses.replace(TINY, population=7))
     moved = dataclasses.replace(TINY.settings, data_dir="/elsewhere")
-    assert search.resume(tmp_path, dataclasses.replace(TINY, settings=moved)) == state
+    assert checkpoint.resume(tmp_path, dataclasses.replace(TINY, settings=moved)) == state
 
 
 def test_a_damaged_checkpoint_is_named_with_what_to_do(tmp_path):
-    search.save(tmp_path, TINY, search.initial_state(TINY))
-    path = tmp_path / search.CHECKPOINT
+    checkpoint.save(tmp_path, TINY, initial_state(TINY))
+    path = tmp_path / checkpoint.CHECKPOINT
     text = path.read_text()
     doc = json.loads(text)
 
@@ -227,20 +231,20 @@ def test_a_damaged_checkpoint_is_named_with_what_to_do(tmp_path):
     for damaged, message in cases:
         path.write_text(damaged)
         with pytest.raises(checkpoint.CheckpointError, match=message) as caught:
-            search.resume(tmp_path, TINY)
+            checkpoint.resume(tmp_path, TINY)
         error = str(caught.value)
         assert error.startswith(str(path)) and "\n" not in error, error
         assert error.endswith("delete it to start the search afresh, or use another workdir.")
     path.write_bytes(b"\xff\xfe{")
     with pytest.raises(ValueError, match="checkpoint.json is damaged: not valid JSON"):
-        search.resume(tmp_path, TINY)
+        checkpoint.resume(tmp_path, TINY)
 
 
 def test_bad_settings_are_named():
     with pytest.raises(ValueError, match="survivors"):
         dataclasses.replace(TINY, survivors=99).validate()
     with pytest.raises(ValueError, match="no dataset 'svhn'"):
-        dataclasses.replace(TINY, tasks=(search.Task("nb201", "svhn"),)).validate()
+        dataclasses.replace(TINY, tasks=(Task("nb201", "svhn"),)).validate()
     with pytest.raises(ValueError, match="Unknown mutations"):
         dataclasses.replace(TINY, mutations=("flip",)).validate()
 
@@ -260,7 +264,7 @@ def run_cli(*args, cwd):
 def test_evolve_cli_smoke_and_resume(tmp_path, data_dir):
     work = tmp_path / "run"
     data = f"--data_dir={Path(data_dir).resolve()}"
-    first = run_cli("--smoke", f"--workdir={work}", data, cwd=tmp_path)
+    first = run_cli("--config=smoke", f"--workdir={work}", data, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     out = first.stdout
     assert "gen   0" in out and "gen   1" in out
@@ -271,10 +275,10 @@ def test_evolve_cli_smoke_and_resume(tmp_path, data_dir):
     assert any((work / "xla_cache").iterdir())  # kernels kept for the next run
     rows = json.loads((work / "heldout.json").read_text())["rows"]
     assert {r["task"] for r in rows} == {"nb201:cifar10", "nb201:cifar100"}
-    again = run_cli("--smoke", f"--workdir={work}", "--baselines=params", data, cwd=tmp_path)
+    again = run_cli("--config=smoke", f"--workdir={work}", "--baselines=params", data, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "starting at generation 2" in again.stdout and "gen   0" not in again.stdout
-    bad = run_cli("--smoke", "--tasks=nb201", data, cwd=tmp_path)
+    bad = run_cli("--config=smoke", "--tasks=nb201", data, cwd=tmp_path)
     assert bad.returncode != 0 and "error: Task 'nb201'" in bad.stderr
     assert "Traceback" not in bad.stderr
 
@@ -286,7 +290,7 @@ def test_evolve_cli_names_a_damaged_checkpoint_in_one_line(tmp_path, data_dir):
     (work / "checkpoint.json").write_text('{"format": 1, "config": {"tasks": ["nb201:cif')
     data = f"--data_dir={Path(data_dir).resolve()}"
     out = run_cli(
-        "--smoke", f"--workdir={work}", data, "--compilation_cache_dir=none", cwd=tmp_path
+        "--config=smoke", f"--workdir={work}", data, "--compilation_cache_dir=none", cwd=tmp_path
     )
     assert out.returncode == 1 and "Traceback" not in out.stderr
     last = out.stderr.strip().splitlines()[-1]
@@ -302,29 +306,29 @@ def test_final_programs_are_ranked_on_a_validation_sample(data_dir):
         "frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))",
     ]
     archive = {texts[0]: [[0, 0.9]], texts[1]: [[0, 0.5], [1, 0.3]], texts[2]: [[1, 0.1]]}
-    state = search.SearchState(2, (), archive, ())
-    tasks = search.load_tasks(TINY)
-    unvalidated = search.final_programs(TINY, tasks, state, 2, 3, validate_archs=0)
+    state = SearchState(2, (), archive, ())
+    tasks = load_tasks(TINY)
+    unvalidated = final_programs(TINY, tasks, state, 2, 3, validate_archs=0)
     assert [str(c.program) for c in unvalidated] == texts[:2]
     assert unvalidated[1].search_fitness == pytest.approx(0.4) and unvalidated[1].evaluations == 2
-    chosen = search.final_programs(TINY, tasks, state, 2, 3, validate_archs=6)
+    chosen = final_programs(TINY, tasks, state, 2, 3, validate_archs=6)
     # The same fitness, computed directly on the validation sample of the search split:
-    key = search.validation_key(TINY.seed)
-    archs = search.sample_task_archs(key, tasks, 6)
+    key = validation_key(TINY.seed)
+    archs = sample_task_archs(key, tasks, 6)
     for td, task_archs in zip(tasks, archs):
         assert set(task_archs) <= set(td.search)
     programs = [parse(t) for t in texts]
     taus = np.stack(
         [
-            search.fit.kendall_tau_rows(
-                search.score_programs(key, programs, td.space, a, td.task.dataset, TINY.settings),
+            fit.kendall_tau_rows(
+                score_programs(key, programs, td.space, a, td.task.dataset, TINY.settings),
                 td.target(a),
             )
             for td, a in zip(tasks, archs)
         ],
         axis=1,
     )
-    fitness = search.fit.fitness_from_taus(taus)
+    fitness = fit.fitness_from_taus(taus)
     assert fitness[1] == INVALID  # constant
     want = sorted(range(3), key=lambda i: -fitness[i])[:2]
     assert [c.program for c in chosen] == [programs[i] for i in want]

@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 
 from zcjax import engine, netplan
+from zcjax.archs import sample_archs
 from zcjax.proxies import activation, gradient, synflow, zico
 from zcjax.proxies.passes import Passes, kernels
+from zcjax.recipe import score_archs
+from zcjax.settings import Settings
 from zcjax.spaces import nb201
 
 # A 1x1 conv (no BN) then ReLU -> GAP -> linear: small enough for closed forms.
@@ -203,22 +206,22 @@ def test_unit_programs_equal_the_classic_proxies_per_unit(small_network):
 @pytest.mark.slow
 def test_classic_proxies_do_not_compile_per_architecture():
     from experiments import bench_lib as bench
-    from zcjax import compiles, scoring
+    from zcjax import compiles
     from zcjax.proxies import get_proxies
     from zcjax.spaces import SPACES
 
     space = SPACES["nb201"]
-    archs = scoring.sample_archs(jax.random.key(21), space, 22)
+    archs = sample_archs(jax.random.key(21), space, 22)
     # grasp is left out: its Hessian-vector product is eager jax.jvp(jax.grad(...)), whose
     # derived kernels JAX caches by weak reference and may recompile after garbage collection.
     proxies = get_proxies("synflow,snip,grad_norm,jacob_cov,naswot,fisher,zico")
-    settings = scoring.Settings(batch_size=2, inputs="noise")
+    settings = Settings(batch_size=2, inputs="noise")
     key = jax.random.key(0)
     bench.clear_compilation_caches()  # start cold whatever ran before
     with compiles.count_compiles() as warm:
-        scoring.score_archs(key, space, archs[:12], proxies, "cifar10", settings)
+        score_archs(key, space, archs[:12], proxies, "cifar10", settings)
     with compiles.count_compiles() as new:
-        scores, _ = scoring.score_archs(key, space, archs[12:], proxies, "cifar10", settings)
+        scores, _ = score_archs(key, space, archs[12:], proxies, "cifar10", settings)
     assert warm.count > 50
     assert new.count <= 5, f"{new.count} compilations for 10 new archs"
     assert np.isfinite(scores["snip"]).all() and np.isfinite(scores["synflow"]).all()

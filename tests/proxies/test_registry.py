@@ -6,13 +6,14 @@ import jax
 import numpy as np
 import pytest
 
-from zcjax import scoring
 from zcjax.proxies import PROXIES
+from zcjax.recipe import score_archs
+from zcjax.settings import Settings
 from zcjax.spaces import SPACES
 
 # Convs, a skip and a pool: every proxy has something to measure.
 ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
-SETTINGS = scoring.Settings(batch_size=4, inputs="noise", resolution=8)
+SETTINGS = Settings(batch_size=4, inputs="noise", resolution=8)
 
 
 @pytest.mark.slow
@@ -20,7 +21,7 @@ SETTINGS = scoring.Settings(batch_size=4, inputs="noise", resolution=8)
 def test_every_proxy_gives_a_finite_score_on_a_tiny_nb201_network(name):
     space = SPACES["nb201"]
     arch = space.parse(ARCH)
-    means, stds = scoring.score_archs(
+    means, stds = score_archs(
         jax.random.key(0), space, [arch], [PROXIES[name]], "cifar10", SETTINGS
     )
     assert means[name].shape == stds[name].shape == (1,)

@@ -17,16 +17,26 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from zcjax import stats
+from zcjax.gp import fitness as fit
+from zcjax.gp.tasks import TaskData
 from zcjax.program.compile import fits, network_mean, to_torch_layout, unit_output
 from zcjax.program.primitives import PRIMITIVES
 from zcjax.program.tree import Program
+from zcjax.recipe import arch_stats
+from zcjax.settings import Settings
+from zcjax.spaces import SearchSpace
 from zcjax.stats import Stats
+
+if TYPE_CHECKING:
+    from zcjax.gp.config import SearchConfig
 
 # What a malformed program can raise at run time; it marks the program invalid, nothing more.
 _PROGRAM_ERRORS = (TypeError, ValueError, IndexError, ZeroDivisionError, FloatingPointError)
@@ -166,3 +176,56 @@ def _stacked_network_scores(
             fitting[n][u] = True
     scores = [network_mean(u, f, axis=0) for u, f in zip(units, fitting)]
     return np.array(scores, np.float64).reshape(len(num_units), num_inits)
+
+
+def score_programs(
+    key: jax.Array,
+    programs: Sequence[Program],
+    space: SearchSpace,
+    archs: Sequence[Hashable],
+    dataset: str,
+    settings: Settings,
+    arch_chunk: int = 4,
+) -> np.ndarray:
+    """Population-major scores: [P, N] (mean over K inits) of each program on each arch.
+
+    The statistics of ``arch_chunk`` architectures at a time are computed once (only the
+    terminals the programs read) and every program is evaluated on them.
+    """
+    out = np.full((len(programs), len(archs)), np.nan)
+    terminals = tuple(t for t in stats.TERMINALS if any(t in p.terminals for p in programs))
+    if not programs:
+        return out
+    k = settings.num_inits
+    for start in range(0, len(archs), arch_chunk):
+        chunk = archs[start : start + arch_chunk]
+        st = [arch_stats(key, space, a, dataset, terminals, settings) for a in chunk]
+        stacked = StackedStats.of(st, k)
+        del st  # only the stacked copy stays in memory while the programs run
+        with np.errstate(invalid="ignore"):
+            out[:, start : start + len(chunk)] = stacked.scores(programs).mean(-1)
+        del stacked
+    return out
+
+
+def task_fitness(
+    config: SearchConfig,
+    key: jax.Array,
+    programs: Sequence[Program],
+    tasks: Sequence[TaskData],
+    archs: Sequence[Sequence[Hashable]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-task taus [P, T] of ``programs`` on each task's ``archs`` and their fitness [P]."""
+    taus = np.full((len(programs), len(tasks)), np.nan)
+    for t, (td, task_archs) in enumerate(zip(tasks, archs)):
+        scores = score_programs(
+            key,
+            programs,
+            td.space,
+            task_archs,
+            td.task.dataset,
+            config.settings,
+            config.arch_chunk,
+        )
+        taus[:, t] = fit.kendall_tau_rows(scores, td.target(task_archs))
+    return taus, fit.fitness_from_taus(taus, config.correlation, config.aggregate)

@@ -18,43 +18,11 @@ and gets ``INVALID``, below every tau, so it loses every tournament against a va
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 INVALID = -2.0
 CORRELATIONS = ("signed", "absolute")
 AGGREGATES = ("min", "mean")
-
-
-@dataclasses.dataclass(frozen=True)
-class Task:
-    """A (space, dataset) pair whose ground truth is the benchmark column ``target`` (None:
-    the space's default for the dataset, e.g. validation accuracy)."""
-
-    space: str
-    dataset: str
-    target: str | None = None
-
-    def __str__(self) -> str:
-        return f"{self.space}:{self.dataset}" + (f":{self.target}" if self.target else "")
-
-
-def parse_tasks(text: str) -> tuple[Task, ...]:
-    """``"nb201:cifar10,nb201:cifar100"`` (optionally ``space:dataset:target``) -> tasks."""
-    tasks = []
-    for item in (t.strip() for t in text.split(",")):
-        if not item:
-            continue
-        parts = item.split(":")
-        if len(parts) not in (2, 3) or not all(parts):
-            raise ValueError(f"Task {item!r} is not 'space:dataset' or 'space:dataset:target'.")
-        tasks.append(Task(*parts))
-    if not tasks:
-        raise ValueError("No tasks given; expected e.g. 'nb201:cifar10,nb201:cifar100'.")
-    if len(set(tasks)) != len(tasks):
-        raise ValueError(f"Tasks repeat: {text!r}.")
-    return tuple(tasks)
 
 
 def kendall_tau_rows(scores: np.ndarray, truth: np.ndarray) -> np.ndarray:

@@ -1,8 +1,8 @@
 """Held-out evaluation: the best evolved programs on each task's test split, next to baselines.
 
-The test split (``search.split_archs``) never feeds fitness, so these numbers measure what the
+The test split (``tasks.split_archs``) never feeds fitness, so these numbers measure what the
 search found, not what it fitted. Every proxy is scored on the same architectures with the
-same keys (``scoring.score_archs``: evolved programs run through ``program.compile``, the path
+same keys (``recipe.score_archs``: evolved programs run through ``program.compile``, the path
 ``score.py`` uses), and reported with Kendall's tau, Spearman's rho and percentile bootstrap
 confidence intervals over architectures.
 
@@ -21,11 +21,17 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from zcjax import metrics, scoring
+from zcjax import metrics
 from zcjax.gp.checkpoint import save_json
-from zcjax.gp.search import Candidate, Keys, SearchConfig, TaskData
-from zcjax.program import PROGRAMS
+from zcjax.gp.config import SearchConfig
+from zcjax.gp.evaluate import task_fitness
+from zcjax.gp.keys import Keys
+from zcjax.gp.state import SearchState
+from zcjax.gp.tasks import TaskData, sample_task_archs
+from zcjax.program import PROGRAMS, Program, parse
 from zcjax.proxies import ProgramProxy, get_proxies
+from zcjax.recipe import Progress, score_archs
+from zcjax.settings import Settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +54,62 @@ class Row:
         return not self.program
 
 
+def best_programs(state: SearchState, k: int) -> list[tuple[Program, float, int]]:
+    """The ``k`` archived programs of best mean fitness: (program, mean fitness, evaluations);
+    ties keep the earlier-archived program."""
+    ranked = sorted(
+        (
+            (np.mean([f for _, f in ev]), i, name, len(ev))
+            for i, (name, ev) in enumerate(state.archive.items())
+        ),
+        key=lambda r: (-r[0], r[1]),
+    )
+    return [(parse(name), float(m), n) for m, _, name, n in ranked[:k]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A program picked at the end of a search, with its fitness during the search (mean over
+    the generations it was scored in) and on the validation sample (None if not validated)."""
+
+    program: Program
+    search_fitness: float
+    evaluations: int
+    validation_fitness: float | None = None
+
+
+def validation_key(seed: int) -> jax.Array:
+    """Key of the validation sample: distinct from every search and test key of the run."""
+    return jax.random.fold_in(Keys.of(seed).split, 0)
+
+
+def final_programs(
+    config: SearchConfig,
+    tasks: Sequence[TaskData],
+    state: SearchState,
+    top_k: int,
+    candidates: int = 10,
+    validate_archs: int = 100,
+) -> list[Candidate]:
+    """The ``top_k`` programs to report.
+
+    A program's search fitness comes from 20 architectures per task, often from one
+    generation, so the archive's best are partly lucky. The ``candidates`` best by search
+    fitness are therefore re-scored on ``validate_archs`` fresh architectures per task from the
+    *search* split (the test split stays unseen) and ranked by that fitness; ties keep the
+    search order. ``validate_archs=0`` keeps the search ranking.
+    """
+    best = [Candidate(p, f, n) for p, f, n in best_programs(state, max(candidates, top_k))]
+    if validate_archs <= 0 or not best:
+        return best[:top_k]
+    key = validation_key(config.seed)
+    archs = sample_task_archs(key, tasks, validate_archs)
+    programs = [c.program for c in best]
+    _, values = task_fitness(config, key, programs, tasks, archs)
+    order = np.argsort(-values, kind="stable")[:top_k]
+    return [dataclasses.replace(best[i], validation_fitness=float(values[i])) for i in order]
+
+
 def heldout_keys(seed: int) -> tuple[jax.Array, jax.Array]:
     """(architectures, intervals): the two disjoint key streams of the held-out evaluation."""
     key_archs, key_intervals = jax.random.split(Keys.of(seed).test)
@@ -61,9 +123,9 @@ def score_test_split(
     baselines: Sequence[str] = ("eznas_a", "synflow", "naswot", "params"),
     num_inits: int | None = None,
     num_resamples: int = 1000,
-    progress: scoring.Progress | None = None,
+    progress: Progress | None = None,
 ) -> list[Row]:
-    """Scores ``programs`` (``search.final_programs``) and ``baselines`` on every task's test
+    """Scores ``programs`` (``final_programs``) and ``baselines`` on every task's test
     split; ``num_inits`` overrides the search's K for this evaluation."""
     settings = config.settings
     if num_inits is not None:
@@ -77,7 +139,7 @@ def score_test_split(
     rows = []
     for t, td in enumerate(tasks):
         archs = list(td.test)
-        means, _ = scoring.score_archs(
+        means, _ = score_archs(
             jax.random.fold_in(key_archs, t),
             td.space,
             archs,
@@ -152,9 +214,7 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def save(
-    path: str | os.PathLike, rows: Sequence[Row], settings: scoring.Settings, test_inits: int
-) -> None:
+def save(path: str | os.PathLike, rows: Sequence[Row], settings: Settings, test_inits: int) -> None:
     """Writes the held-out table to ``path`` (``heldout.json``) atomically; NaN becomes null."""
     doc = {
         "test_inits": test_inits,

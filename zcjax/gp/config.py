@@ -1,0 +1,189 @@
+"""What a search is told: ``SearchConfig`` (the search), ``HeldoutConfig`` (what is reported
+after it) and named configurations (``get_config``, as big_vision's ``get_config(arg)``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from zcjax.gp import fitness as fit
+from zcjax.gp import operators as ops
+from zcjax.gp.tasks import Task, parse_tasks
+from zcjax.program.kinds import KINDS
+from zcjax.settings import Settings
+from zcjax.spaces import get_space
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """Settings of a search; defaults are EZNAS's (``evol_config.yaml``) unless noted.
+
+    Attributes:
+      tasks: (space, dataset[, target]) tasks, as text ``space:dataset[:target],...``;
+        fitness is aggregated over them.
+      population: size of the random initial population (EZNAS 50).
+      generations: generations to run (EZNAS 10).
+      offspring: valid children made per generation, lambda (EZNAS 50).
+      survivors: children kept as the next parents, mu (EZNAS 25).
+      cx_prob, mut_prob: crossover and mutation probabilities (EZNAS 0.4, 0.4).
+      mutations: mutation operators drawn uniformly (EZNAS: ``("uniform",)``).
+      tournament: tournament size (EZNAS 4).
+      init_heights: heights of initial programs (EZNAS 2-6).
+      mut_heights: heights of ``mut_uniform``'s new subtrees (EZNAS 0-5).
+      max_height: ``static_limit`` on crossover and mutation (EZNAS 10).
+      root_kinds: kinds an initial program may have (all: the mean of any output is a score).
+      archs_per_task: architectures sampled per task and generation, M (EZNAS 20).
+      correlation: ``"signed"`` (default, see ``fitness``) or ``"absolute"`` (EZNAS).
+      aggregate: ``"min"`` over tasks (EZNAS) or ``"mean"``.
+      dedupe: after selection, drop programs of equal ``"fitness"`` (EZNAS) or equal
+        ``"program"``.
+      elites: best distinct children kept before the tournament (EZNAS: 0).
+      immigrants: fresh random programs added to the parents each generation (EZNAS: 0; the
+        paper's variant).
+      screen_archs: architectures per task a child must be valid on to count (ours; EZNAS's
+        check used 2 networks of one task).
+      max_rounds: rounds of children making before a generation goes on with fewer.
+      arch_chunk: architectures whose statistics are held in memory at once.
+      test_archs: size of each space's held-out test split (disjoint from the search split).
+      seed: the one seed every key derives from.
+      settings: how networks are run (EZNAS: batch 16, one init, its input normalisation;
+        otherwise ``Settings``'s defaults).
+    """
+
+    tasks: tuple[Task, ...] = (Task("nb201", "cifar10"), Task("nb201", "cifar100"))
+    population: int = 50
+    generations: int = 10
+    offspring: int = 50
+    survivors: int = 25
+    cx_prob: float = 0.4
+    mut_prob: float = 0.4
+    mutations: tuple[str, ...] = ("uniform",)
+    tournament: int = 4
+    init_heights: tuple[int, int] = (2, 6)
+    mut_heights: tuple[int, int] = (0, 5)
+    max_height: int = 10
+    root_kinds: tuple[str, ...] = KINDS
+    archs_per_task: int = 20
+    correlation: str = "signed"
+    aggregate: str = "min"
+    dedupe: str = "fitness"
+    elites: int = 0
+    immigrants: int = 0
+    screen_archs: int = 2
+    max_rounds: int = 20
+    arch_chunk: int = 4
+    test_archs: int = 1000
+    seed: int = 0
+    settings: Settings = Settings(num_inits=1, batch_size=16, normalization="eznas")
+
+    def validate(self) -> None:
+        """Raises ValueError naming the first bad setting."""
+        if not self.tasks:
+            raise ValueError("No tasks.")
+        checks = [
+            (self.population >= 2, "population must be at least 2"),
+            (self.generations >= 0, "generations must be >= 0"),
+            (self.offspring >= 1, "offspring must be >= 1"),
+            (1 <= self.survivors <= self.offspring, "survivors must be in [1, offspring]"),
+            (0 <= self.elites <= self.survivors, "elites must be in [0, survivors]"),
+            (self.immigrants >= 0, "immigrants must be >= 0"),
+            (self.cx_prob >= 0 and self.mut_prob >= 0, "probabilities must be >= 0"),
+            (self.cx_prob + self.mut_prob <= 1, "cx_prob + mut_prob must be <= 1"),
+            (self.tournament >= 1, "tournament must be >= 1"),
+            (0 <= self.init_heights[0] <= self.init_heights[1], "bad init_heights"),
+            (0 <= self.mut_heights[0] <= self.mut_heights[1], "bad mut_heights"),
+            (self.max_height >= self.init_heights[1], "max_height below init_heights"),
+            (self.archs_per_task >= 3, "archs_per_task must be >= 3 for a rank correlation"),
+            (1 <= self.screen_archs <= self.archs_per_task, "screen_archs in [1, archs]"),
+            (self.arch_chunk >= 1 and self.max_rounds >= 1, "arch_chunk/max_rounds >= 1"),
+            (self.test_archs >= 3, "test_archs must be >= 3"),
+            (self.settings.num_inits >= 1, "num_inits must be >= 1"),
+            (self.correlation in fit.CORRELATIONS, f"correlation not in {fit.CORRELATIONS}"),
+            (self.aggregate in fit.AGGREGATES, f"aggregate not in {fit.AGGREGATES}"),
+            (self.dedupe in ("fitness", "program"), "dedupe must be 'fitness' or 'program'"),
+            (set(self.root_kinds) <= set(KINDS) and self.root_kinds, f"root_kinds in {KINDS}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"Bad search setting: {message}.")
+        unknown = [m for m in self.mutations if m not in ops.MUTATIONS]
+        if unknown or not self.mutations:
+            raise ValueError(f"Unknown mutations {unknown}; known: {', '.join(ops.MUTATIONS)}.")
+        for task in self.tasks:
+            space = get_space(task.space)
+            if task.dataset not in space.datasets:
+                raise ValueError(
+                    f"Task {task}: space {space.name!r} has no dataset {task.dataset!r}; "
+                    f"expected one of {space.datasets}."
+                )
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["tasks"] = [str(t) for t in self.tasks]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> SearchConfig:
+        d = dict(d)
+        d["tasks"] = parse_tasks(",".join(d["tasks"]))
+        d["settings"] = Settings(**d["settings"])
+        for name in ("init_heights", "mut_heights", "mutations", "root_kinds"):
+            d[name] = tuple(d[name])
+        return cls(**d)
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldoutConfig:
+    """What is reported after a search (not part of the search: changing it never stops a
+    resume).
+
+    Attributes:
+      top_k: best programs scored on the test split.
+      candidates: best programs by search fitness re-scored on the validation sample.
+      validate_archs: search-split architectures per task that rank the candidates (0: off).
+      baselines: proxies scored next to the evolved programs on the same test architectures.
+      test_inits: inits per architecture on the test split (None: the search's num_inits).
+    """
+
+    top_k: int = 3
+    candidates: int = 10
+    validate_archs: int = 100
+    baselines: tuple[str, ...] = ("eznas_a", "synflow", "naswot", "jacob_cov", "snip", "params")
+    test_inits: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class EvolveConfig:
+    """A whole ``evolve.py`` run: the search and what is reported after it."""
+
+    search: SearchConfig = SearchConfig()
+    heldout: HeldoutConfig = HeldoutConfig()
+
+
+def _smoke() -> EvolveConfig:
+    search = SearchConfig(
+        population=6,
+        generations=2,
+        offspring=6,
+        survivors=3,
+        archs_per_task=5,
+        test_archs=24,
+        settings=dataclasses.replace(SearchConfig().settings, batch_size=2),
+    )
+    heldout = HeldoutConfig(
+        top_k=2, candidates=3, validate_archs=5, baselines=("eznas_a", "synflow", "params")
+    )
+    return EvolveConfig(search, heldout)
+
+
+CONFIGS = {
+    "eznas": EvolveConfig,  # EZNAS's search (evol_config.yaml): the defaults above
+    "smoke": _smoke,  # the same search shrunk to a CPU test of a minute or two
+}
+
+
+def get_config(name: str = "eznas") -> EvolveConfig:
+    """The named configuration ``name`` (one of ``CONFIGS``); fields can then be replaced with
+    ``dataclasses.replace``, as ``evolve.py``'s flags do."""
+    if name not in CONFIGS:
+        raise ValueError(f"Unknown config {name!r}; known: {', '.join(CONFIGS)}.")
+    return CONFIGS[name]()

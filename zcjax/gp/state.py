@@ -1,0 +1,53 @@
+"""Where a search stands (``SearchState``) and its generation 0."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+
+from zcjax.gp import operators as ops
+from zcjax.gp.config import SearchConfig
+from zcjax.gp.keys import Keys
+from zcjax.program import Program, parse
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchState:
+    """Where a search stands after ``generation`` completed generations.
+
+    ``archive`` maps a program's text to its ``[generation, fitness]`` evaluations (the
+    fitness cache); ``history`` holds one record per generation.
+    """
+
+    generation: int
+    population: tuple[Program, ...]
+    archive: dict[str, list[list]]
+    history: tuple[dict, ...]
+
+    def to_json(self) -> dict:
+        return {
+            "generation": self.generation,
+            "population": [str(p) for p in self.population],
+            "archive": self.archive,
+            "history": list(self.history),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> SearchState:
+        if not isinstance(d["history"], list) or not all(isinstance(r, dict) for r in d["history"]):
+            raise TypeError("history is not a list of generation records")
+        return cls(
+            generation=int(d["generation"]),
+            population=tuple(parse(t) for t in d["population"]),
+            archive={k: [list(e) for e in v] for k, v in d["archive"].items()},
+            history=tuple(d["history"]),
+        )
+
+
+def initial_state(config: SearchConfig) -> SearchState:
+    """Generation 0: ``population`` random programs (``gen_half_and_half``), not yet scored."""
+    keys = jax.random.split(Keys.of(config.seed).population, config.population)
+    lo, hi = config.init_heights
+    population = tuple(ops.gen_half_and_half(k, lo, hi, kinds=config.root_kinds) for k in keys)
+    return SearchState(0, population, {}, ())
