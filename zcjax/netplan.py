@@ -155,6 +155,10 @@ class Plan:
     ops: tuple[Op, ...]
     output: int
     input_shape: tuple[int, int, int]  # H, W, C
+    # Value ids of the block outputs in order: the stem's, then each cell's or block's, as the
+    # space's network returns them (repeated where a cell is the identity). Proxies that read
+    # features block by block (AZ-NAS) use them; () where the space marks none.
+    blocks: tuple[int, ...] = ()
 
     @property
     def units(self) -> tuple[Unit, ...]:
@@ -166,6 +170,7 @@ class Builder:
 
     def __init__(self):
         self.ops: list[Op] = []
+        self.blocks: list[int] = []
         self._next = 1
 
     def _emit(self, cls, *args, **kwargs) -> int:
@@ -203,5 +208,10 @@ class Builder:
     ) -> int:
         return self._emit(Head, bn_path, linear_path, src, classes=classes, relu=relu)
 
+    def block(self, v: int) -> int:
+        """Marks value ``v`` as the output of the next block (``Plan.blocks``); returns it."""
+        self.blocks.append(v)
+        return v
+
     def build(self, output: int, input_shape: tuple[int, int, int]) -> Plan:
-        return Plan(tuple(self.ops), output, input_shape)
+        return Plan(tuple(self.ops), output, input_shape, tuple(self.blocks))

@@ -237,7 +237,7 @@ def plan(
     """
     arch = check_arch(arch)
     b = netplan.Builder()
-    x = b.conv(("stem_conv",), 0, channels, 3, bn_path=("stem_bn",) if bn else None)
+    x = b.block(b.conv(("stem_conv",), 0, channels, 3, bn_path=("stem_bn",) if bn else None))
     k = 0
     for stage in range(3):
         width = channels * 2**stage
@@ -245,10 +245,10 @@ def plan(
             y = b.unit((f"cell_{k}", "conv_a"), x, width, 3, stride=2)
             y = b.unit((f"cell_{k}", "conv_b"), y, width, 3)
             shortcut = b.conv((f"cell_{k}", "shortcut"), b.pool(x, 2, 2, 0), width, 1)
-            x = b.add((y, shortcut))
+            x = b.block(b.add((y, shortcut)))
             k += 1
         for _ in range(cells_per_stage):
-            x = _plan_cell(b, arch, f"cell_{k}", width, x, bn)
+            x = b.block(_plan_cell(b, arch, f"cell_{k}", width, x, bn))
             k += 1
     out = b.head(("last_bn",) if bn else None, ("classifier",), x, NUM_CLASSES[dataset])
     size = INPUT_SIZE[dataset]
