@@ -169,7 +169,7 @@ def test_score_cli_smoke(tmp_path, data_dir):
 def test_score_cli_bad_input_is_one_clear_line(tmp_path):
     proc = _run_score("--proxies=nope", "--num_archs=2")
     assert proc.returncode != 0
-    assert "error: Unknown proxies ['nope']" in proc.stderr
+    assert "error: Unknown proxy 'nope'" in proc.stderr
     assert "Traceback" not in proc.stderr
     proc = _run_score("--num_archs=2", env={"ZCJAX_DATA": str(tmp_path / "missing")})
     assert "is not a folder" in proc.stderr and "Traceback" not in proc.stderr

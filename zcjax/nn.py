@@ -65,6 +65,13 @@ INITS = {
         linear=Dist("normal", 0.01**2, None),
         linear_bias=Dist("zeros"),
     ),
+    # AZ-NAS's and VKDNW's ``kaiming_norm_fanin``: kaiming normal (fan_in, ReLU gain) for conv
+    # and linear kernels alike, biases 0.
+    "kaiming_fan_in": InitScheme(
+        conv=Dist("normal", 2.0, "fan_in"),
+        linear=Dist("normal", 2.0, "fan_in"),
+        linear_bias=Dist("zeros"),
+    ),
     # PyTorch's defaults: kaiming uniform with a=sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
     # for conv and linear kernels and the linear bias alike.
     "pytorch": InitScheme(

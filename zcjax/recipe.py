@@ -15,7 +15,8 @@ from zcjax.inputs import arch_inputs, at_resolution, input_batch
 from zcjax.keys import arch_keys, init_keys
 from zcjax.program.compile import network_score
 from zcjax.program.registry import CROSS_ENTROPY, SUM_LOGITS
-from zcjax.proxies import CostProxy, NetworkProxy, ProgramProxy, Proxy
+from zcjax.proxies import CostProxy, EnsembleProxy, NetworkProxy, ProgramProxy, Proxy, get_proxy
+from zcjax.proxies.ensemble import ensemble_scores, with_members
 from zcjax.proxies.passes import Passes
 from zcjax.settings import Settings
 from zcjax.spaces import SearchSpace
@@ -149,12 +150,15 @@ def score_archs(
     Each arch gets its own key, ``fold_in(key, space.arch_id(arch))``, split into its input batch
     and its K initialisations, so a score never depends on which other archs or proxies were
     requested, nor on vmap versus loop. ``on_arch(i, means, stds)`` gets each arch's scores as
-    soon as they exist (``run_scoring`` writes them to the CSV).
+    soon as they exist (``run_scoring`` writes them to the CSV); rank ensembles, which need the
+    whole set, are added at the end (their members are scored too), with std 0.
     """
+    proxies = with_members(proxies, get_proxy)
     programs = [p for p in proxies if isinstance(p, ProgramProxy)]
     networks = [p for p in proxies if isinstance(p, NetworkProxy)]
-    means = {p.name: np.empty(len(archs)) for p in proxies}
-    stds = {p.name: np.zeros(len(archs)) for p in proxies}
+    base = [p for p in proxies if not isinstance(p, EnsembleProxy)]
+    means = {p.name: np.empty(len(archs)) for p in base}
+    stds = {p.name: np.zeros(len(archs)) for p in base}
     for i, arch in enumerate(archs):
         key_batch, key_inits = arch_keys(key, space.arch_id(arch))
         for p in proxies:
@@ -170,4 +174,6 @@ def score_archs(
             on_arch(i, {n: means[n][i] for n in means}, {n: stds[n][i] for n in stds})
         if progress is not None:
             progress("archs", i + 1, len(archs))
-    return means, stds
+    for name, values in ensemble_scores(proxies, means).items():
+        means[name], stds[name] = values, np.zeros(len(archs))
+    return {p.name: means[p.name] for p in proxies}, {p.name: stds[p.name] for p in proxies}

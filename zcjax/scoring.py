@@ -17,7 +17,8 @@ import numpy as np
 from zcjax import data, metrics, scorefile
 from zcjax.archs import read_archs_file, sample_archs
 from zcjax.data import find_data_dir, no_data_hint
-from zcjax.proxies import CostProxy, get_proxies, program_proxy
+from zcjax.proxies import CostProxy, EnsembleProxy, get_proxies, get_proxy, program_proxy
+from zcjax.proxies.ensemble import ensemble_scores, with_members
 from zcjax.recipe import Progress, score_archs
 from zcjax.settings import Settings
 from zcjax.spaces import get_space
@@ -30,7 +31,8 @@ class ScoreConfig:
     Attributes:
       space: search space name (``zcjax.spaces.SPACES``).
       dataset: dataset ("": the space's first, cifar10 for nb201, imagenet for nds_*_in).
-      proxies: registered proxies to compute (``zcjax.proxies.PROXIES``).
+      proxies: registered proxies to compute (``zcjax.proxies.PROXIES``); ``a+b+c`` is the
+        rank ensemble of a, b and c (sum of log-ranks over the scored set).
       programs: extra proxies given as program text, e.g. ``mean(relu_in_grad@data)``.
       target: benchmark column to correlate with (None: the dataset's validation accuracy).
       num_archs: architectures to sample (at least the size of the space: all of them).
@@ -104,11 +106,13 @@ def run_scoring(
         raise ValueError(
             f"Space {space.name!r} has no dataset {config.dataset!r}; expected one of {space.datasets}."
         )
-    proxies = get_proxies(list(config.proxies)) + [program_proxy(t) for t in config.programs]
-    if not proxies:
+    requested = get_proxies(list(config.proxies)) + [program_proxy(t) for t in config.programs]
+    if not requested:
         raise ValueError("No proxies or programs given.")
-    if len({p.name for p in proxies}) != len(proxies):
-        raise ValueError(f"A proxy is requested twice: {[p.name for p in proxies]}.")
+    if len({p.name for p in requested}) != len(requested):
+        raise ValueError(f"A proxy is requested twice: {[p.name for p in requested]}.")
+    proxies = with_members(requested, get_proxy)  # every ensemble's members are scored too
+    base = [p for p in proxies if not isinstance(p, EnsembleProxy)]
     settings = config.settings
     root = find_data_dir(settings.data_dir)
     if root is None:  # the package lost its embedded data: scores only, from the enumeration
@@ -116,13 +120,13 @@ def run_scoring(
         notes = [
             f"No ground truth found, so scores only, no correlations. To get it, {no_data_hint()}"
         ]
-        if settings.inputs == "data" and any(not isinstance(p, CostProxy) for p in proxies):
+        if settings.inputs == "data" and any(not isinstance(p, CostProxy) for p in base):
             settings = dataclasses.replace(settings, inputs="noise")
             notes.append("No images found: data-dependent proxies use standard-normal inputs.")
     else:
         benchmark = space.load_benchmark(settings.data_dir)
         notes = [f"data: {data.describe_data_dir(settings.data_dir)}"]
-    if any(not isinstance(p, CostProxy) for p in proxies):
+    if any(not isinstance(p, CostProxy) for p in base):
         size = settings.resolution or data.INPUT_SIZE[config.dataset]
         if settings.inputs == "data":
             images = data.load_images(config.dataset, settings.batch_size, settings.data_dir)
@@ -153,24 +157,33 @@ def run_scoring(
         rows = [benchmark.row(a) for a in archs]
         index = np.array([-1 if r is None else benchmark.index[r] for r in rows])
         target = benchmark.column(target_name, archs)
+    for p in proxies:
+        if isinstance(p, EnsembleProxy):
+            notes.append(
+                f"ensemble {p.name}: sum of log-ranks of {', '.join(p.members)} over these "
+                f"{len(archs)} architectures; relative to this set, not comparable across sets"
+            )
     names = [p.name for p in proxies]
+    base_names = [p.name for p in base]
     scores = {n: np.empty(len(archs)) for n in names}
     score_std = {n: np.empty(len(archs)) for n in names}
     done, write = 0, None
     if output is not None:
         doc = csv_settings(config, settings, target_name, names, root)
-        done, previous = scorefile.completed(output, doc, arch_strings, names)
-        for n in names if done else ():  # the previous file's first rows: take its values
+        done, previous = scorefile.completed(output, doc, arch_strings, base_names)
+        for n in base_names if done else ():  # the previous file's first rows: take its values
             scores[n][:done] = previous.scores[n][:done]
             score_std[n][:done] = previous.score_std[n][:done]
 
-        def rows_of(i):
-            return _rows_of_arch(i, index, arch_strings, scores, score_std, target)
+        def rows_of(i, names=base_names):  # ensembles need the whole set: written at the end
+            means = {n: scores[n] for n in names}
+            stds = {n: score_std[n] for n in names}
+            return _rows_of_arch(i, index, arch_strings, means, stds, target)
 
         scorefile.start(output, doc, notes, "".join(rows_of(i) for i in range(done)))
 
         def write(j, means, stds):
-            for n in names:
+            for n in base_names:
                 scores[n][done + j], score_std[n][done + j] = means[n], stds[n]
             scorefile.append(output, rows_of(done + j))
 
@@ -183,10 +196,14 @@ def run_scoring(
         shifted = None
     if done < len(archs):
         new, new_std = score_archs(
-            key_score, space, archs[done:], proxies, config.dataset, settings, shifted, write
+            key_score, space, archs[done:], base, config.dataset, settings, shifted, write
         )
-        for n in names:
+        for n in base_names:
             scores[n][done:], score_std[n][done:] = new[n], new_std[n]
+    for name, values in ensemble_scores(proxies, scores).items():
+        scores[name], score_std[name] = values, np.zeros(len(archs))
+    if output is not None and len(base) < len(proxies):
+        scorefile.start(output, doc, notes, "".join(rows_of(i, names) for i in range(len(archs))))
     return ScoreResult(
         archs=list(archs),
         arch_strings=arch_strings,

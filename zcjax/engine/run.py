@@ -166,6 +166,34 @@ def backward(
     )
 
 
+def backward_between(
+    params: Params, plan: netplan.Plan, values: dict, src: int, dst: int, cotangent: jax.Array
+) -> jax.Array | None:
+    """The vector-Jacobian product of value ``dst`` w.r.t. value ``src``: the gradient of
+    <cotangent, dst> through every path from ``src`` to ``dst`` (``torch.autograd.grad(dst, src,
+    cotangent)``), values that do not depend on ``src`` held fixed; None if ``dst`` does not
+    depend on ``src``. Runs only the ops after ``src``'s producer, up to ``dst``'s.
+    """
+    if src == dst:
+        return cotangent
+    k = KERNELS[False]
+    position = {op.dst: i for i, op in enumerate(plan.ops)}
+    first = position[src] + 1 if src else 0
+    cot = {dst: cotangent}
+    for op in reversed(plan.ops[first : position[dst] + 1]):
+        gy = cot.pop(op.dst, None)
+        if gy is None:
+            continue
+        rule = rule_of(op)
+        srcs = rule.inputs(op)
+        xs = [values[v] for v in srcs]
+        gxs, _, _ = rule.backward(k, op, rule.take(op, params), xs, gy, (), ())
+        for v, g in zip(srcs, gxs):
+            if g is not None:
+                cot[v] = g if v not in cot else k["add"](cot[v], g)
+    return cot.get(src)
+
+
 def _complete(params: Params, grads: Params) -> Params:
     """``grads`` with zeros wherever an op got no gradient (it does not reach the logits)."""
     if isinstance(params, dict):

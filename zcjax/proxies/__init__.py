@@ -1,11 +1,13 @@
 """Zero-cost proxies, by name, in ``PROXIES``. Higher scores mean "predicted to train better".
 
-Three kinds, which ``zcjax.scoring`` runs differently:
+Four kinds, which ``zcjax.recipe`` and ``zcjax.scoring`` run differently:
 - ``CostProxy``: a deterministic function of the architecture (params, FLOPs).
 - ``ProgramProxy``: a proxy program over network statistics; all program proxies of a run share
   one statistics collection per (architecture, initialisation).
 - ``NetworkProxy``: a classic proxy computed from ``passes.Passes``; proxies requested together
   share its forward/backward passes.
+- ``EnsembleProxy``: the sum of log-ranks of other proxies over the scored set
+  (``proxies.ensemble``): registered ones (``az_nas``) or ad hoc, ``"eznas_a+naswot+flops"``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from collections.abc import Callable, Hashable
 
 from zcjax.program import PROGRAMS, Program, parse
 from zcjax.program.registry import SUM_LOGITS
-from zcjax.proxies import activation, costs, gradient, synflow, zico
+from zcjax.proxies import activation, az_nas, costs, gradient, meco, swap, synflow, vkdnw, zico
+from zcjax.proxies.ensemble import EnsembleProxy
+from zcjax.proxies.ensemble import parse as parse_ensemble
 from zcjax.proxies.passes import Passes
 from zcjax.spaces import SearchSpace
 
@@ -42,7 +46,7 @@ class NetworkProxy:
     description: str = ""
 
 
-Proxy = CostProxy | ProgramProxy | NetworkProxy
+Proxy = CostProxy | ProgramProxy | NetworkProxy | EnsembleProxy
 
 PROXIES: dict[str, Proxy] = {
     "params": CostProxy("params", costs.params, "number of parameters"),
@@ -57,6 +61,35 @@ PROXIES: dict[str, Proxy] = {
         "naswot", activation.naswot, "log|K| of ReLU codes (Mellor et al. 2021)"
     ),
     "zico": NetworkProxy("zico", zico.zico, "inverse coefficient of variation of gradients"),
+    "az_expressivity": NetworkProxy(
+        "az_expressivity", az_nas.expressivity, "AZ-NAS: sum of block feature eigen-entropies"
+    ),
+    "az_progressivity": NetworkProxy(
+        "az_progressivity", az_nas.progressivity, "AZ-NAS: min entropy increase between blocks"
+    ),
+    "az_trainability": NetworkProxy(
+        "az_trainability", az_nas.trainability, "AZ-NAS: block Jacobian spectral norm near 1"
+    ),
+    "az_complexity": CostProxy("az_complexity", costs.flops, "AZ-NAS complexity: FLOPs"),
+    "vkdnw": NetworkProxy("vkdnw", vkdnw.vkdnw, "VKDNW_single: #param tensors + Fisher entropy"),
+    "vkdnw_entropy": NetworkProxy(
+        "vkdnw_entropy", vkdnw.vkdnw_entropy, "VKDNW: entropy of Fisher eigenvalue deciles"
+    ),
+    "meco": NetworkProxy("meco", meco.meco, "min eigenvalue of feature-map correlations"),
+    "swap": NetworkProxy("swap", swap.swap, "distinct sample-wise ReLU activation patterns"),
+    "swap_reg": NetworkProxy("swap_reg", swap.swap_reg, "SWAP x Gaussian of params (NB201 mu)"),
+    # Rank ensembles (sum of log-ranks over the scored set): AZ-NAS's tss_general.ipynb, and
+    # VKDNW's Eq. 15 (V/J/E/T/F: VKDNW_single, jacob_cov, expressivity, trainability, FLOPs).
+    "az_nas": EnsembleProxy(
+        "az_nas",
+        ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity"),
+        "AZ-NAS (Lee & Ham, CVPR 2024): log-rank sum of its four components",
+    ),
+    "vkdnw_agg": EnsembleProxy(
+        "vkdnw_agg",
+        ("vkdnw", "jacob_cov", "az_expressivity", "az_trainability", "flops"),
+        "VKDNW_agg (Tybl & Neumann, CVPR 2025): log-rank sum of V, J, E, T, F",
+    ),
     **{
         name: ProgramProxy(name, spec.program, spec.loss, spec.description)
         for name, spec in PROGRAMS.items()
@@ -70,11 +103,17 @@ def program_proxy(text: str, loss: str = SUM_LOGITS) -> ProgramProxy:
     return ProgramProxy(str(program), program, loss, "user program")
 
 
+def get_proxy(name: str) -> Proxy:
+    """The registered proxy ``name``, or the rank ensemble ``"a+b+c"`` of registered proxies."""
+    ensemble = parse_ensemble(name)
+    for n in ensemble.members if ensemble else (name,):
+        if n not in PROXIES:
+            raise ValueError(f"Unknown proxy {n!r}; known proxies: {', '.join(PROXIES)}.")
+    return ensemble or PROXIES[name]
+
+
 def get_proxies(names) -> list[Proxy]:
     """The proxies named in ``names`` (a list, or a comma-separated string), in that order."""
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
-    unknown = [n for n in names if n not in PROXIES]
-    if unknown:
-        raise ValueError(f"Unknown proxies {unknown}; known proxies: {', '.join(PROXIES)}.")
-    return [PROXIES[n] for n in names]
+    return [get_proxy(n) for n in names]

@@ -96,6 +96,22 @@ class Passes:
     def bn_free_plan(self) -> netplan.Plan:
         return self._bn_free_plan()
 
+    @functools.cached_property
+    def block_entropies(self):
+        """AZ-NAS's eigenvalue entropy of each block output (float64 [L + 1]), shared by its
+        expressivity and progressivity (``proxies.az_nas``)."""
+        from zcjax.proxies import az_nas  # imports nothing of this module: no cycle
+
+        return az_nas.block_entropies(self)
+
+    @functools.cached_property
+    def vkdnw_spectrum(self):
+        """(singular values of VKDNW's Fisher matrix, number of parameter tensors), shared by
+        ``vkdnw`` and ``vkdnw_entropy`` (``proxies.vkdnw``; BN in eval mode, its own passes)."""
+        from zcjax.proxies import vkdnw
+
+        return vkdnw.fisher_spectrum(self)
+
 
 def _cross_entropy_backward(params, plan, values, labels) -> engine.Backward:
     cot = engine.logit_cotangent(values[plan.output], labels)

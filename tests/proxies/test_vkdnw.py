@@ -1,0 +1,240 @@
+"""VKDNW: the Fisher matrix of a tiny network against an independent computation written after
+the reference code (whole-network autodiff of the chosen weights per sample, PyTorch-style
+Cholesky factor), and finite scores on NB201 and NDS networks."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from zcjax import engine, netplan
+from zcjax.archs import sample_archs
+from zcjax.inputs import at_resolution
+from zcjax.proxies import get_proxies, vkdnw
+from zcjax.proxies.passes import Passes
+from zcjax.recipe import score_archs
+from zcjax.settings import Settings
+from zcjax.spaces import SPACES
+
+# Stem conv+BN -> ReLU-conv(stride 2)-BN unit, plus a pooled shortcut -> BN-ReLU-GAP-linear head.
+TINY = netplan.Plan(
+    (
+        netplan.Conv(("stem",), 0, 1, features=3, kernel=3, bn_path=("stem_bn",)),
+        netplan.Unit(("u",), 1, 2, features=3, kernel=3, stride=2),
+        netplan.Pool(1, 3, window=3, stride=2, padding=1),
+        netplan.Add((2, 3), 4),
+        netplan.Head(("head_bn",), ("linear",), 4, 5, classes=4),
+    ),
+    5,
+    (6, 6, 2),
+)
+# PyTorch registration order: stem conv, stem BN (weight, bias), unit conv, unit BN, head BN,
+# classifier (weight, bias).
+TORCH_ORDER = [
+    ("stem", "kernel"),
+    ("stem_bn", "scale"),
+    ("stem_bn", "bias"),
+    ("u", "conv", "kernel"),
+    ("u", "bn", "scale"),
+    ("u", "bn", "bias"),
+    ("head_bn", "scale"),
+    ("head_bn", "bias"),
+    ("linear", "kernel"),
+    ("linear", "bias"),
+]
+
+
+def _reference_network(params, x):
+    """TINY in eval mode (BN with running mean 0, variance 1), written without the engine."""
+    inv = 1.0 / np.sqrt(1.0 + 1e-5)
+
+    def bn(z, p):
+        return z * inv * p["scale"] + p["bias"]
+
+    def conv(z, w, stride):
+        return jax.lax.conv_general_dilated(
+            z, w, (stride, stride), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+
+    h = bn(conv(x, params["stem"]["kernel"], 1), params["stem_bn"])
+    y = bn(conv(jax.nn.relu(h), params["u"]["conv"]["kernel"], 2), params["u"]["bn"])
+    pads = ((0, 0), (1, 1), (1, 1), (0, 0))
+    total = jax.lax.reduce_window(h, 0.0, jax.lax.add, (1, 3, 3, 1), (1, 2, 2, 1), pads)
+    count = jax.lax.reduce_window(
+        jnp.ones_like(h), 0.0, jax.lax.add, (1, 3, 3, 1), (1, 2, 2, 1), pads
+    )
+    z = jax.nn.relu(bn(y + total / count, params["head_bn"]))
+    return jnp.mean(z, axis=(1, 2)) @ params["linear"]["kernel"] + params["linear"]["bias"]
+
+
+def _get(tree, path):
+    for k in path:
+        tree = tree[k]
+    return tree
+
+
+def _set(tree, path, value):
+    if len(path) == 1:
+        return {**tree, path[0]: value}
+    return {**tree, path[0]: _set(tree[path[0]], path[1:], value)}
+
+
+def _torch_cholesky(output):
+    """The reference's ``cholesky_covariance``, line by line, in numpy float64."""
+    alpha = float(np.float16(0.05))
+    e = np.exp(output - output.max(axis=1, keepdims=True))
+    prob = e / e.sum(axis=1, keepdims=True) * (1 - alpha) + alpha / output.shape[1]
+    q = np.ones_like(prob) - np.cumsum(prob, axis=1)
+    q[:, -1] = 0
+    q_shift = np.roll(q, 1, axis=1)
+    q_shift[:, 0] = 1
+    d = np.sqrt(prob * q / q_shift)
+    with np.errstate(divide="ignore"):
+        low = -np.matmul(prob[:, :, None], 1 / q[:, None, :])
+    low = np.nan_to_num(low, neginf=0.0)
+    n = low.shape[1]
+    low = low * (1 - np.eye(n)) + np.eye(n)
+    low = low * (1 - np.triu(np.ones((n, n)), k=1))
+    low = np.matmul(low, d[:, None, :] * np.eye(n))
+    cov = np.stack([np.diag(p) - np.outer(p, p) for p in prob])
+    np.testing.assert_allclose(low @ np.swapaxes(low, 1, 2), cov, atol=1e-12)
+    return low
+
+
+def _reference_fisher(params, x, order):
+    """F = mean_n (L_n J_n)^T (L_n J_n), J_n the per-sample Jacobian of the logits w.r.t. the
+    first element of each tensor in ``order`` (vmap of jacrev over single samples)."""
+
+    def logits_of(theta, sample):
+        p = params
+        for i, path in enumerate(order):
+            leaf = _get(p, path)
+            p = _set(p, path, leaf.reshape(-1).at[0].set(theta[i]).reshape(leaf.shape))
+        return _reference_network(p, sample[None])[0]
+
+    theta = jnp.array([_get(params, path).reshape(-1)[0] for path in order])
+    jac = np.asarray(jax.vmap(jax.jacrev(logits_of), (None, 0))(theta, x), np.float64)
+    out = np.asarray(_reference_network(params, x), np.float64)
+    a = _torch_cholesky(out) @ jac
+    return np.mean(np.swapaxes(a, 1, 2) @ a, axis=0)
+
+
+def _reference_entropy(fisher):
+    lambdas = np.linalg.svd(fisher, compute_uv=False)
+    quantiles = np.quantile(lambdas, np.arange(0.1, 1.0, 0.1))
+    temp = quantiles / (np.linalg.norm(quantiles, ord=1) + 1e-10)
+    return -(temp * np.log(temp + 1e-10)).sum()
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    params = engine.init_params(jax.random.key(5), TINY, "kaiming_fan_in")
+    # Non-trivial BN parameters, so their Jacobians and the affine maps are checked too.
+    leaves, tree = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.key(6), len(leaves))
+    params = jax.tree.unflatten(
+        tree, [v + 0.3 * jax.random.normal(k, v.shape) for v, k in zip(leaves, keys)]
+    )
+    x = jax.random.normal(jax.random.key(7), (5, 6, 6, 2))
+    return params, x
+
+
+def test_cholesky_factor_equals_the_reference_one():
+    logits = np.random.default_rng(0).normal(size=(3, 6)) * 3
+    np.testing.assert_allclose(vkdnw.cholesky_factor(logits), _torch_cholesky(logits), atol=1e-12)
+
+
+def test_parameter_tensors_in_torch_order():
+    chosen, total = vkdnw.selected_tensors(TINY, engine.value_shapes(TINY, 5))
+    bn = [("bn", "scale"), ("bn", "bias")]
+    expected = [
+        (0, ("conv",)),
+        *[(0, b) for b in bn],
+        (1, ("conv", "kernel")),
+        *[(1, b) for b in bn],
+    ]
+    expected += [*[(4, b) for b in bn], (4, ("linear", "kernel")), (4, ("linear", "bias"))]
+    found = [(i, leaf) for i, (leaves, _) in chosen.items() for leaf in leaves]
+    assert total == len(TORCH_ORDER) and found == expected
+    assert [c for _, cs in chosen.values() for c in cs] == list(range(len(expected)))
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_fisher_equals_reference_computation(tiny, monkeypatch, mode):
+    params, x = tiny
+    if mode == "forward":
+        monkeypatch.setattr(vkdnw, "REVERSE_MAX_CLASSES", 0)
+    passes = Passes(TINY, params, x, jnp.zeros(5, jnp.int32))
+    f, total = vkdnw.fisher(passes)
+    expected = _reference_fisher(params, x, TORCH_ORDER)
+    assert total == 10
+    np.testing.assert_allclose(f, expected, rtol=2e-4, atol=1e-6 * np.abs(expected).max())
+    entropy = _reference_entropy(expected)
+    assert 0.1 < entropy < math.log(9)
+    np.testing.assert_allclose(vkdnw.vkdnw_entropy(passes), entropy, rtol=1e-4)
+    np.testing.assert_allclose(vkdnw.vkdnw(passes), 10 + entropy, rtol=1e-6)
+
+
+def test_only_the_first_tensors_count(tiny, monkeypatch):
+    params, x = tiny
+    monkeypatch.setattr(vkdnw, "NUM_TENSORS", 4)
+    passes = Passes(TINY, params, x, jnp.zeros(5, jnp.int32))
+    f, total = vkdnw.fisher(passes)
+    assert total == 10 and f.shape == (4, 4)
+    expected = _reference_fisher(params, x, TORCH_ORDER[:4])
+    np.testing.assert_allclose(f, expected, rtol=2e-4, atol=1e-6 * np.abs(expected).max())
+
+
+def test_spectrum_entropy_hand_computed():
+    # Eigenvalues 1..10: deciles 1.9, 2.8, ..., 9.1 (linear interpolation).
+    q = 1.0 + 0.9 * np.arange(1, 10)
+    t = q / q.sum()
+    np.testing.assert_allclose(
+        vkdnw.spectrum_entropy(np.arange(1.0, 11.0)), -np.sum(t * np.log(t + 1e-10))
+    )
+    assert vkdnw.spectrum_entropy(np.zeros(5)) == 0.0
+    # Equal eigenvalues: the maximum, log 9.
+    np.testing.assert_allclose(vkdnw.spectrum_entropy(np.full(7, 3.0)), math.log(9), rtol=1e-9)
+
+
+SETTINGS = Settings(batch_size=4, inputs="noise", resolution=32, weight_init="kaiming_fan_in")
+
+
+def test_finite_on_nb201_archs():
+    space = SPACES["nb201"]
+    archs = sample_archs(jax.random.key(4), space, 3)
+    means, _ = score_archs(
+        jax.random.key(0), space, archs, get_proxies("vkdnw,vkdnw_entropy"), "cifar10", SETTINGS
+    )
+    assert np.isfinite(means["vkdnw"]).all() and np.isfinite(means["vkdnw_entropy"]).all()
+    aleph = means["vkdnw"] - means["vkdnw_entropy"]
+    np.testing.assert_array_equal(aleph, np.round(aleph))  # a count of tensors
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["nds_darts_in", "nds_resnet_lr-wd_in", "nds_resnet_reruns"])
+def test_finite_on_nds_archs(name, data_dir):
+    space = SPACES[name]
+    archs = sample_archs(jax.random.key(4), space, 2, space.load_benchmark())
+    means, _ = score_archs(
+        jax.random.key(0), space, archs, get_proxies("vkdnw"), space.datasets[0], SETTINGS
+    )
+    assert np.isfinite(means["vkdnw"]).all()
+
+
+@pytest.mark.slow
+def test_reverse_and_forward_mode_agree_on_an_nb201_network(monkeypatch):
+    space = SPACES["nb201"]
+    arch = space.parse(
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|"
+    )
+    plan = at_resolution(space.plan(arch, "cifar10"), 8)
+    params = engine.init_params(jax.random.key(1), plan, "kaiming_fan_in")
+    x = jax.random.normal(jax.random.key(2), (3, 8, 8, 3))
+    passes = Passes(plan, params, x, jnp.zeros(3, jnp.int32))
+    f_reverse, _ = vkdnw.fisher(passes)
+    monkeypatch.setattr(vkdnw, "REVERSE_MAX_CLASSES", 0)
+    f_forward, _ = vkdnw.fisher(passes)
+    np.testing.assert_allclose(f_forward, f_reverse, rtol=1e-3, atol=1e-5 * np.abs(f_reverse).max())

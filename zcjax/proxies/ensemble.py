@@ -1,0 +1,79 @@
+"""Rank ensembles: proxies combined by the sum of their log-ranks over the scored set.
+
+AZ-NAS (Lee & Ham, CVPR 2024) and VKDNW (Tybl & Neumann, CVPR 2025) combine their components
+this way: with N architectures and r_i(a) the rank of architecture a under member i (1 = the
+lowest score, ties averaged), the ensemble's score is ``sum_i log(r_i(a) / N)``. The score is
+therefore *relative to the set it was computed on*: the same architecture scores differently
+in another set, and only the ranking within one set means anything.
+
+A member's NaN or -inf ranks lowest (the references turn NaN into -inf before ranking), so an
+ensemble's score is always finite: a member that fails on an architecture counts against it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import scipy.stats
+
+SEPARATOR = "+"  # "eznas_a+naswot+flops" names an ad-hoc ensemble of those proxies
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleProxy:
+    """The sum of log-ranks of ``members`` (names of non-ensemble proxies) over a scored set."""
+
+    name: str
+    members: tuple[str, ...]
+    description: str = ""
+
+
+def parse(name: str) -> EnsembleProxy | None:
+    """``"a+b+c"`` -> the ensemble of a, b and c; None for a name without ``+``."""
+    if SEPARATOR not in name:
+        return None
+    members = tuple(m.strip() for m in name.split(SEPARATOR))
+    if len(members) < 2 or not all(members) or len(set(members)) != len(members):
+        raise ValueError(f"Ensemble {name!r} must name two or more distinct proxies joined by '+'.")
+    return EnsembleProxy(name, members, "sum of log-ranks of " + ", ".join(members))
+
+
+def log_rank_sum(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """[N] sum over members of log(rank / N) of each column [N] (rank 1 = lowest, ties get their
+    average rank, NaN ranks with -inf at the bottom)."""
+    out = np.zeros(len(columns[0]))
+    for c in columns:
+        c = np.nan_to_num(np.asarray(c, np.float64), nan=-np.inf, posinf=np.inf, neginf=-np.inf)
+        out += np.log(scipy.stats.rankdata(c) / len(c))
+    return out
+
+
+def with_members(proxies: Sequence, lookup) -> list:
+    """``proxies`` with each ensemble's members (``lookup(name)``) inserted before it where not
+    already requested, so every member is scored once."""
+    out, names = [], set()
+    for p in proxies:
+        for m in p.members if isinstance(p, EnsembleProxy) else ():
+            member = lookup(m)
+            if isinstance(member, EnsembleProxy):
+                raise ValueError(f"Ensemble {p.name!r}: member {m!r} is itself an ensemble.")
+            if m not in names:
+                out.append(member)
+                names.add(m)
+        if p.name in names:
+            continue
+        out.append(p)
+        names.add(p.name)
+    return out
+
+
+def ensemble_scores(proxies: Sequence, means: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """{ensemble name: [N] scores} of the ensembles among ``proxies``, from their members'
+    ``means`` over the same N architectures."""
+    return {
+        p.name: log_rank_sum([means[m] for m in p.members])
+        for p in proxies
+        if isinstance(p, EnsembleProxy)
+    }
