@@ -6,7 +6,8 @@ Prints JSON lines: the environment; statistics collection (EZNAS-A's terminal an
 cold and warm; EZNAS-A end to end cold and warm with their ratio (the compile overhead on
 never-seen architectures); the whole-module jit per architecture for comparison; K inits
 vmapped versus looped; the classic proxies (synflow, snip, grad_norm, jacob_cov, NASWOT) cold and
-warm, together versus one at a time; a GP generation's evaluation, population-major versus
+warm, together versus one at a time; the 2023-2025 proxies (MeCo, SWAP, AZ-NAS's parts, VKDNW)
+cold and warm, and all proxies together versus one at a time; a GP generation's evaluation, population-major versus
 EZNAS's program-by-program way; peak memory. "cold" starts from empty compilation caches.
 ``--parts=models`` measures the compile overhead per never-seen model, e.g. on NDS:
 
@@ -38,7 +39,7 @@ flags.DEFINE_integer("module_archs", 5, "Architectures for the jit-per-architect
 flags.DEFINE_list("proxies", ["eznas_a"], "Proxies for the end-to-end measurement.")
 flags.DEFINE_list(
     "parts",
-    ["stats", "proxies", "module", "inits", "classic", "gp", "models"],
+    ["stats", "proxies", "module", "inits", "classic", "sota", "gp", "models"],
     "Which measurements to run (models: compile overhead per never-seen model).",
 )
 flags.DEFINE_list(
@@ -46,6 +47,12 @@ flags.DEFINE_list(
 )
 flags.DEFINE_integer("classic_batch_size", 64, "Batch size for the classic proxies.")
 flags.DEFINE_integer("classic_archs", 50, "Never-seen architectures for the classic proxies.")
+flags.DEFINE_list(
+    "sota",
+    ["meco", "swap", "az_expressivity", "az_progressivity", "az_trainability", "vkdnw"],
+    "2023-2025 proxies to time (batch --classic_batch_size, noise, kaiming_fan_in init).",
+)
+flags.DEFINE_integer("sota_archs", 20, "Never-seen architectures for the 2023-2025 proxies.")
 flags.DEFINE_integer("gp_programs", 50, "Random programs in the GP evaluation measurement.")
 flags.DEFINE_integer("gp_archs", 20, "Architectures in the GP evaluation measurement.")
 flags.DEFINE_integer("gp_baseline_programs", 3, "Programs evaluated EZNAS's way (per program).")
@@ -94,6 +101,18 @@ def main(argv):
         few = archs[: FLAGS.classic_archs]
         emit(bench.bench_proxies(key, space, few, FLAGS.dataset, classic, FLAGS.classic))
         emit(bench.bench_sharing(key, space, few[:10], FLAGS.dataset, classic, FLAGS.classic))
+    if "sota" in FLAGS.parts:  # AZ-NAS's and VKDNW's settings for all, so passes can be shared
+        sota = dataclasses.replace(
+            settings,
+            batch_size=FLAGS.classic_batch_size,
+            inputs="noise",
+            weight_init="kaiming_fan_in",
+        )
+        few = archs[: FLAGS.sota_archs]
+        for name in FLAGS.sota:
+            emit(bench.bench_proxies(key, space, few, FLAGS.dataset, sota, [name]))
+        together = FLAGS.classic + FLAGS.sota
+        emit(bench.bench_sharing(key, space, few[:5], FLAGS.dataset, sota, together))
     if "gp" in FLAGS.parts:
         few = archs[: FLAGS.gp_archs]
         emit(
