@@ -6,11 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tests.proxies.helpers import compiles_for_new_archs
 from zcjax import engine, netplan
-from zcjax.archs import sample_archs
 from zcjax.proxies import activation, gradient, synflow, zico
 from zcjax.proxies.passes import Passes, kernels
-from zcjax.recipe import score_archs
 from zcjax.settings import Settings
 from zcjax.spaces import nb201
 
@@ -205,23 +204,12 @@ def test_unit_programs_equal_the_classic_proxies_per_unit(small_network):
 
 @pytest.mark.slow
 def test_classic_proxies_do_not_compile_per_architecture():
-    from experiments import bench_lib as bench
-    from zcjax import compiles
-    from zcjax.proxies import get_proxies
-    from zcjax.spaces import SPACES
-
-    space = SPACES["nb201"]
-    archs = sample_archs(jax.random.key(21), space, 22)
     # grasp is left out: its Hessian-vector product is eager jax.jvp(jax.grad(...)), whose
     # derived kernels JAX caches by weak reference and may recompile after garbage collection.
-    proxies = get_proxies("synflow,snip,grad_norm,jacob_cov,naswot,fisher,zico")
-    settings = Settings(batch_size=2, inputs="noise")
-    key = jax.random.key(0)
-    bench.clear_compilation_caches()  # start cold whatever ran before
-    with compiles.count_compiles() as warm:
-        score_archs(key, space, archs[:12], proxies, "cifar10", settings)
-    with compiles.count_compiles() as new:
-        scores, _ = score_archs(key, space, archs[12:], proxies, "cifar10", settings)
-    assert warm.count > 50
-    assert new.count <= 5, f"{new.count} compilations for 10 new archs"
+    warm, new, scores = compiles_for_new_archs(
+        "synflow,snip,grad_norm,jacob_cov,naswot,fisher,zico",
+        Settings(batch_size=2, inputs="noise"),
+    )
+    assert warm > 50  # the counter sees the kernels compile
+    assert new <= 5, f"{new} compilations for 10 new archs"
     assert np.isfinite(scores["snip"]).all() and np.isfinite(scores["synflow"]).all()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from tests.proxies.helpers import noise_passes
 from zcjax import compiles, engine, netplan
-from zcjax.inputs import at_resolution
 from zcjax.proxies import PROXIES, meco
 from zcjax.proxies.passes import Passes
 from zcjax.spaces import get_space, nb201
@@ -122,19 +122,16 @@ def test_meco_is_registered():
     assert PROXIES["meco"].fn is meco.meco
 
 
-def _passes(space, arch, dataset, key, batch=1, resolution=None):
-    plan = at_resolution(space.plan(arch, dataset), resolution)
-    params = engine.init_params(key, plan, "pytorch")
-    size = plan.input_shape[0]
-    x = jax.random.normal(jax.random.fold_in(key, 1), (batch, size, size, 3))
-    return Passes(plan, params, x, jnp.zeros(batch, jnp.int32))
+def _noise_passes(space, arch, dataset, key, batch=1, resolution=None):
+    return noise_passes(space, arch, dataset, key, batch, resolution)
 
 
 def test_meco_finite_on_nb201():
     space = get_space("nb201")
     archs = [(0, 0, 0, 0, 0, 0), (3, 3, 3, 3, 3, 3), (1, 4, 2, 0, 3, 1)]
     scores = [
-        meco.meco(_passes(space, a, "cifar10", jax.random.key(i))) for i, a in enumerate(archs)
+        meco.meco(_noise_passes(space, a, "cifar10", jax.random.key(i)))
+        for i, a in enumerate(archs)
     ]
     assert np.all(np.isfinite(scores))
     # All-none cells output zeros: only the stem's conv and BN have non-constant channels.
@@ -147,7 +144,7 @@ def test_meco_finite_on_nds(name, data_dir):
     space = get_space(name)
     archs = space.load_benchmark(data_dir).archs[:2]
     for i, arch in enumerate(archs):
-        passes = _passes(space, arch, "imagenet", jax.random.key(i), resolution=32)
+        passes = _noise_passes(space, arch, "imagenet", jax.random.key(i), resolution=32)
         assert np.isfinite(meco.meco(passes))
 
 
@@ -194,7 +191,9 @@ def test_meco_ranks_nb201_archs_like_their_accuracy(nb201_table):
     space = get_space("nb201")
     rows = np.random.default_rng(0).choice(len(nb201_table["arch"]), 40, replace=False)
     scores = [
-        meco.meco(_passes(space, space.parse(nb201_table["arch"][r]), "cifar10", jax.random.key(r)))
+        meco.meco(
+            _noise_passes(space, space.parse(nb201_table["arch"][r]), "cifar10", jax.random.key(r))
+        )
         for r in rows
     ]
     rho = scipy_stats.spearmanr(scores, np.asarray(nb201_table["cifar10_valid"])[rows])[0]

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from tests.proxies.helpers import noise_passes
 from zcjax import compiles, engine, netplan
-from zcjax.inputs import at_resolution
 from zcjax.proxies import PROXIES, swap
 from zcjax.proxies.passes import Passes
 from zcjax.spaces import get_space, nb201
@@ -76,18 +76,14 @@ def test_regular_factor_and_swap_reg_use_the_official_parameter_count():
     assert custom == swap.swap(passes)
 
 
-def _passes(space, arch, dataset, key, batch=16, resolution=None):
-    plan = at_resolution(space.plan(arch, dataset), resolution)
-    params = engine.init_params(key, plan, "pytorch")
-    size = plan.input_shape[0]
-    x = jax.random.normal(jax.random.fold_in(key, 1), (batch, size, size, 3))
-    return Passes(plan, params, x, jnp.zeros(batch, jnp.int32))
+def _noise_passes(space, arch, dataset, key, batch=16, resolution=None):
+    return noise_passes(space, arch, dataset, key, batch, resolution)
 
 
 def test_swap_finite_on_nb201():
     space = get_space("nb201")
     archs = [(0, 0, 0, 0, 0, 0), (3, 3, 3, 3, 3, 3), (1, 4, 2, 0, 3, 1)]
-    passes = [_passes(space, a, "cifar10", jax.random.key(i), 8) for i, a in enumerate(archs)]
+    passes = [_noise_passes(space, a, "cifar10", jax.random.key(i), 8) for i, a in enumerate(archs)]
     scores = [swap.swap(p) for p in passes]
     # All-none cells output zeros, so every ReLU after the first cell reads zeros: one pattern.
     assert scores[0] == 1 and 1 < scores[1] <= 2**8 and 1 < scores[2] <= 2**8
@@ -100,7 +96,7 @@ def test_swap_finite_on_nb201():
 def test_swap_finite_on_nds(name, data_dir):
     space = get_space(name)
     for i, arch in enumerate(space.load_benchmark(data_dir).archs[:2]):
-        passes = _passes(space, arch, "imagenet", jax.random.key(i), batch=8, resolution=32)
+        passes = _noise_passes(space, arch, "imagenet", jax.random.key(i), batch=8, resolution=32)
         assert 1 <= swap.swap(passes) <= 2**8
         assert np.isfinite(swap.swap_reg(passes))
 
@@ -133,7 +129,7 @@ def test_swap_ranks_nb201_archs_like_their_accuracy(nb201_table):
     rows = np.random.default_rng(0).choice(len(nb201_table["arch"]), 30, replace=False)
     acc = np.asarray(nb201_table["cifar10_valid"])[rows]
     passes = [
-        _passes(space, space.parse(nb201_table["arch"][r]), "cifar10", jax.random.key(int(r)))
+        _noise_passes(space, space.parse(nb201_table["arch"][r]), "cifar10", jax.random.key(int(r)))
         for r in rows
     ]
     rho = scipy_stats.spearmanr([swap.swap(p) for p in passes], acc)[0]
