@@ -26,7 +26,7 @@ from absl import app, flags, logging
 from zcjax.data import DataNotFoundError, describe_data_dir
 from zcjax.gp import checkpoint, heldout, search
 from zcjax.gp import config as configs
-from zcjax.gp.tasks import load_tasks, parse_tasks
+from zcjax.gp.tasks import parse_tasks
 from zcjax.progress import format_progress, printer
 
 FLAGS = flags.FLAGS
@@ -125,30 +125,17 @@ def main(argv):
         sys.exit(f"error: {e}")
     search_s = time.time() - start
     print(f"search: {state.generation} generations in {search_s:.1f}s this call")
-    tasks = load_tasks(config)
-    best = heldout.final_programs(
-        config, tasks, state, report.top_k, report.candidates, report.validate_archs
-    )
+    progress = printer(lambda line: print(f"held-out: {line}", flush=True), every_s=30)
+    best, rows = heldout.run_heldout(config, report, state, FLAGS.workdir, progress)
     if not best:
         print("no programs were evaluated")
         return
     for c in best:
         valid = "" if c.validation_fitness is None else f", validation {c.validation_fitness:+.3f}"
         print(f"  fitness {c.search_fitness:+.3f} (mean of {c.evaluations}{valid}): {c.program}")
-    progress = printer(lambda line: print(f"held-out: {line}", flush=True), every_s=30)
-    rows = heldout.score_test_split(
-        config,
-        tasks,
-        best,
-        baselines=list(report.baselines),
-        num_inits=report.test_inits,
-        progress=progress,
-    )
     print(heldout.format_table(rows))
     if FLAGS.workdir:
-        path = os.path.join(FLAGS.workdir, checkpoint.HELDOUT)
-        heldout.save(path, rows, config.settings, report.test_inits or config.settings.num_inits)
-        print(f"wrote {path}")
+        print(f"wrote {os.path.join(FLAGS.workdir, checkpoint.HELDOUT)}")
     print(f"total {time.time() - start:.1f}s")
 
 

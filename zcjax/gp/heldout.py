@@ -22,12 +22,12 @@ import jax
 import numpy as np
 
 from zcjax import metrics
-from zcjax.gp.checkpoint import save_json
-from zcjax.gp.config import SearchConfig
+from zcjax.gp.checkpoint import HELDOUT, save_json
+from zcjax.gp.config import HeldoutConfig, SearchConfig
 from zcjax.gp.evaluate import task_fitness
 from zcjax.gp.keys import Keys
 from zcjax.gp.state import SearchState
-from zcjax.gp.tasks import TaskData, sample_task_archs
+from zcjax.gp.tasks import TaskData, load_tasks, sample_task_archs
 from zcjax.program import PROGRAMS, Program, parse
 from zcjax.proxies import ProgramProxy, get_proxies
 from zcjax.recipe import Progress, score_archs
@@ -235,3 +235,28 @@ def to_json(rows: Sequence[Row]) -> list[dict]:
         return x
 
     return [{k: clean(v) for k, v in dataclasses.asdict(r).items()} for r in rows]
+
+
+def run_heldout(
+    config: SearchConfig,
+    report: HeldoutConfig,
+    state: SearchState,
+    workdir: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+) -> tuple[list[Candidate], list[Row]]:
+    """What ``evolve.py`` reports after a search: its final programs (``final_programs``) and
+    their rows on every task's test split next to ``report.baselines``; with ``workdir`` the
+    rows are saved there as ``heldout.json``. ``([], [])`` when no program was evaluated."""
+    tasks = load_tasks(config)
+    best = final_programs(
+        config, tasks, state, report.top_k, report.candidates, report.validate_archs
+    )
+    if not best:
+        return [], []
+    rows = score_test_split(
+        config, tasks, best, list(report.baselines), report.test_inits, progress=progress
+    )
+    if workdir is not None:
+        test_inits = report.test_inits or config.settings.num_inits
+        save(os.path.join(workdir, HELDOUT), rows, config.settings, test_inits)
+    return best, rows
