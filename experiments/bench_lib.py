@@ -20,6 +20,9 @@ import jax
 from zcjax import compiles
 from zcjax.gp import evaluate as gp_evaluate
 from zcjax.gp import operators
+from zcjax.gp.generation import run_generation
+from zcjax.gp.state import initial_state
+from zcjax.gp.tasks import load_tasks
 from zcjax.inputs import at_resolution, input_batch
 from zcjax.program import compile as program_compile
 from zcjax.program.compile import network_score
@@ -295,4 +298,43 @@ def bench_gp(
             "program_archs_per_s": round(n / timing["seconds"], 2),
         }
     )
+    return records
+
+
+def bench_generation(config) -> list[dict]:
+    """Two generations of a search (``gp.config.SearchConfig``): cold (compile caches cleared)
+    and warm, each's wall time split as ``history.jsonl`` records it (screening statistics,
+    children, evaluation, promotion, validation) and its (program, architecture) evaluations
+    per second: distinct children x M archs x tasks, plus promoted programs x promotion archs
+    x tasks, plus the validated program x validation archs x tasks."""
+    config = dataclasses.replace(config, generations=2)
+    config.validate()
+    tasks = load_tasks(config)
+    clear_compilation_caches()
+    state = initial_state(config)
+    records = []
+    for phase in ("cold", "warm"):
+        start = time.perf_counter()
+        state = run_generation(config, tasks, state)
+        wall = time.perf_counter() - start
+        r = state.history[-1]
+        sizes = [len(td.search) for td in tasks]
+        evals = sum(
+            r["distinct_children"] * min(config.archs_per_task, n)
+            + r.get("promoted", 0) * min(config.promote_archs, n)
+            + (min(config.validation_archs, n) if r.get("validation_fitness") is not None else 0)
+            for n in sizes
+        )
+        split = {k: r[k] for k in r if k.endswith("_s") and k != "wall_time_s"}
+        records.append(
+            {
+                "bench": "gp_generation",
+                "phase": phase,
+                "tasks": [str(td.task) for td in tasks],
+                "wall_s": round(wall, 2),
+                **split,
+                "program_arch_evaluations": evals,
+                "program_archs_per_s": round(evals / wall, 2),
+            }
+        )
     return records

@@ -8,7 +8,12 @@ never-seen architectures); the whole-module jit per architecture for comparison;
 vmapped versus looped; the classic proxies (synflow, snip, grad_norm, jacob_cov, NASWOT) cold and
 warm, together versus one at a time; the 2023-2025 proxies (MeCo, SWAP, AZ-NAS's parts, VKDNW)
 cold and warm, and all proxies together versus one at a time; a GP generation's evaluation, population-major versus
-EZNAS's program-by-program way; peak memory. "cold" starts from empty compilation caches.
+EZNAS's program-by-program way, and two whole generations of a named search (``--gp_config``)
+split into statistics, children, evaluation, promotion and validation with (program,
+architecture) evaluations per second; peak memory. "cold" starts from empty compilation caches.
+Issue 14's throughput, a generation of its search:
+
+  python experiments/benchmark.py --parts=gp --gp_config=discover
 ``--parts=models`` measures the compile overhead per never-seen model, e.g. on NDS:
 
   python experiments/benchmark.py --space=nds_darts_in --parts=models --resolution=64
@@ -25,6 +30,7 @@ import jax
 from absl import app, flags
 
 from zcjax.archs import sample_archs
+from zcjax.gp.config import get_config
 from zcjax.settings import Settings
 from zcjax.spaces import get_space
 from zcjax.stats import TERMINALS
@@ -56,6 +62,12 @@ flags.DEFINE_integer("sota_archs", 20, "Never-seen architectures for the 2023-20
 flags.DEFINE_integer("gp_programs", 50, "Random programs in the GP evaluation measurement.")
 flags.DEFINE_integer("gp_archs", 20, "Architectures in the GP evaluation measurement.")
 flags.DEFINE_integer("gp_baseline_programs", 3, "Programs evaluated EZNAS's way (per program).")
+flags.DEFINE_string(
+    "gp_config",
+    "smoke",
+    "Named search config (zcjax.gp.config.CONFIGS) whose two generations --parts=gp times; "
+    "'discover' is issue 14's search (4 tasks, promotion): tens of minutes on 2 CPU cores.",
+)
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.adopt_module_key_flags(cli)
 
@@ -126,6 +138,9 @@ def main(argv):
                 FLAGS.gp_baseline_programs,
             )
         )
+        search_config = get_config(FLAGS.gp_config).search
+        data_dir = dataclasses.replace(search_config.settings, data_dir=settings.data_dir)
+        emit(bench.bench_generation(dataclasses.replace(search_config, settings=data_dir)))
     emit(bench.memory_record())
 
 

@@ -4,7 +4,9 @@
       --generations=10 --archs_per_task=20 --num_inits=1 --batch_size=16 --seed=0 \
       --workdir=runs/eznas_c10_c100
 
-Prints one line per generation and, at the end, the best programs (the ``--candidates`` best by
+Prints one line per generation (the best's fitness on the ``--promote_archs`` sample that
+selection used, +- its jackknife SE, and on the fixed ``--validation_archs`` sample) and, at the
+end, the best programs (the ``--candidates`` best by
 search fitness, re-ranked on ``--validate_archs`` fresh search-split architectures per task)
 with their Kendall tau / Spearman rho (bootstrap 95% CIs) on each task's held-out test split,
 next to EZNAS-A and classic proxies on the same architectures. With ``--workdir`` every generation is checkpointed
@@ -15,6 +17,7 @@ or two; every other flag is a field of ``SearchConfig``, ``Settings`` or ``Heldo
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -32,13 +35,15 @@ from zcjax.progress import format_progress, printer
 FLAGS = flags.FLAGS
 flags.DEFINE_enum(
     "config",
-    "eznas",
+    "default",
     list(configs.CONFIGS),
-    "Named configuration (zcjax.gp.config.CONFIGS): eznas (EZNAS's search) or smoke (a CPU "
-    "test of a minute or two). Flags given on the command line override its fields; the "
-    "defaults shown below are eznas's.",
+    "Named configuration (zcjax.gp.config.CONFIGS): default (EZNAS's schedule with fitness "
+    "re-scored on 100 archs and de-dup by ranking), eznas (EZNAS's search as its code ran it), "
+    "discover (the network language, ensembles, four tasks) or smoke (a CPU test of a minute "
+    "or two). Flags given on the command line override its fields; the defaults shown below "
+    "are default's.",
 )
-_BASE = configs.get_config("eznas")
+_BASE = configs.get_config("default")
 _TASKS = cli.Text(lambda tasks: ",".join(str(t) for t in tasks), parse_tasks)
 cli.define_flags(_BASE.search, skip=("settings",), text={"tasks": _TASKS})
 cli.define_flags(_BASE.search.settings)
@@ -54,8 +59,14 @@ flags.adopt_module_key_flags(cli)
 
 
 def config_from_flags() -> configs.EvolveConfig:
-    """The named ``--config`` with the fields given as flags replaced."""
+    """The named ``--config`` with the fields given as flags replaced; with a ``--workdir``
+    that holds a search, that search's settings replace the named config's (rerunning a
+    command resumes its search even after a default changed; a flag given still counts)."""
     base = configs.get_config(FLAGS.config)
+    saved = checkpoint.saved_config(FLAGS.workdir) if FLAGS.workdir else None
+    if saved is not None:
+        where = dataclasses.replace(saved.settings, data_dir=base.search.settings.data_dir)
+        base = dataclasses.replace(base, search=dataclasses.replace(saved, settings=where))
     settings = cli.from_flags(base.search.settings)
     search_config = cli.from_flags(base.search, text={"tasks": _TASKS}, settings=settings)
     return configs.EvolveConfig(search_config, cli.from_flags(base.heldout))
@@ -79,8 +90,11 @@ def generation_printer(total: int):
         taus = ", ".join(
             f"{t} {'nan' if v is None else f'{v:.3f}'}" for t, v in info["best_taus"].items()
         )
+        se, valid = info.get("best_fitness_se"), info.get("validation_fitness")
         print(
-            f"gen {info['generation']:>3}  best {info['best_fitness']:+.3f}  median "
+            f"gen {info['generation']:>3}  best {info['best_fitness']:+.3f}"
+            f"{'' if se is None else f' +- {se:.3f}'}"
+            f"{'' if valid is None else f' (validation {valid:+.3f})'}  median "
             f"{info['median_fitness']:+.3f}  invalid {info['invalid']:>3}  "
             f"{info['wall_time_s']:.1f}s  best: {info['best_program']}  ({taus})\n"
             f"  {format_progress('generations', min(done, total), total, rate)}",

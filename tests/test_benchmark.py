@@ -40,3 +40,32 @@ def test_benchmark_prints_json_records_for_the_new_proxies(data_dir):
     sharing = [r for r in records if r.get("phase") == "sharing"]
     assert sharing and sharing[0]["bench"] == "synflow,meco,swap"
     assert sharing[0]["s_per_arch_together"] > 0
+
+
+@pytest.mark.slow
+def test_benchmark_times_two_generations_of_a_search(data_dir):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "experiments" / "benchmark.py"),
+            "--parts=gp",
+            "--gp_config=smoke",
+            "--gp_programs=4",
+            "--gp_archs=2",
+            "--gp_baseline_programs=1",
+            "--num_archs=2",
+            "--batch_size=2",
+            f"--data_dir={data_dir}",
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    generations = [r for r in records if r.get("bench") == "gp_generation"]
+    assert [r["phase"] for r in generations] == ["cold", "warm"]
+    for r in generations:
+        assert r["program_arch_evaluations"] > 0 and r["program_archs_per_s"] > 0
+        assert {"screen_stats_s", "children_s", "evaluation_s", "promotion_s"} <= set(r)

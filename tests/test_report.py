@@ -135,18 +135,23 @@ def workdir(tmp_path_factory):
         init_heights=(1, 2),
         mut_heights=(0, 1),
         max_height=3,
+        promote_archs=0,
+        validation_archs=0,
     )
-    tasks = [TaskData(t, None, None, "acc", tuple(range(10)), ()) for t in config.tasks]
+    truth = types.SimpleNamespace(column=lambda name, archs: np.asarray(archs, float))
+    tasks = [TaskData(t, None, truth, "acc", tuple(range(10)), ()) for t in config.tasks]
     calls = []
 
     def offspring(config, keys, parents, screen):
-        return [parents[i % len(parents)] for i in range(config.offspring)], 3 + len(calls), 2
+        children = [parents[i % len(parents)] for i in range(config.offspring)]
+        return children, 0, 3 + len(calls), 2
 
-    def fitness(config, key, programs, tasks, archs):
+    def fitness(config, key, programs, tasks, archs, settings=None):
         calls.append(1)
         values = np.linspace(-0.5, 0.1 * len(calls), len(programs))
         values[0] = INVALID
-        return np.tile(values[:, None], (1, len(tasks))), values
+        scores = [np.add.outer(values, np.asarray(a, float)) for a in archs]
+        return np.tile(values[:, None], (1, len(tasks))), values, scores
 
     mp.setattr(search, "load_tasks", lambda config: tasks)
     mp.setattr(generation, "arch_stats", lambda *args: None)

@@ -9,6 +9,7 @@ is the host entry point that first makes float64 data exact in float32.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -170,3 +171,13 @@ def bootstrap_ci(
         return float(lo), float(hi)
 
     return {"kendall_tau": interval(taus), "spearman": interval(rhos)}
+
+
+def log_rank_sum(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """[N] sum over members of log(rank / N) of each column [N] (rank 1 = lowest, ties get their
+    average rank, NaN ranks with -inf at the bottom)."""
+    out = np.zeros(len(columns[0]))
+    for c in columns:
+        c = np.nan_to_num(np.asarray(c, np.float64), nan=-np.inf, posinf=np.inf, neginf=-np.inf)
+        out += np.log(scipy.stats.rankdata(c) / len(c))
+    return out

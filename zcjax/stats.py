@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from zcjax import engine, netplan
 from zcjax.keys import init_keys
+from zcjax.program.network import NetworkFacts
 from zcjax.program.terminals import EZNAS_ARGS, INPUTS, TERMINALS
 
 
@@ -36,11 +37,13 @@ class Stats:
 
     ``layers[i][terminal]`` is an array of the unit's shape: weight-like terminals
     [k, k, C_in, C_out], activation-like ones [B, H, W, C]. With K initialisations stacked
-    (``collect_stats(..., vmap_inits=True)``) every array has a leading [K] axis.
+    (``collect_stats(..., vmap_inits=True)``) every array has a leading [K] axis. ``facts``
+    (units' stages, params, FLOPs) is what the network language's terminals read.
     """
 
     layers: tuple[dict[str, jax.Array], ...]
     names: tuple[str, ...] = flax.struct.field(pytree_node=False)
+    facts: NetworkFacts | None = flax.struct.field(pytree_node=False, default=None)
 
     @property
     def terminals(self) -> tuple[str, ...]:
@@ -193,7 +196,17 @@ def collect_stats(
             else:
                 layer[t] = by_source[source][unit.path][quantity]
         layers.append(layer)
-    return Stats(tuple(layers), tuple("/".join(u.path) for u in plan.units))
+    return Stats(tuple(layers), tuple("/".join(u.path) for u in plan.units), network_facts(plan))
+
+
+def network_facts(plan: netplan.Plan) -> NetworkFacts:
+    """Each unit's stage (rank of its output resolution, 0 = the highest) and the plan's
+    parameter and FLOP counts (``engine.plan_costs``)."""
+    shapes = engine.value_shapes(plan)
+    heights = [shapes[u.dst][1] for u in plan.units]
+    order = sorted(set(heights), reverse=True)
+    params, flops = engine.plan_costs(plan)
+    return NetworkFacts(tuple(order.index(h) for h in heights), params, flops)
 
 
 def stack_inits(stats: Sequence[Stats]) -> Stats:

@@ -1,4 +1,5 @@
-"""Fitness: exact tau-b per row, aggregation over tasks, invalid programs; task parsing."""
+"""Fitness: exact tau-b per row, aggregation over tasks, invalid programs, jackknife standard
+errors; task parsing."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from zcjax.gp.fitness import INVALID, fitness_from_taus, kendall_tau_rows
+from zcjax.gp.fitness import (
+    INVALID,
+    fitness_from_taus,
+    fitness_jackknife_se,
+    kendall_tau_jackknife_se,
+    kendall_tau_rows,
+)
 from zcjax.gp.tasks import Task, parse_tasks
 
 
@@ -65,3 +72,51 @@ def test_parse_tasks():
     ]:
         with pytest.raises(ValueError, match=message):
             parse_tasks(bad)
+
+
+def brute_force_jackknife_se(scores, truth):
+    m = len(truth)
+    taus = [scipy.stats.kendalltau(np.delete(scores, i), np.delete(truth, i))[0] for i in range(m)]
+    return np.sqrt((m - 1) / m * np.sum((np.array(taus) - np.mean(taus)) ** 2))
+
+
+def test_jackknife_se_equals_brute_force_with_ties():
+    rng = np.random.default_rng(1)
+    for m in (3, 7, 20):
+        truth = rng.integers(0, 6, m).astype(float)  # tied accuracies
+        scores = truth + rng.integers(0, 4, m)  # tied, correlated scores
+        assert len(np.unique(truth)) >= 3 and len(np.unique(scores)) >= 3  # no constant deletion
+        want = brute_force_jackknife_se(scores, truth)
+        assert kendall_tau_jackknife_se(scores, truth) == pytest.approx(want, rel=1e-12)
+    scores = rng.normal(size=30)
+    truth = rng.normal(size=30)
+    want = brute_force_jackknife_se(scores, truth)
+    assert kendall_tau_jackknife_se(scores, truth) == pytest.approx(want, rel=1e-12)
+
+
+def test_jackknife_se_has_the_known_scale_and_invalid_cases():
+    rng = np.random.default_rng(2)
+    for n in (20, 100):
+        se = [kendall_tau_jackknife_se(rng.normal(size=n), rng.normal(size=n)) for _ in range(20)]
+        null_sd = np.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1)))  # SD of tau under independence
+        assert 0.7 * null_sd < np.mean(se) < 1.4 * null_sd, (n, np.mean(se), null_sd)
+    assert np.isnan(kendall_tau_jackknife_se([1.0, np.nan, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0]))
+    assert np.isnan(kendall_tau_jackknife_se([1.0, 2.0], [1.0, 2.0]))  # M < 3
+    assert np.isnan(kendall_tau_jackknife_se([1.0, 1.0, 1.0, 2.0], [1.0, 2.0, 3.0, 4.0]))
+    assert kendall_tau_jackknife_se([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0]) == 0.0
+
+
+def test_fitness_se_is_the_se_of_the_worst_task_or_of_the_mean():
+    rng = np.random.default_rng(3)
+    truths = [rng.normal(size=15), rng.normal(size=15)]
+    scores = [truths[0] + rng.normal(size=15), truths[1] + 3 * rng.normal(size=15)]
+    taus = [scipy.stats.kendalltau(s, y)[0] for s, y in zip(scores, truths)]
+    se = [kendall_tau_jackknife_se(s, y) for s, y in zip(scores, truths)]
+    worst = int(np.argmin(taus))
+    assert fitness_jackknife_se(scores, truths) == se[worst]
+    absolute = int(np.argmin(np.abs(taus)))
+    assert fitness_jackknife_se(scores, truths, "absolute") == se[absolute]
+    mean = fitness_jackknife_se(scores, truths, "signed", "mean")
+    assert mean == pytest.approx(np.sqrt(se[0] ** 2 + se[1] ** 2) / 2)
+    scores[1][0] = np.nan
+    assert np.isnan(fitness_jackknife_se(scores, truths))

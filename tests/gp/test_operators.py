@@ -10,6 +10,7 @@ from zcjax.gp import operators as ops
 from zcjax.keys import host_rng
 from zcjax.program import Program, parse
 from zcjax.program.kinds import KINDS
+from zcjax.program.network import members as network_members
 from zcjax.program.tree import TERMINAL_KINDS
 
 EZNAS_A = parse("frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))")
@@ -25,7 +26,7 @@ def well_typed(p: Program) -> bool:
 
 
 def test_min_heights():
-    assert ops.MIN_HEIGHT == {"A": 0, "W": 0, "Am": 1, "Wm": 1, "S": 1}
+    assert ops.MIN_HEIGHT == {"A": 0, "W": 0, "Am": 1, "Wm": 1, "S": 1, "N": 0, "E": 1}
     assert 0 < ops.TERMINAL_RATIO < 1
 
 
@@ -212,3 +213,64 @@ def test_every_operator_returns_well_typed_programs_of_the_parents_kinds(name):
 
 def test_operator_table_covers_every_mutation():
     assert {f"mut_{m}" for m in ops.MUTATIONS} <= set(OPERATORS)
+
+
+# ----------------------------------------------------------------------------- network language
+
+
+def _members(p: Program) -> int:
+    return int(p.nodes[0].removeprefix("ensemble")) if p.kind == "E" else 1
+
+
+@pytest.mark.parametrize("max_trees", [2, 3, 4])
+def test_ensembles_are_generated_well_typed_within_max_trees(max_trees):
+    keys = jax.random.split(jax.random.key(9), 40)
+    progs = [ops.gen_half_and_half(k, 2, 6, kinds=("E",), max_trees=max_trees) for k in keys]
+    assert all(well_typed(p) and p.kind == "E" and p.height <= 6 for p in progs)
+    sizes = {_members(p) for p in progs}
+    assert max(sizes) <= max_trees and 2 in sizes
+    if max_trees > 2:
+        assert max(sizes) > 2  # larger ensembles are drawn too
+    nets = [ops.gen_half_and_half(k, 2, 6, kinds=("N",)) for k in keys]
+    assert all(well_typed(p) and p.kind == "N" for p in nets)
+    assert any(n.startswith("net_") and n in ops.PRIMITIVES for p in nets for n in p.nodes)
+
+
+def test_mutation_acts_within_one_member_of_an_ensemble():
+    parent = parse(
+        "ensemble3(net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))), "
+        "log_params, net_std(mean(weight)))"
+    )
+    for key in jax.random.split(jax.random.key(4), 30):
+        child = ops.mut_uniform(key, parent)
+        assert well_typed(child) and child.nodes[0] == "ensemble3"
+        same = [a == b for a, b in zip(network_members(child), network_members(parent))]
+        assert sum(same) >= 2  # at most one member changed
+
+
+def test_cx_members_combines_whole_trees_of_both_parents():
+    a = parse("ensemble2(log_params, net_mean(mean(weight)))")
+    b = parse("ensemble2(log_flops, net_max(mean(relu_in@data)))")
+    pool = set(network_members(a)) | set(network_members(b))
+    children = [
+        ops.cx_members(k, a, b, max_trees=3) for k in jax.random.split(jax.random.key(2), 30)
+    ]
+    for child in children:
+        assert well_typed(child) and 2 <= _members(child) <= 3
+        assert set(network_members(child)) <= pool
+    mixed = [c for c in children if set(network_members(c)) - set(network_members(a))]
+    assert mixed and any(_members(c) == 3 for c in children)
+    # Single N programs combine into an ensemble; max_trees=1 leaves the first parent.
+    single = ops.cx_members(jax.random.key(0), parse("log_params"), parse("log_flops"))
+    assert single == parse("ensemble2(log_flops, log_params)") or single == parse(
+        "ensemble2(log_params, log_flops)"
+    )
+    assert ops.cx_members(jax.random.key(0), a, b, max_trees=1) == a
+
+
+def test_var_or_on_ensembles_keeps_types_and_the_member_limit():
+    keys = jax.random.split(jax.random.key(11), 20)
+    parents = [ops.gen_half_and_half(k, 2, 5, kinds=("E",), max_trees=3) for k in keys]
+    kids = ops.var_or(jax.random.key(1), parents, 60, 0.5, 0.4, ("uniform",), 10, (0, 3), 3)
+    assert all(well_typed(c) and c.kind == "E" and _members(c) <= 3 for c in kids)
+    assert len(set(kids) - set(parents)) > 20

@@ -18,12 +18,12 @@ from zcjax import stats
 from zcjax.gp import INVALID, checkpoint, search
 from zcjax.gp import evaluate as gp_evaluate
 from zcjax.gp import fitness as fit
-from zcjax.gp.config import SearchConfig
+from zcjax.gp.config import CONFIGS, SearchConfig, get_config
 from zcjax.gp.evaluate import StackedStats, score_programs
 from zcjax.gp.generation import GenerationKeys, make_offspring, screen_ok, select
 from zcjax.gp.heldout import best_programs, final_programs, validation_key
 from zcjax.gp.state import SearchState, initial_state
-from zcjax.gp.tasks import Task, load_tasks, sample_task_archs, split_archs
+from zcjax.gp.tasks import GENERAL_TASKS, Task, load_tasks, sample_task_archs, split_archs
 from zcjax.program import parse
 from zcjax.proxies import ProgramProxy
 from zcjax.recipe import arch_stats, score_archs
@@ -36,9 +36,23 @@ TINY = SearchConfig(
     offspring=6,
     survivors=3,
     archs_per_task=4,
+    promote_archs=0,  # EZNAS's selection on the M architectures
+    validation_archs=0,
     screen_archs=2,
     test_archs=50,
     settings=Settings(num_inits=1, batch_size=2, normalization="eznas"),
+)
+# Promotion, validation and an immigrant on, on one task (so a generation stays short).
+PROMOTED = dataclasses.replace(
+    TINY,
+    tasks=(Task("nb201", "cifar10"),),
+    population=4,
+    offspring=4,
+    survivors=2,
+    immigrants=1,
+    promote_fraction=0.5,
+    promote_archs=8,
+    validation_archs=6,
 )
 
 
@@ -130,8 +144,10 @@ def test_children_are_screened_for_validity(screen):
     good = parse("mean(relu_in_grad@data)")
     config = dataclasses.replace(TINY, offspring=12, cx_prob=0.0, mut_prob=0.0)
     keys = GenerationKeys.of(config, 0)
-    children, rejected, rounds = make_offspring(config, keys, [bad, constant, good], [screen])
-    assert children == [good] * 12
+    children, immigrants, rejected, rounds = make_offspring(
+        config, keys, [bad, constant, good], [screen]
+    )
+    assert children == [good] * 12 and immigrants == 0
     assert rejected > 0 and rounds >= 2
     ok = screen_ok(screen.scores([bad, constant, good]))
     assert ok.tolist() == [False, False, True]
@@ -178,6 +194,35 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, data_dir, mon
     assert without_times(resumed.history) == without_times(whole.history)
     assert best_programs(resumed, 3) == best_programs(whole, 3)
     assert (Path(b) / checkpoint.HISTORY).read_text().count("\n") == 2
+
+
+@pytest.mark.slow
+def test_resume_with_promotion_equals_an_uninterrupted_run(tmp_path, data_dir, monkeypatch):
+    whole = search.run(PROMOTED, str(tmp_path / "a"))
+    assert all(r["promoted"] > 0 and r["immigrants"] == 1 for r in whole.history)
+    assert all(r["validation_fitness"] is not None for r in whole.history)
+    assert set(whole.validation) == {r["best_program"] for r in whole.history}
+
+    b = str(tmp_path / "b")
+    real = score_programs
+    calls = []
+
+    def dies_midway(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:  # generation 0: children, promoted, validation; 1: children, ...
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gp_evaluate, "score_programs", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        search.run(PROMOTED, b)
+    monkeypatch.undo()
+    assert checkpoint.resume(b, PROMOTED).generation == 1
+    resumed = search.run(PROMOTED, b)
+    assert resumed.population == whole.population
+    assert resumed.archive == whole.archive
+    assert resumed.validation == whole.validation
+    assert without_times(resumed.history) == without_times(whole.history)
 
 
 def test_a_kill_while_writing_leaves_the_old_file(tmp_path, monkeypatch):
@@ -247,6 +292,41 @@ def test_bad_settings_are_named():
         dataclasses.replace(TINY, tasks=(Task("nb201", "svhn"),)).validate()
     with pytest.raises(ValueError, match="Unknown mutations"):
         dataclasses.replace(TINY, mutations=("flip",)).validate()
+    with pytest.raises(ValueError, match="promote_archs"):
+        dataclasses.replace(TINY, promote_archs=2).validate()
+    with pytest.raises(ValueError, match="promote_fraction"):
+        dataclasses.replace(TINY, promote_fraction=0.0).validate()
+    with pytest.raises(ValueError, match="root_kinds"):
+        dataclasses.replace(TINY, root_kinds=("X",)).validate()
+    with pytest.raises(ValueError, match="trees"):
+        dataclasses.replace(TINY, trees=5).validate()
+    with pytest.raises(ValueError, match="root kind E needs trees"):
+        dataclasses.replace(TINY, root_kinds=("N", "E")).validate()
+
+
+def test_named_configs():
+    assert get_config().search == SearchConfig()  # "default"
+    eznas = get_config("eznas").search
+    assert (eznas.promote_archs, eznas.validation_archs, eznas.dedupe) == (0, 0, "fitness")
+    discover = get_config("discover")
+    d = discover.search
+    assert d.root_kinds == ("N", "E") and d.trees == 3 and d.immigrants == d.offspring // 2
+    assert [str(t) for t in d.tasks] == GENERAL_TASKS.split(",")
+    assert "az_nas" in discover.heldout.baselines and "zico" in discover.heldout.baselines
+    for name in CONFIGS:
+        get_config(name).search.validate()
+    # A checkpoint written before ``trees`` existed reads back as a one-tree search.
+    old = SearchConfig().to_json()
+    del old["trees"]
+    assert SearchConfig.from_json(old).trees == 1
+
+
+def test_network_language_search_generation_zero():
+    config = dataclasses.replace(TINY, root_kinds=("N", "E"), trees=3, population=30)
+    population = initial_state(config).population
+    assert {p.kind for p in population} == {"N", "E"}
+    members = [int(p.nodes[0][-1]) for p in population if p.kind == "E"]
+    assert members and max(members) <= 3
 
 
 def run_cli(*args, cwd):

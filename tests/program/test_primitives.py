@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from zcjax.program.kinds import KINDS
-from zcjax.program.primitives import PRIMITIVES
+from zcjax.program.primitives import UNIT_PRIMITIVES as PRIMITIVES
 
 # Wm is wide (3 x 5) so the row Gram matrix used by the eigen-ratio ops is full rank.
 SHAPES = {"A": (2, 3, 4, 4), "W": (4, 3, 3, 3), "Am": (2, 3), "Wm": (3, 5), "S": ()}

@@ -34,4 +34,11 @@ def test_statistics_use_the_program_packages_names():
         "weight_grad@perturbed",
     )
     assert {t for t, k in TERMINAL_KINDS.items() if k == W} == set(WEIGHT_TERMINALS)
-    assert set(TERMINAL_KINDS.values()) == {A, W} and tuple(TERMINAL_KINDS) == TERMINALS
+    unit = {t: k for t, k in TERMINAL_KINDS.items() if t in TERMINALS}
+    assert set(unit.values()) == {A, W} and tuple(unit) == TERMINALS
+    # The network language's terminals are network values, read from NetworkFacts.
+    assert {t: k for t, k in TERMINAL_KINDS.items() if t not in TERMINALS} == {
+        "log_params": "N",
+        "log_flops": "N",
+        "num_units": "N",
+    }

@@ -65,3 +65,24 @@ def test_an_ensemble_in_a_run_is_the_log_rank_sum_of_its_members(tmp_path, data_
     again = scoring.run_scoring(config, output=out)  # a finished file resumes to itself
     assert out.read_bytes() == first
     np.testing.assert_array_equal(again.scores["params+flops"], expected)
+
+
+def test_an_ensemble_program_scores_as_the_ensemble_of_its_member_programs(data_dir):
+    text = (
+        "ensemble2(net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))), log_params)"
+    )
+    config = scoring.ScoreConfig(
+        proxies=("eznas_a", "params"),
+        programs=(text,),
+        num_archs=10,
+        seed=2,
+        settings=Settings(batch_size=2, data_dir=str(data_dir)),
+    )
+    result = scoring.run_scoring(config)
+    members = [n for n in result.scores if n.startswith("net_mean") or n == "log_params"]
+    assert len(members) == 2 and text in result.scores
+    # Members equal their EZNAS-language and cost counterparts: same ranking, same ensemble.
+    np.testing.assert_allclose(result.scores[members[0]], result.scores["eznas_a"], rtol=1e-6)
+    np.testing.assert_allclose(result.scores["log_params"], np.log(result.scores["params"]))
+    expected = log_rank_sum([result.scores["eznas_a"], result.scores["params"]])
+    np.testing.assert_allclose(result.scores[text], expected, rtol=1e-12)

@@ -62,15 +62,10 @@ def resume(workdir: str | os.PathLike, config: SearchConfig) -> SearchState | No
     Raises ValueError if the folder holds a search with other settings (only ``generations``
     may change, to extend a finished run).
     """
-    path = os.path.join(workdir, CHECKPOINT)
-    if not os.path.exists(path):
+    found = _read_workdir(workdir)
+    if found is None:
         return None
-    try:
-        saved, state = read_checkpoint(path)
-    except CheckpointError as e:
-        raise CheckpointError(
-            f"{e}; delete it to start the search afresh, or use another workdir."
-        ) from None
+    saved, state = found
     saved = saved.to_json()
     now = config.to_json()
     for d in (saved, now):  # where the data lives is not a search setting
@@ -84,6 +79,25 @@ def resume(workdir: str | os.PathLike, config: SearchConfig) -> SearchState | No
         )
     save_jsonl(os.path.join(workdir, HISTORY), state.history)
     return state
+
+
+def saved_config(workdir: str | os.PathLike) -> SearchConfig | None:
+    """The settings of the search saved in ``workdir`` (None if there is none), as it ran:
+    fields newer than the checkpoint read back as that search had them (``from_json``)."""
+    found = _read_workdir(workdir)
+    return None if found is None else found[0]
+
+
+def _read_workdir(workdir: str | os.PathLike) -> tuple[SearchConfig, SearchState] | None:
+    path = os.path.join(workdir, CHECKPOINT)
+    if not os.path.exists(path):
+        return None
+    try:
+        return read_checkpoint(path)
+    except CheckpointError as e:
+        raise CheckpointError(
+            f"{e}; delete it to start the search afresh, or use another workdir."
+        ) from None
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[SearchConfig, SearchState]:

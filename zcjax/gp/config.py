@@ -7,10 +7,13 @@ import dataclasses
 
 from zcjax.gp import fitness as fit
 from zcjax.gp import operators as ops
-from zcjax.gp.tasks import Task, parse_tasks
-from zcjax.program.kinds import KINDS
+from zcjax.gp.tasks import GENERAL_TASKS, Task, parse_tasks
+from zcjax.program.kinds import ALL_KINDS, KINDS, E, N
+from zcjax.program.netops import MAX_TREES
 from zcjax.settings import Settings
 from zcjax.spaces import get_space
+
+DEDUPES = ("fitness", "program", "ranking")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,15 +33,29 @@ class SearchConfig:
       init_heights: heights of initial programs (EZNAS 2-6).
       mut_heights: heights of ``mut_uniform``'s new subtrees (EZNAS 0-5).
       max_height: ``static_limit`` on crossover and mutation (EZNAS 10).
-      root_kinds: kinds an initial program may have (all: the mean of any output is a score).
+      root_kinds: kinds an initial program may have: EZNAS's unit kinds (the mean of any
+        output over units is a score), or the network language's ``N`` (reducers, network
+        terminals, arithmetic) and ``E`` (rank ensembles; needs ``trees`` >= 2).
+      trees: most member trees of a candidate (1: one tree, EZNAS). With K >= 2, candidates
+        may be rank ensembles of up to K network trees (sum of log-ranks); crossover exchanges
+        and combines members, mutation acts within one.
       archs_per_task: architectures sampled per task and generation, M (EZNAS 20).
+      promote_fraction: best fraction of the distinct valid children (by fitness on the M
+        architectures) re-scored on the larger sample, with the parents (ours; EZNAS had none).
+      promote_archs: architectures per task of the larger sample, drawn once per generation,
+        on which the promoted programs are re-scored and selected (ours, >= 100 for a tau SE
+        of ~.07; 0: off, EZNAS: selection on the M architectures).
+      validation_archs: architectures per task of a fixed search-split sample (heldout's
+        validation sample) on which each generation's best is scored for the curve (ours;
+        0: off, as in EZNAS).
       correlation: ``"signed"`` (default, see ``fitness``) or ``"absolute"`` (EZNAS).
       aggregate: ``"min"`` over tasks (EZNAS) or ``"mean"``.
-      dedupe: after selection, drop programs of equal ``"fitness"`` (EZNAS) or equal
-        ``"program"``.
+      dedupe: after selection, drop programs of equal ``"fitness"`` (EZNAS), equal
+        ``"program"`` or equal ``"ranking"`` (default, ours: the same order of every task's
+        architectures in the selection sample, e.g. ``p`` and ``add(p, p)``).
       elites: best distinct children kept before the tournament (EZNAS: 0).
-      immigrants: fresh random programs added to the parents each generation (EZNAS: 0; the
-        paper's variant).
+      immigrants: offspring that are fresh random programs (``gen_half_and_half``, screened
+        like the others) instead of variations (EZNAS code: 0; the paper's variant).
       screen_archs: architectures per task a child must be valid on to count (ours; EZNAS's
         check used 2 networks of one task).
       max_rounds: rounds of children making before a generation goes on with fewer.
@@ -62,10 +79,14 @@ class SearchConfig:
     mut_heights: tuple[int, int] = (0, 5)
     max_height: int = 10
     root_kinds: tuple[str, ...] = KINDS
+    trees: int = 1
     archs_per_task: int = 20
+    promote_fraction: float = 0.2
+    promote_archs: int = 100
+    validation_archs: int = 100
     correlation: str = "signed"
     aggregate: str = "min"
-    dedupe: str = "fitness"
+    dedupe: str = "ranking"
     elites: int = 0
     immigrants: int = 0
     screen_archs: int = 2
@@ -85,7 +106,7 @@ class SearchConfig:
             (self.offspring >= 1, "offspring must be >= 1"),
             (1 <= self.survivors <= self.offspring, "survivors must be in [1, offspring]"),
             (0 <= self.elites <= self.survivors, "elites must be in [0, survivors]"),
-            (self.immigrants >= 0, "immigrants must be >= 0"),
+            (0 <= self.immigrants <= self.offspring, "immigrants must be in [0, offspring]"),
             (self.cx_prob >= 0 and self.mut_prob >= 0, "probabilities must be >= 0"),
             (self.cx_prob + self.mut_prob <= 1, "cx_prob + mut_prob must be <= 1"),
             (self.tournament >= 1, "tournament must be >= 1"),
@@ -93,14 +114,28 @@ class SearchConfig:
             (0 <= self.mut_heights[0] <= self.mut_heights[1], "bad mut_heights"),
             (self.max_height >= self.init_heights[1], "max_height below init_heights"),
             (self.archs_per_task >= 3, "archs_per_task must be >= 3 for a rank correlation"),
+            (0 < self.promote_fraction <= 1, "promote_fraction must be in (0, 1]"),
+            (
+                self.promote_archs == 0 or self.promote_archs >= self.archs_per_task,
+                "promote_archs must be 0 (off) or >= archs_per_task",
+            ),
+            (
+                self.validation_archs == 0 or self.validation_archs >= 3,
+                "validation_archs 0 or >= 3",
+            ),
             (1 <= self.screen_archs <= self.archs_per_task, "screen_archs in [1, archs]"),
             (self.arch_chunk >= 1 and self.max_rounds >= 1, "arch_chunk/max_rounds >= 1"),
             (self.test_archs >= 3, "test_archs must be >= 3"),
             (self.settings.num_inits >= 1, "num_inits must be >= 1"),
             (self.correlation in fit.CORRELATIONS, f"correlation not in {fit.CORRELATIONS}"),
             (self.aggregate in fit.AGGREGATES, f"aggregate not in {fit.AGGREGATES}"),
-            (self.dedupe in ("fitness", "program"), "dedupe must be 'fitness' or 'program'"),
-            (set(self.root_kinds) <= set(KINDS) and self.root_kinds, f"root_kinds in {KINDS}"),
+            (self.dedupe in DEDUPES, f"dedupe not in {DEDUPES}"),
+            (
+                set(self.root_kinds) <= set(ALL_KINDS) and self.root_kinds,
+                f"root_kinds in {ALL_KINDS}",
+            ),
+            (1 <= self.trees <= MAX_TREES, f"trees must be in [1, {MAX_TREES}]"),
+            (E not in self.root_kinds or self.trees >= 2, "root kind E needs trees >= 2"),
         ]
         for ok, message in checks:
             if not ok:
@@ -123,12 +158,17 @@ class SearchConfig:
 
     @classmethod
     def from_json(cls, d: dict) -> SearchConfig:
-        d = dict(d)
+        d = {**_ADDED, **d}
         d["tasks"] = parse_tasks(",".join(d["tasks"]))
         d["settings"] = Settings(**d["settings"])
         for name in ("init_heights", "mut_heights", "mutations", "root_kinds"):
             d[name] = tuple(d[name])
         return cls(**d)
+
+
+# Fields newer than some checkpoints, with the values those searches ran with (promotion and
+# validation off), so an old checkpoint reads back as the search it was.
+_ADDED = {"promote_fraction": 0.2, "promote_archs": 0, "validation_archs": 0, "trees": 1}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +206,8 @@ def _smoke() -> EvolveConfig:
         offspring=6,
         survivors=3,
         archs_per_task=5,
+        promote_archs=8,
+        validation_archs=5,
         test_archs=24,
         settings=dataclasses.replace(SearchConfig().settings, batch_size=2),
     )
@@ -175,13 +217,40 @@ def _smoke() -> EvolveConfig:
     return EvolveConfig(search, heldout)
 
 
+def _eznas() -> EvolveConfig:
+    """EZNAS's search as its code ran it: no promotion, no validation curve, de-duplication by
+    fitness value (``evol_config.yaml``)."""
+    search = SearchConfig(promote_archs=0, validation_archs=0, dedupe="fitness")
+    return EvolveConfig(search, HeldoutConfig())
+
+
+def _discover() -> EvolveConfig:
+    """Issue 14's search for a label-free proxy that generalises: the network language with
+    rank ensembles of up to 3 trees, fitness re-scored on 100 architectures per task, de-dup
+    by ranking, half of each generation fresh random programs (the EZNAS paper's immigrants),
+    5 elites, minimum over ``tasks.GENERAL_TASKS`` (NB201's three datasets and NDS-DARTS at
+    32 px). A run can go on in parts: rerunning resumes from the checkpoint."""
+    search = SearchConfig(
+        tasks=parse_tasks(GENERAL_TASKS),
+        generations=40,
+        root_kinds=(N, E),
+        trees=3,
+        immigrants=25,
+        elites=5,
+    )
+    baselines = ("eznas_a", "naswot", "synflow", "zico", "params", "flops", "az_nas")
+    return EvolveConfig(search, HeldoutConfig(baselines=baselines))
+
+
 CONFIGS = {
-    "eznas": EvolveConfig,  # EZNAS's search (evol_config.yaml): the defaults above
-    "smoke": _smoke,  # the same search shrunk to a CPU test of a minute or two
+    "default": EvolveConfig,  # the defaults above: EZNAS's schedule, our fitness and de-dup
+    "eznas": _eznas,  # EZNAS's search as its code ran it
+    "discover": _discover,  # issue 14: network language, ensembles, four tasks
+    "smoke": _smoke,  # the default search shrunk to a CPU test of a minute or two
 }
 
 
-def get_config(name: str = "eznas") -> EvolveConfig:
+def get_config(name: str = "default") -> EvolveConfig:
     """The named configuration ``name`` (one of ``CONFIGS``); fields can then be replaced with
     ``dataclasses.replace``, as ``evolve.py``'s flags do."""
     if name not in CONFIGS:

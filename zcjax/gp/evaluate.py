@@ -27,7 +27,10 @@ import numpy as np
 from zcjax import stats
 from zcjax.gp import fitness as fit
 from zcjax.gp.tasks import TaskData
+from zcjax.program import network
 from zcjax.program.compile import fits, network_mean, to_torch_layout, unit_output
+from zcjax.program.kinds import E
+from zcjax.program.network import NetworkFacts, combine, is_network, network_values
 from zcjax.program.primitives import PRIMITIVES
 from zcjax.program.tree import Program
 from zcjax.recipe import arch_stats
@@ -120,18 +123,59 @@ class StackedStats:
     stacks: list[UnitStack]
     num_units: list[int]
     num_inits: int
+    facts: list[NetworkFacts | None] = dataclasses.field(default_factory=list)
 
     @classmethod
     def of(cls, stats: Sequence[Stats], num_inits: int) -> StackedStats:
         """From per-network statistics, each array with a leading [K] axis."""
-        return cls(stack_units(stats, num_inits), [len(s.layers) for s in stats], num_inits)
+        return cls(
+            stack_units(stats, num_inits),
+            [len(s.layers) for s in stats],
+            num_inits,
+            [s.facts for s in stats],
+        )
 
     def scores(self, programs: Sequence[Program]) -> np.ndarray:
-        """[P, N, K] float64 network scores of each program; NaN marks invalid."""
+        """[P, N, K] float64 network scores of each program; NaN marks invalid. An ensemble
+        (kind E) is ranked over these N networks (its members' means over inits)."""
         out = np.full((len(programs), len(self.num_units), self.num_inits), np.nan)
+        units: dict[Program, list | None] = {}  # unit program -> per-network unit scores
+        values: dict[Program, np.ndarray] = {}  # unit-rooted or N program -> [N, K]
+        shape = (len(self.num_units), self.num_inits)
+
+        def unit_scores(program):
+            if program not in units:
+                units[program] = _stacked_unit_scores(
+                    program, self.stacks, self.num_units, self.num_inits
+                )
+            if units[program] is None:
+                raise _Invalid
+            return units[program]
+
+        def value(program):
+            if program not in values:
+                try:
+                    if is_network(program):
+                        v = network_values(program, unit_scores, self.facts, self.num_inits)
+                    else:
+                        v = [network_mean(u, f, axis=0) for u, f in unit_scores(program)]
+                        v = np.array(v, np.float64).reshape(shape)
+                except _Invalid:
+                    v = np.full(shape, np.nan)
+                values[program] = v
+            return values[program]
+
         for p, program in enumerate(programs):
-            out[p] = _stacked_network_scores(program, self.stacks, self.num_units, self.num_inits)
+            if program.kind == E:
+                column = combine([value(m).mean(axis=1) for m in network.members(program)])
+                out[p] = column[:, None]
+            else:
+                out[p] = value(program)
         return out
+
+
+class _Invalid(Exception):
+    """A unit program failed on these networks: every program reading it is invalid."""
 
 
 def population_scores(
@@ -150,10 +194,11 @@ def population_scores(
     return StackedStats.of(stats, num_inits).scores(programs)
 
 
-def _stacked_network_scores(
+def _stacked_unit_scores(
     program: Program, stacks: list[UnitStack], num_units: list[int], num_inits: int
-) -> np.ndarray:
-    """[N, K] network scores of one program on stacked units."""
+) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """Per network (unit scores [L, K] float32, NaN where skipped; fitting [L]) of one unit
+    program on stacked units; None if the program fails (invalid)."""
     pending = []
     try:
         for stack in stacks:
@@ -166,7 +211,7 @@ def _stacked_network_scores(
                 pending.append((stack, _unit_means(value)))
         means = jax.device_get([m for _, m in pending])
     except _PROGRAM_ERRORS:
-        return np.full((len(num_units), num_inits), np.nan)
+        return None
     units = [np.full((n, num_inits), np.nan, np.float32) for n in num_units]
     fitting = [np.zeros(n, bool) for n in num_units]
     for (stack, _), m in zip(pending, means):
@@ -174,8 +219,7 @@ def _stacked_network_scores(
         for (n, u), row in zip(stack.members, m):
             units[n][u] = row
             fitting[n][u] = True
-    scores = [network_mean(u, f, axis=0) for u, f in zip(units, fitting)]
-    return np.array(scores, np.float64).reshape(len(num_units), num_inits)
+    return list(zip(units, fitting))
 
 
 def score_programs(
@@ -190,12 +234,15 @@ def score_programs(
     """Population-major scores: [P, N] (mean over K inits) of each program on each arch.
 
     The statistics of ``arch_chunk`` architectures at a time are computed once (only the
-    terminals the programs read) and every program is evaluated on them.
+    terminals the programs read) and every program is evaluated on them. An ensemble (kind
+    E) is ranked over all of ``archs`` once its members are scored.
     """
     out = np.full((len(programs), len(archs)), np.nan)
     terminals = tuple(t for t in stats.TERMINALS if any(t in p.terminals for p in programs))
     if not programs:
         return out
+    base = list(dict.fromkeys(m for p in programs for m in network.members(p)))
+    values = np.full((len(base), len(archs)), np.nan)
     k = settings.num_inits
     for start in range(0, len(archs), arch_chunk):
         chunk = archs[start : start + arch_chunk]
@@ -203,8 +250,14 @@ def score_programs(
         stacked = StackedStats.of(st, k)
         del st  # only the stacked copy stays in memory while the programs run
         with np.errstate(invalid="ignore"):
-            out[:, start : start + len(chunk)] = stacked.scores(programs).mean(-1)
+            values[:, start : start + len(chunk)] = stacked.scores(base).mean(-1)
         del stacked
+    row = {m: i for i, m in enumerate(base)}
+    for p, program in enumerate(programs):
+        if program.kind == E:
+            out[p] = combine([values[row[m]] for m in network.members(program)])
+        else:
+            out[p] = values[row[program]]
     return out
 
 
@@ -214,18 +267,27 @@ def task_fitness(
     programs: Sequence[Program],
     tasks: Sequence[TaskData],
     archs: Sequence[Sequence[Hashable]],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-task taus [P, T] of ``programs`` on each task's ``archs`` and their fitness [P]."""
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Scores of ``programs`` on each task's ``archs`` (all programs in one ``score_programs``
+    call per task, so statistics are computed once; each task at its settings,
+    ``TaskData.settings``), their taus and fitness.
+
+    Returns:
+      (taus [P, T], fitness [P], scores): ``scores[t]`` is [P, N_t], task t's network scores.
+    """
     taus = np.full((len(programs), len(tasks)), np.nan)
+    scores = []
     for t, (td, task_archs) in enumerate(zip(tasks, archs)):
-        scores = score_programs(
-            key,
-            programs,
-            td.space,
-            task_archs,
-            td.task.dataset,
-            config.settings,
-            config.arch_chunk,
+        scores.append(
+            score_programs(
+                key,
+                programs,
+                td.space,
+                task_archs,
+                td.task.dataset,
+                td.settings(config.settings),
+                config.arch_chunk,
+            )
         )
-        taus[:, t] = fit.kendall_tau_rows(scores, td.target(task_archs))
-    return taus, fit.fitness_from_taus(taus, config.correlation, config.aggregate)
+        taus[:, t] = fit.kendall_tau_rows(scores[t], td.target(task_archs))
+    return taus, fit.fitness_from_taus(taus, config.correlation, config.aggregate), scores

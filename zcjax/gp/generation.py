@@ -1,20 +1,24 @@
 """One generation of the EZNAS loop (see ``zcjax.gp.search``): screen, make children, score
-them population-major, select the next parents. Pure: a state in, a new state out."""
+them population-major, promote the best to a larger sample, select the next parents. Pure: a
+state in, a new state out."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import jax
 import numpy as np
 
 from zcjax import stats
+from zcjax.gp import fitness as fit
 from zcjax.gp import operators as ops
 from zcjax.gp.config import SearchConfig
 from zcjax.gp.evaluate import StackedStats, task_fitness
 from zcjax.gp.fitness import INVALID
+from zcjax.gp.heldout import validation_key
 from zcjax.gp.keys import Keys
 from zcjax.gp.state import SearchState
 from zcjax.gp.tasks import TaskData, sample_task_archs
@@ -29,11 +33,42 @@ class GenerationKeys:
     variation: jax.Array
     selection: jax.Array
     immigrants: jax.Array
+    promotion: jax.Array
 
     @classmethod
     def of(cls, config: SearchConfig, generation: int) -> GenerationKeys:
         key = jax.random.fold_in(Keys.of(config.seed).generations, generation)
-        return cls(*jax.random.split(key, 5))
+        # The first five are split as before promotion existed, so old seeds keep their archs.
+        return cls(*jax.random.split(key, 5), jax.random.fold_in(key, 5))
+
+
+@dataclasses.dataclass(frozen=True)
+class Scored:
+    """Distinct programs scored on one sample of architectures per task (``task_fitness``)."""
+
+    programs: tuple[Program, ...]
+    archs: list[list]  # per task, its sample
+    taus: np.ndarray  # [P, T]
+    fitness: np.ndarray  # [P]
+    scores: list[np.ndarray]  # per task [P, N_t]
+
+    @classmethod
+    def of(
+        cls,
+        config: SearchConfig,
+        key: jax.Array,
+        programs: Sequence[Program],
+        tasks: Sequence[TaskData],
+        archs: list[list],
+    ) -> Scored:
+        """All ``programs`` on the same ``archs`` (statistics computed once per task)."""
+        taus, fitness, scores = task_fitness(config, key, programs, tasks, archs)
+        return cls(tuple(programs), archs, taus, fitness, scores)
+
+    def rows(self, programs: Sequence[Program]) -> np.ndarray:
+        """[len(programs)] rows of ``programs`` (each among ``self.programs``)."""
+        row = {p: i for i, p in enumerate(self.programs)}
+        return np.array([row[p] for p in programs], int)
 
 
 def screen_ok(scores: np.ndarray) -> np.ndarray:
@@ -47,51 +82,104 @@ def screen_ok(scores: np.ndarray) -> np.ndarray:
     return ok
 
 
+def screen_stats(
+    config: SearchConfig, key: jax.Array, tasks: Sequence[TaskData], archs: list[list]
+) -> list[StackedStats]:
+    """Per task, the statistics of its first ``screen_archs`` sampled architectures."""
+    screen = []
+    for td, task_archs in zip(tasks, archs):
+        settings = td.settings(config.settings)
+        st = [
+            arch_stats(key, td.space, a, td.task.dataset, stats.TERMINALS, settings)
+            for a in task_archs[: config.screen_archs]
+        ]
+        screen.append(StackedStats.of(st, settings.num_inits))
+        del st
+    return screen
+
+
 def make_offspring(
     config: SearchConfig,
     keys: GenerationKeys,
     parents: Sequence[Program],
     screen: Sequence[StackedStats],
-) -> tuple[list[Program], int, int]:
-    """``config.offspring`` children valid on the screening statistics.
+) -> tuple[list[Program], int, int, int]:
+    """``config.offspring`` children valid on the screening statistics: ``immigrants`` fresh
+    random programs (``gen_half_and_half``, the EZNAS paper's immigrants), the rest made by
+    ``var_or`` from ``parents``.
 
     Returns:
-      (children, rejected, rounds): rejected counts children that failed ``screen_ok`` on
-      some task's screening architectures (each distinct program is screened once).
+      (children, immigrants, rejected, rounds): children lists the varied ones, then the
+      ``immigrants`` fresh ones; rejected counts candidates that failed ``screen_ok`` on some
+      task's screening architectures (each distinct program is screened once).
     """
-    children: list[Program] = []
+    lo, hi = config.init_heights
+    wanted = {"varied": config.offspring - config.immigrants, "fresh": config.immigrants}
+    made: dict[str, list[Program]] = {"varied": [], "fresh": []}
     verdict: dict[Program, bool] = {}
     rejected, rounds = 0, 0
-    while len(children) < config.offspring and rounds < config.max_rounds:
-        candidates = ops.var_or(
-            jax.random.fold_in(keys.variation, rounds),
-            parents,
-            config.offspring - len(children),
-            config.cx_prob,
-            config.mut_prob,
-            config.mutations,
-            config.max_height,
-            config.mut_heights,
-        )
+    while any(len(made[s]) < wanted[s] for s in made) and rounds < config.max_rounds:
+        candidates: dict[str, list[Program]] = {}
+        if len(made["varied"]) < wanted["varied"]:
+            candidates["varied"] = ops.var_or(
+                jax.random.fold_in(keys.variation, rounds),
+                parents,
+                wanted["varied"] - len(made["varied"]),
+                config.cx_prob,
+                config.mut_prob,
+                config.mutations,
+                config.max_height,
+                config.mut_heights,
+                config.trees,
+            )
+        if len(made["fresh"]) < wanted["fresh"]:
+            round_keys = jax.random.split(
+                jax.random.fold_in(keys.immigrants, rounds), wanted["fresh"] - len(made["fresh"])
+            )
+            candidates["fresh"] = [
+                ops.gen_half_and_half(k, lo, hi, kinds=config.root_kinds, max_trees=config.trees)
+                for k in round_keys
+            ]
         rounds += 1
-        new = list(dict.fromkeys(c for c in candidates if c not in verdict))
+        new = list(dict.fromkeys(c for cs in candidates.values() for c in cs if c not in verdict))
         if new:
             ok = np.ones(len(new), bool)
             for st in screen:
                 ok &= screen_ok(st.scores(new))
             verdict.update(zip(new, ok.tolist()))
-        for c in candidates:
-            if verdict[c]:
-                children.append(c)
-            else:
-                rejected += 1
-    return children, rejected, rounds
+        for source, cs in candidates.items():
+            for c in cs:
+                if verdict[c]:
+                    made[source].append(c)
+                else:
+                    rejected += 1
+    return made["varied"] + made["fresh"], len(made["fresh"]), rejected, rounds
+
+
+def promotion_pool(
+    config: SearchConfig, scored: Scored, parents: Sequence[Program]
+) -> list[Program]:
+    """The programs re-scored on the larger sample: the ``ceil(promote_fraction * V)`` best of
+    the V distinct valid children in ``scored`` (at least one child), then ``parents`` (the
+    previous survivors; in generation 0 the random initial population) not among them."""
+    valid = int(np.sum(scored.fitness > INVALID))
+    n = max(1, math.ceil(config.promote_fraction * valid))
+    order = np.argsort(-scored.fitness, kind="stable")[:n]
+    return list(dict.fromkeys([scored.programs[i] for i in order] + list(parents)))
 
 
 def select(
-    config: SearchConfig, key: jax.Array, children: Sequence[Program], fitness: np.ndarray
+    config: SearchConfig,
+    key: jax.Array,
+    children: Sequence[Program],
+    fitness: np.ndarray,
+    rankings: Sequence[Hashable] | None = None,
 ) -> tuple[Program, ...]:
-    """Elites, then tournament winners, de-duplicated: the next generation's parents."""
+    """Elites, then tournament winners, de-duplicated by ``config.dedupe``: the next
+    generation's parents. ``rankings`` (``fitness.rankings``, one per child) are needed for
+    ``dedupe="ranking"``."""
+    if config.dedupe == "ranking" and rankings is None:
+        raise ValueError("dedupe='ranking' needs the children's rankings.")
     order = np.argsort(-fitness, kind="stable")
     elites: list[int] = []
     for i in order:
@@ -101,13 +189,79 @@ def select(
             elites.append(int(i))
     winners = ops.sel_tournament(key, fitness, config.survivors - len(elites), config.tournament)
     chosen = elites + [int(i) for i in winners]
+    tags = {
+        "fitness": lambda i: float(fitness[i]),
+        "program": lambda i: children[i],
+        "ranking": lambda i: ("ranking", rankings[i]),  # None (invalid) is one ranking too
+    }[config.dedupe]
     seen, out = set(), []
     for i in chosen:
-        tag = float(fitness[i]) if config.dedupe == "fitness" else children[i]
+        tag = tags(i)
         if tag not in seen:
             seen.add(tag)
             out.append(children[i])
     return tuple(out)
+
+
+def select_scored(
+    config: SearchConfig, key: jax.Array, scored: Scored, candidates: Sequence[Program]
+) -> tuple[tuple[Program, ...], int]:
+    """``select`` over ``candidates`` (programs of ``scored``, repeats allowed) on their
+    fitness in ``scored``. Returns (next parents, row in ``scored`` of the best candidate)."""
+    rows = scored.rows(candidates)
+    fitness = scored.fitness[rows]
+    rankings = None
+    if config.dedupe == "ranking":
+        every = fit.rankings(scored.scores)
+        rankings = [every[i] for i in rows]
+    population = select(config, key, candidates, fitness, rankings)
+    return population, int(rows[np.argmax(fitness)])
+
+
+def _validation_fitness(
+    config: SearchConfig, tasks: Sequence[TaskData], program: Program, cache: dict[str, float]
+) -> dict[str, float]:
+    """``cache`` with ``program``'s fitness on the validation sample added if missing: the
+    ``validation_archs`` per task and key that ``heldout.final_programs`` validates with."""
+    if not config.validation_archs or str(program) in cache:
+        return cache
+    key = validation_key(config.seed)
+    archs = sample_task_archs(key, tasks, config.validation_archs)
+    value = Scored.of(config, key, [program], tasks, archs).fitness[0]
+    return {**cache, str(program): float(value)}
+
+
+def _archived(archive: dict[str, list[list]], g: int, stages: Sequence[Scored]) -> dict:
+    """``archive`` with one ``[g, fitness, archs per task]`` per program scored in generation
+    ``g``: from the last of ``stages`` (the larger sample) that scored it."""
+    evaluated = {}
+    for scored in stages:
+        n = min((len(a) for a in scored.archs), default=0)
+        evaluated.update((p, (f, n)) for p, f in zip(scored.programs, scored.fitness.tolist()))
+    out = {name: list(evals) for name, evals in archive.items()}
+    for program, (value, n) in evaluated.items():
+        out.setdefault(str(program), []).append([g, float(value), n])
+    return out
+
+
+def _best_record(
+    config: SearchConfig, tasks: Sequence[TaskData], scored: Scored, best: int
+) -> dict:
+    """History fields of the generation's best, row ``best`` of the selection's ``scored``."""
+    se = fit.fitness_jackknife_se(
+        [s[best] for s in scored.scores],
+        [td.target(a) for td, a in zip(tasks, scored.archs)],
+        config.correlation,
+        config.aggregate,
+    )
+    return {
+        "best_fitness": float(scored.fitness[best]),
+        "best_fitness_se": _json_float(se),
+        "best_program": str(scored.programs[best]),
+        "best_taus": {
+            str(td.task): _json_float(scored.taus[best, t]) for t, td in enumerate(tasks)
+        },
+    }
 
 
 def run_generation(
@@ -117,56 +271,50 @@ def run_generation(
     g = state.generation
     keys = GenerationKeys.of(config, g)
     t0 = time.perf_counter()
-    parents = list(state.population)
-    lo, hi = config.init_heights
-    for key_i in jax.random.split(keys.immigrants, config.immigrants):
-        parents.append(ops.gen_half_and_half(key_i, lo, hi, kinds=config.root_kinds))
     archs = sample_task_archs(keys.archs, tasks, config.archs_per_task)
-    k = config.settings.num_inits
-    screen = []
-    for td, task_archs in zip(tasks, archs):
-        st = [
-            arch_stats(keys.stats, td.space, a, td.task.dataset, stats.TERMINALS, config.settings)
-            for a in task_archs[: config.screen_archs]
-        ]
-        screen.append(StackedStats.of(st, k))
-        del st
+    screen = screen_stats(config, keys.stats, tasks, archs)
     t_screen = time.perf_counter()
-    children, rejected, rounds = make_offspring(config, keys, parents, screen)
+    children, immigrants, rejected, rounds = make_offspring(config, keys, state.population, screen)
     del screen
     t_children = time.perf_counter()
-    unique = list(dict.fromkeys(children))
-    taus, values = task_fitness(config, keys.stats, unique, tasks, archs)
-    fitness_of = dict(zip(unique, values))
-    fitness = np.array([fitness_of[c] for c in children])
-    population = select(config, keys.selection, children, fitness)
+    small = Scored.of(config, keys.stats, list(dict.fromkeys(children)), tasks, archs)
+    t_evaluation = time.perf_counter()
+    chosen, candidates = small, children
+    if config.promote_archs:
+        pool = promotion_pool(config, small, state.population)
+        big_archs = sample_task_archs(keys.promotion, tasks, config.promote_archs)
+        chosen, candidates = Scored.of(config, keys.stats, pool, tasks, big_archs), pool
+    population, best = select_scored(config, keys.selection, chosen, candidates)
+    t_promotion = time.perf_counter()
+    validation = _validation_fitness(config, tasks, chosen.programs[best], state.validation)
     t_end = time.perf_counter()
 
-    archive = {name: list(evals) for name, evals in state.archive.items()}
-    for program, value in fitness_of.items():
-        archive.setdefault(str(program), []).append([g, float(value)])
-    best = int(np.argmax(fitness))
-    best_u = unique.index(children[best])
-    invalid_full = int(sum(v <= INVALID for v in fitness_of.values()))
+    invalid_full = int(np.sum(small.fitness <= INVALID))
     record = {
         "generation": g,
-        "best_fitness": float(fitness[best]),
-        "median_fitness": float(np.median(fitness)),
-        "best_program": str(children[best]),
-        "best_taus": {str(td.task): _json_float(taus[best_u, t]) for t, td in enumerate(tasks)},
+        **_best_record(config, tasks, chosen, best),
+        "validation_fitness": validation.get(str(chosen.programs[best])),
+        "median_fitness": float(np.median(small.fitness[small.rows(children)])),
         "invalid": rejected + invalid_full,
         "rejected_by_screen": rejected,
         "invalid_in_evaluation": invalid_full,
         "children": len(children),
-        "distinct_children": len(unique),
+        "distinct_children": len(small.programs),
+        "distinct_rankings": len({r for r in fit.rankings(small.scores) if r is not None}),
+        "immigrants": immigrants,
+        "promoted": len(chosen.programs) if chosen is not small else 0,
+        "promote_archs": config.promote_archs,
         "rounds": rounds,
         "population": len(population),
         "wall_time_s": round(t_end - t0, 3),
         "screen_stats_s": round(t_screen - t0, 3),
         "children_s": round(t_children - t_screen, 3),
-        "evaluation_s": round(t_end - t_children, 3),
+        "evaluation_s": round(t_evaluation - t_children, 3),
+        "promotion_s": round(t_promotion - t_evaluation, 3),
+        "validation_s": round(t_end - t_promotion, 3),
     }
-    return SearchState(g + 1, population, archive, (*state.history, record))
+    archive = _archived(state.archive, g, [small, chosen])
+    return SearchState(g + 1, population, archive, (*state.history, record), validation)
 
 
 def _json_float(x) -> float | None:

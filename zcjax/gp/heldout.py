@@ -6,10 +6,15 @@ same keys (``recipe.score_archs``: evolved programs run through ``program.compil
 ``score.py`` uses), and reported with Kendall's tau, Spearman's rho and percentile bootstrap
 confidence intervals over architectures.
 
+Each evolved program is also checked once for being *structural* (``gp.structural``: its
+scores change neither between two inits nor between data and noise), on
+``STRUCTURAL_ARCHS`` architectures of the first task's search split.
+
 Keys: the run's test key is split by purpose into an architecture stream (task t scores with
 ``fold_in(key_archs, t)``, whose per-architecture keys are ``fold_in(., arch_id)``) and an
 interval stream (proxy j of task t resamples with ``fold_in(fold_in(key_intervals, t), j)``),
-so no bootstrap key can equal an architecture's key.
+so no bootstrap key can equal an architecture's key. The structural check uses
+``structural_key`` (from the split stream, as the validation sample's key).
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from zcjax.gp.config import HeldoutConfig, SearchConfig
 from zcjax.gp.evaluate import task_fitness
 from zcjax.gp.keys import Keys
 from zcjax.gp.state import SearchState
+from zcjax.gp.structural import data_dependence
 from zcjax.gp.tasks import TaskData, load_tasks, sample_task_archs
 from zcjax.program import PROGRAMS, Program, parse
-from zcjax.proxies import ProgramProxy, get_proxies
+from zcjax.proxies import get_proxies, proxy_of_program
 from zcjax.recipe import Progress, score_archs
 from zcjax.settings import Settings
 
@@ -48,6 +54,7 @@ class Row:
     n: int
     search_fitness: float | None = None  # mean fitness during the search (evolved only)
     validation_fitness: float | None = None  # fitness on the validation sample (evolved only)
+    structural: bool | None = None  # see ``gp.structural`` (evolved only; None: not checked)
 
     @property
     def classic(self) -> bool:
@@ -55,32 +62,78 @@ class Row:
 
 
 def best_programs(state: SearchState, k: int) -> list[tuple[Program, float, int]]:
-    """The ``k`` archived programs of best mean fitness: (program, mean fitness, evaluations);
-    ties keep the earlier-archived program."""
-    ranked = sorted(
-        (
-            (np.mean([f for _, f in ev]), i, name, len(ev))
-            for i, (name, ev) in enumerate(state.archive.items())
-        ),
-        key=lambda r: (-r[0], r[1]),
-    )
-    return [(parse(name), float(m), n) for m, _, name, n in ranked[:k]]
+    """The ``k`` archived programs of best mean fitness: (program, mean fitness, evaluations).
+
+    Programs scored on the largest sample (promotion's, the third entry of an archived
+    evaluation; 0 in archives without it) come first, ranked by their mean fitness on that
+    sample size, so a lucky small-sample fitness never outranks a measured one; ties keep the
+    earlier-archived program."""
+
+    def size(e) -> int:
+        return int(e[2]) if len(e) > 2 else 0
+
+    ranked = []
+    for i, (name, ev) in enumerate(state.archive.items()):
+        n = max(size(e) for e in ev)
+        mean = float(np.mean([e[1] for e in ev if size(e) == n]))
+        ranked.append((n, mean, i, name, len(ev)))
+    ranked.sort(key=lambda r: (-r[0], -r[1], r[2]))
+    return [(parse(name), mean, count) for _, mean, _, name, count in ranked[:k]]
 
 
 @dataclasses.dataclass(frozen=True)
 class Candidate:
     """A program picked at the end of a search, with its fitness during the search (mean over
-    the generations it was scored in) and on the validation sample (None if not validated)."""
+    the generations it was scored in), on the validation sample (None if not validated) and
+    whether it is structural (``mark_structural``; None if not checked)."""
 
     program: Program
     search_fitness: float
     evaluations: int
     validation_fitness: float | None = None
+    structural: bool | None = None
 
 
 def validation_key(seed: int) -> jax.Array:
     """Key of the validation sample: distinct from every search and test key of the run."""
     return jax.random.fold_in(Keys.of(seed).split, 0)
+
+
+STRUCTURAL_ARCHS = 2  # architectures the structural check runs on
+
+
+def structural_key(seed: int) -> jax.Array:
+    """Key of the structural check: ``fold_in(split key, 1)``, beside the validation key."""
+    return jax.random.fold_in(Keys.of(seed).split, 1)
+
+
+def mark_structural(
+    config: SearchConfig,
+    tasks: Sequence[TaskData],
+    candidates: Sequence[Candidate],
+    num_archs: int = STRUCTURAL_ARCHS,
+) -> list[Candidate]:
+    """``candidates`` with ``structural`` set by ``structural.data_dependence`` on
+    ``num_archs`` architectures of the first task's search split, at that task's settings.
+
+    ``structural_key(seed)`` splits into the key that samples the architectures
+    (``sample_task_archs``) and the key of the check's batch and inits, so the answer is fixed
+    by the search's seed.
+    """
+    if not candidates:
+        return []
+    key_archs, key_check = jax.random.split(structural_key(config.seed))
+    td = tasks[0]
+    archs = sample_task_archs(key_archs, [td], num_archs)[0]
+    dependent = data_dependence(
+        key_check,
+        [c.program for c in candidates],
+        td.space,
+        archs,
+        td.task.dataset,
+        td.settings(config.settings),
+    )
+    return [dataclasses.replace(c, structural=not d) for c, d in zip(candidates, dependent)]
 
 
 def final_programs(
@@ -105,7 +158,7 @@ def final_programs(
     key = validation_key(config.seed)
     archs = sample_task_archs(key, tasks, validate_archs)
     programs = [c.program for c in best]
-    _, values = task_fitness(config, key, programs, tasks, archs)
+    _, values, _ = task_fitness(config, key, programs, tasks, archs)
     order = np.argsort(-values, kind="stable")[:top_k]
     return [dataclasses.replace(best[i], validation_fitness=float(values[i])) for i in order]
 
@@ -126,12 +179,13 @@ def score_test_split(
     progress: Progress | None = None,
 ) -> list[Row]:
     """Scores ``programs`` (``final_programs``) and ``baselines`` on every task's test
-    split; ``num_inits`` overrides the search's K for this evaluation."""
-    settings = config.settings
+    split (all of it: ``n`` is at most ``len(td.test)``) at each task's settings
+    (``TaskData.settings``); ``num_inits`` overrides the search's K for this evaluation."""
+    base = config.settings
     if num_inits is not None:
-        settings = dataclasses.replace(settings, num_inits=num_inits)
+        base = dataclasses.replace(base, num_inits=num_inits)
     evolved = [
-        ProgramProxy(f"evolved_{i + 1}", c.program, description="evolved")
+        proxy_of_program(f"evolved_{i + 1}", c.program, description="evolved")
         for i, c in enumerate(programs)
     ]
     proxies = evolved + get_proxies(list(baselines))
@@ -145,7 +199,7 @@ def score_test_split(
             archs,
             proxies,
             td.task.dataset,
-            settings,
+            td.settings(base),
             progress,
         )
         target = td.target(archs)
@@ -157,19 +211,20 @@ def score_test_split(
                 target,
                 num_resamples,
             )
-            is_program = isinstance(proxy, ProgramProxy)
+            picked = programs[j] if j < len(evolved) else None
             rows.append(
                 Row(
                     task=str(td.task),
                     name=proxy.name,
-                    program=str(proxy.program) if is_program else "",
+                    program=str(picked.program if picked else getattr(proxy, "program", "")),
                     kendall_tau=c["kendall_tau"],
                     spearman=c["spearman"],
                     tau_ci=ci["kendall_tau"],
                     rho_ci=ci["spearman"],
                     n=c["n"],
-                    search_fitness=programs[j].search_fitness if j < len(evolved) else None,
-                    validation_fitness=programs[j].validation_fitness if j < len(evolved) else None,
+                    search_fitness=None if picked is None else picked.search_fitness,
+                    validation_fitness=None if picked is None else picked.validation_fitness,
+                    structural=None if picked is None else picked.structural,
                 )
             )
     return rows
@@ -182,7 +237,8 @@ def best_classic(rows: Sequence[Row], task: str) -> Row | None:
 
 
 def format_table(rows: Sequence[Row]) -> str:
-    """Per task: tau, rho with 95% CIs; the best classic proxy marked ``*``; programs listed."""
+    """Per task: tau, rho with 95% CIs, fitness, validation fitness and whether an evolved
+    program is structural; the best classic proxy marked ``*``; programs listed."""
     lines = []
     for task in dict.fromkeys(r.task for r in rows):
         best = best_classic(rows, task)
@@ -190,7 +246,7 @@ def format_table(rows: Sequence[Row]) -> str:
         lines.append(f"held-out test split, {task} ({n} archs)")
         lines.append(
             f"  {'proxy':<28}{'tau':>8}{'  95% CI':<18}{'rho':>8}{'  95% CI':<18}"
-            f"{'fitness':>9}{'valid.':>8}"
+            f"{'fitness':>9}{'valid.':>8}{'struct.':>8}"
         )
         for r in rows:
             if r.task != task:
@@ -198,14 +254,16 @@ def format_table(rows: Sequence[Row]) -> str:
             name = r.name + (" *" if r is best else "")
             fitness = "" if r.search_fitness is None else f"{r.search_fitness:.3f}"
             valid = "" if r.validation_fitness is None else f"{r.validation_fitness:.3f}"
+            struct = "" if r.structural is None else ("yes" if r.structural else "no")
             lines.append(
                 f"  {name:<28}{r.kendall_tau:>8.3f}  [{r.tau_ci[0]:.3f}, {r.tau_ci[1]:.3f}]"
                 f"{'':<1}{r.spearman:>8.3f}  [{r.rho_ci[0]:.3f}, {r.rho_ci[1]:.3f}] {fitness:>8}"
-                f"{valid:>8}"
+                f"{valid:>8}{struct:>8}"
             )
     lines.append(
         "  * best classic proxy on the task; fitness: mean search fitness; valid.: fitness on the"
-        " validation sample (search split) that chose the reported programs"
+        " validation sample (search split) that chose the reported programs; struct.: yes if the"
+        " program's scores change neither between two inits nor between data and noise"
     )
     for r in rows:
         if r.program and r.task == rows[0].task:
@@ -244,15 +302,17 @@ def run_heldout(
     workdir: str | os.PathLike | None = None,
     progress: Progress | None = None,
 ) -> tuple[list[Candidate], list[Row]]:
-    """What ``evolve.py`` reports after a search: its final programs (``final_programs``) and
-    their rows on every task's test split next to ``report.baselines``; with ``workdir`` the
-    rows are saved there as ``heldout.json``. ``([], [])`` when no program was evaluated."""
+    """What ``evolve.py`` reports after a search: its final programs (``final_programs``,
+    checked by ``mark_structural``) and their rows on every task's test split next to
+    ``report.baselines``; with ``workdir`` the rows are saved there as ``heldout.json``.
+    ``([], [])`` when no program was evaluated."""
     tasks = load_tasks(config)
     best = final_programs(
         config, tasks, state, report.top_k, report.candidates, report.validate_archs
     )
     if not best:
         return [], []
+    best = mark_structural(config, tasks, best)
     rows = score_test_split(
         config, tasks, best, list(report.baselines), report.test_inits, progress=progress
     )

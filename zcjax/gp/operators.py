@@ -23,17 +23,22 @@ import jax
 import numpy as np
 
 from zcjax.keys import host_rng
-from zcjax.program.kinds import KINDS
-from zcjax.program.primitives import PRIMITIVES
+from zcjax.program import network
+from zcjax.program.kinds import ALL_KINDS, KINDS, E
+from zcjax.program.netops import ENSEMBLES, MAX_TREES
+from zcjax.program.primitives import PRIMITIVES, UNIT_PRIMITIVES
+from zcjax.program.terminals import TERMINALS
 from zcjax.program.tree import TERMINAL_KINDS, Program, arity
 
-TERMINALS_OF = {k: tuple(t for t, tk in TERMINAL_KINDS.items() if tk == k) for k in KINDS}
-TERMINAL_RATIO = len(TERMINAL_KINDS) / (len(TERMINAL_KINDS) + len(PRIMITIVES))
+TERMINALS_OF = {k: tuple(t for t, tk in TERMINAL_KINDS.items() if tk == k) for k in ALL_KINDS}
+# EZNAS's language's ratio (22 terminals, 33 primitives) everywhere: the network language's
+# ops never change how EZNAS's programs are drawn.
+TERMINAL_RATIO = len(TERMINALS) / (len(TERMINALS) + len(UNIT_PRIMITIVES))
 
 
 def _min_heights() -> dict[str, int]:
     """Least height of a tree of each kind (0 for kinds with terminals), by fixed point."""
-    height = {k: (0 if TERMINALS_OF[k] else None) for k in KINDS}
+    height = {k: (0 if TERMINALS_OF[k] else None) for k in ALL_KINDS}
     changed = True
     while changed:
         changed = False
@@ -50,10 +55,15 @@ def _min_heights() -> dict[str, int]:
 MIN_HEIGHT = _min_heights()
 
 
-def _options(kind: str, budget: int) -> list[tuple[str, list[tuple[str, ...]]]]:
-    """Primitives that make ``kind`` within ``budget`` levels, each with its usable signatures."""
+def _options(
+    kind: str, budget: int, max_trees: int = MAX_TREES
+) -> list[tuple[str, list[tuple[str, ...]]]]:
+    """Primitives that make ``kind`` within ``budget`` levels, each with its usable signatures
+    (ensembles of at most ``max_trees`` members)."""
     out = []
     for prim in PRIMITIVES.values():
+        if ENSEMBLES.get(prim.name, 0) > max_trees:
+            continue
         sigs = [
             args
             for args, result in prim.signatures
@@ -64,7 +74,14 @@ def _options(kind: str, budget: int) -> list[tuple[str, list[tuple[str, ...]]]]:
     return out
 
 
-def _generate(rng: np.random.Generator, kind: str, height: int, min_height: int, grow: bool):
+def _generate(
+    rng: np.random.Generator,
+    kind: str,
+    height: int,
+    min_height: int,
+    grow: bool,
+    max_trees: int = MAX_TREES,
+):
     """Prefix nodes of a tree of ``kind``, DEAP's ``generate`` with kinds (see module doc)."""
     height = max(height, MIN_HEIGHT[kind])
     nodes: list[str] = []
@@ -76,7 +93,7 @@ def _generate(rng: np.random.Generator, kind: str, height: int, min_height: int,
         if stop and TERMINALS_OF[k]:
             nodes.append(str(rng.choice(TERMINALS_OF[k])))
             continue
-        options = _options(k, max(remaining, MIN_HEIGHT[k]))
+        options = _options(k, max(remaining, MIN_HEIGHT[k]), max_trees)
         name, sigs = options[rng.integers(len(options))]
         args = sigs[rng.integers(len(sigs))]
         nodes.append(name)
@@ -84,37 +101,54 @@ def _generate(rng: np.random.Generator, kind: str, height: int, min_height: int,
     return Program.of(nodes)
 
 
-def _gen(key, min_height, max_height, kind, kinds, grow: bool) -> Program:
+def _gen(key, min_height, max_height, kind, kinds, grow: bool, max_trees: int) -> Program:
     rng = host_rng(key)
     kind = kind if kind is not None else str(rng.choice(list(kinds)))
-    return _generate(rng, kind, int(rng.integers(min_height, max_height + 1)), min_height, grow)
+    height = int(rng.integers(min_height, max_height + 1))
+    return _generate(rng, kind, height, min_height, grow, max_trees)
 
 
 def gen_full(
-    key: jax.Array, min_height: int, max_height: int, kind: str | None = None, kinds=KINDS
+    key: jax.Array,
+    min_height: int,
+    max_height: int,
+    kind: str | None = None,
+    kinds=KINDS,
+    max_trees: int = MAX_TREES,
 ) -> Program:
     """A tree whose leaves all sit at one height drawn from [min_height, max_height].
 
-    ``kind`` fixes the root's kind; otherwise it is drawn from ``kinds`` (programs of every kind
-    are scored by the mean of their output, as EZNAS's untyped root allowed).
+    ``kind`` fixes the root's kind; otherwise it is drawn from ``kinds`` (programs of every unit
+    kind are scored by the mean of their output, as EZNAS's untyped root allowed; ``N`` and
+    ``E`` are the network language's). Ensembles hold at most ``max_trees`` members.
     """
-    return _gen(key, min_height, max_height, kind, kinds, grow=False)
+    return _gen(key, min_height, max_height, kind, kinds, False, max_trees)
 
 
 def gen_grow(
-    key: jax.Array, min_height: int, max_height: int, kind: str | None = None, kinds=KINDS
+    key: jax.Array,
+    min_height: int,
+    max_height: int,
+    kind: str | None = None,
+    kinds=KINDS,
+    max_trees: int = MAX_TREES,
 ) -> Program:
     """A tree of height at most one drawn from [min_height, max_height], leaves at any depth."""
-    return _gen(key, min_height, max_height, kind, kinds, grow=True)
+    return _gen(key, min_height, max_height, kind, kinds, True, max_trees)
 
 
 def gen_half_and_half(
-    key: jax.Array, min_height: int, max_height: int, kind: str | None = None, kinds=KINDS
+    key: jax.Array,
+    min_height: int,
+    max_height: int,
+    kind: str | None = None,
+    kinds=KINDS,
+    max_trees: int = MAX_TREES,
 ) -> Program:
     """``gen_full`` or ``gen_grow`` with equal probability (EZNAS: heights 2-6)."""
     key_choice, key_gen = jax.random.split(key)
     method = gen_full if host_rng(key_choice).random() < 0.5 else gen_grow
-    return method(key_gen, min_height, max_height, kind, kinds)
+    return method(key_gen, min_height, max_height, kind, kinds, max_trees)
 
 
 def _splice(program: Program, start: int, new_nodes: Sequence[str]) -> Program:
@@ -148,15 +182,30 @@ def cx_one_point(key: jax.Array, a: Program, b: Program) -> tuple[Program, Progr
     return _splice(a, i, sub_b), _splice(b, j, sub_a)
 
 
+def cx_members(key: jax.Array, a: Program, b: Program, max_trees: int = MAX_TREES) -> Program:
+    """An ensemble of 2..``max_trees`` members drawn from both parents' members (an ``N``
+    parent is one member): crossover that combines whole trees. Returns ``a`` when the
+    parents hold fewer than two distinct members."""
+    pool = list(dict.fromkeys(network.members(a) + network.members(b)))
+    if len(pool) < 2 or max_trees < 2:
+        return a
+    rng = host_rng(key)
+    k = int(rng.integers(2, min(max_trees, len(pool)) + 1))
+    chosen = sorted(rng.choice(len(pool), size=k, replace=False))
+    return Program.of((f"ensemble{k}",) + tuple(n for i in chosen for n in pool[i].nodes))
+
+
 def mut_uniform(
     key: jax.Array, program: Program, min_height: int = 0, max_height: int = 5
 ) -> Program:
     """Replaces a random subtree (the root included) by a ``gen_half_and_half`` tree of its kind.
 
-    EZNAS: new subtree heights 0-5.
+    EZNAS: new subtree heights 0-5. In an ensemble (kind E) the root is never picked: the
+    mutation acts within one member.
     """
     key_pick, key_gen = jax.random.split(key)
-    i = int(host_rng(key_pick).integers(len(program)))
+    first = 1 if program.kind == E else 0
+    i = int(host_rng(key_pick).integers(first, len(program)))
     subtree = gen_half_and_half(key_gen, min_height, max_height, kind=program.kinds[i])
     return _splice(program, i, subtree.nodes)
 
@@ -247,10 +296,15 @@ def var_or(
     mutations: Sequence[str] = ("uniform",),
     max_height: int = 10,
     mut_heights: tuple[int, int] = (0, 5),
+    max_trees: int = 1,
 ) -> list[Program]:
     """DEAP's ``varOr``: each child comes from crossover (``cx_prob``; the first child of two
     distinct random parents), mutation (``mut_prob``; one of ``mutations`` drawn uniformly) or
     a copy, with ``static_limit`` applied to crossover and mutation.
+
+    With ``max_trees`` >= 2 and two network-language parents (kind N or E), crossover is
+    ``cx_members`` (combining member trees) or ``cx_one_point`` (exchanging subtrees, whole
+    members included) with equal probability.
     """
     if cx_prob + mut_prob > 1.0:
         raise ValueError("cx_prob + mut_prob must be at most 1.")
@@ -266,7 +320,13 @@ def var_or(
         if r < cx_prob and len(population) >= 2:
             a, b = rng.choice(len(population), size=2, replace=False)
             parents = [population[a], population[b]]
-            child = cx_one_point(key_var, *parents)[0]
+            if max_trees >= 2 and all(network.is_network(p) for p in parents):
+                if rng.random() < 0.5:
+                    child = cx_members(key_var, *parents, max_trees=max_trees)
+                else:
+                    child = cx_one_point(key_var, *parents)[0]
+            else:
+                child = cx_one_point(key_var, *parents)[0]
         elif r < cx_prob + mut_prob:
             parents = [population[rng.integers(len(population))]]
             name = mutations[rng.integers(len(mutations))]

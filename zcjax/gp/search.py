@@ -4,20 +4,29 @@ One generation (EZNAS's schedule, every number a ``SearchConfig`` setting):
 1. Each task samples ``archs_per_task`` architectures from the space's *search split* with the
    generation's key; the generation's statistics use that key too.
 2. ``var_or`` makes ``offspring`` (lambda = 50) children of the population by crossover
-   (p 0.4), mutation (p 0.4) or copy. A child counts only if its scores on the first
-   ``screen_archs`` architectures of every task are finite and not all equal (``screen_ok``),
-   as EZNAS's quick validity check required; rejected children are counted and replaced, for
-   at most ``max_rounds`` rounds.
+   (p 0.4), mutation (p 0.4) or copy, except ``immigrants`` of them, fresh random programs
+   (``gen_half_and_half``; the EZNAS paper's immigrants, 0 in its code). A child counts only if
+   its scores on the first ``screen_archs`` architectures of every task are finite and not all
+   equal (``screen_ok``), as EZNAS's quick validity check required; rejected children are
+   counted and replaced, for at most ``max_rounds`` rounds.
 3. Every distinct child is scored population-major (``evaluate.StackedStats``): the
    statistics of each sampled (architecture, init) are computed once, all children read them.
    Fitness = Kendall tau with accuracy, worst (or mean) over tasks (``fitness``).
-4. ``survivors`` (mu = 25) are chosen by tournament (size 4) from the children -- after the
-   ``elites`` best, if any -- then de-duplicated (by fitness as EZNAS did, or by program);
-   ``immigrants`` fresh random programs may join the next generation's parents.
+4. Promotion (ours; ``promote_archs=0`` is EZNAS): a tau on 20 architectures has an SD of
+   ~.1-.16, so selecting on it rewards luck. The best ``promote_fraction`` of the distinct valid
+   children and the population (the previous survivors, or generation 0's random programs)
+   are re-scored on ``promote_archs`` architectures per task, drawn once per generation with
+   their own key, and selection uses that fitness.
+5. ``survivors`` (mu = 25) are chosen by tournament (size 4) from the children (the promoted
+   pool) -- after the ``elites`` best, if any -- then de-duplicated by ``dedupe``: programs
+   that order every task's architectures alike count as one (``"ranking"``, default), or by
+   fitness (EZNAS) or program text.
+6. The generation's best is scored once on a fixed ``validation_archs`` sample of the search
+   split (the one ``heldout`` re-ranks the final candidates on) for the history's curve.
 
-Every evaluated program's fitness per generation is kept in ``SearchState.archive``; the best
-programs (mean fitness over the generations they were scored in) go to ``heldout``, which
-scores them on the disjoint *test split*.
+Every evaluated program's fitness per generation is kept in ``SearchState.archive`` (the
+larger sample's for promoted programs); the best programs (mean fitness over the generations
+they were scored in) go to ``heldout``, which scores them on the disjoint *test split*.
 
 Randomness: all keys derive from ``seed`` -- generation g uses ``fold_in(key_generations, g)``
 -- so a resumed run repeats an uninterrupted one exactly.

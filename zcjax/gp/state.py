@@ -17,13 +17,16 @@ class SearchState:
     """Where a search stands after ``generation`` completed generations.
 
     ``archive`` maps a program's text to its ``[generation, fitness]`` evaluations (the
-    fitness cache); ``history`` holds one record per generation.
+    fitness cache; with promotion, a promoted program's fitness is on the larger sample);
+    ``history`` holds one record per generation; ``validation`` maps the text of each
+    generation's best to its fitness on the fixed validation sample (each scored once).
     """
 
     generation: int
     population: tuple[Program, ...]
     archive: dict[str, list[list]]
     history: tuple[dict, ...]
+    validation: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {
@@ -31,6 +34,7 @@ class SearchState:
             "population": [str(p) for p in self.population],
             "archive": self.archive,
             "history": list(self.history),
+            "validation": self.validation,
         }
 
     @classmethod
@@ -42,6 +46,7 @@ class SearchState:
             population=tuple(parse(t) for t in d["population"]),
             archive={k: [list(e) for e in v] for k, v in d["archive"].items()},
             history=tuple(d["history"]),
+            validation={k: float(v) for k, v in d.get("validation", {}).items()},
         )
 
 
@@ -49,5 +54,8 @@ def initial_state(config: SearchConfig) -> SearchState:
     """Generation 0: ``population`` random programs (``gen_half_and_half``), not yet scored."""
     keys = jax.random.split(Keys.of(config.seed).population, config.population)
     lo, hi = config.init_heights
-    population = tuple(ops.gen_half_and_half(k, lo, hi, kinds=config.root_kinds) for k in keys)
+    population = tuple(
+        ops.gen_half_and_half(k, lo, hi, kinds=config.root_kinds, max_trees=config.trees)
+        for k in keys
+    )
     return SearchState(0, population, {}, ())

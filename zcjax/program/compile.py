@@ -22,7 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zcjax.program.kinds import W
+from zcjax.program import network
+from zcjax.program.kinds import E, W
 from zcjax.program.primitives import PRIMITIVES
 from zcjax.program.terminals import TERMINAL_KINDS
 from zcjax.program.tree import Program
@@ -133,10 +134,27 @@ def layer_scores(
 def network_score(program: Program, stats: Stats, num_inits: int | None = None) -> np.ndarray:
     """Mean of the layer scores over the units the program fits: a float64 scalar, or [K].
 
-    NaN (invalid) if any fitting layer's score is not finite or no layer fits.
+    NaN (invalid) if any fitting layer's score is not finite or no layer fits. A program of
+    the network language (kind N) gets its value from ``network.network_values`` instead; an
+    ensemble (kind E) has a value only over a set of networks (score its ``members``).
     """
-    scores, fitting = layer_scores(program, stats, num_inits)
-    return network_mean(scores, fitting)
+    if not network.is_network(program):
+        scores, fitting = layer_scores(program, stats, num_inits)
+        return network_mean(scores, fitting)
+    if program.kind == E:
+        raise ValueError(
+            f"{program} is a rank ensemble: it has a value only over a set of networks; score "
+            "its members (zcjax.program.network.members) and combine them."
+        )
+    if stats.facts is None:
+        raise ValueError("These statistics carry no NetworkFacts; collect them with collect_stats.")
+
+    def unit_scores(unit_program):
+        s, f = layer_scores(unit_program, stats, num_inits)
+        return [(s[:, None] if num_inits is None else s.T, f)]
+
+    value = network.network_values(program, unit_scores, [stats.facts], num_inits or 1)[0]
+    return value[0] if num_inits is None else value
 
 
 def network_mean(layer_scores: np.ndarray, fitting: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""The op table: EZNAS's 33 program primitives, with their semantics, in ``PRIMITIVES``.
+"""The op table: EZNAS's 33 program primitives, with their semantics, in ``PRIMITIVES``
+(followed by the opt-in network language's ops, ``netops``; ``UNIT_PRIMITIVES`` are EZNAS's).
 
 Akhauri et al., "EZNAS: Evolving Zero-Cost Proxies for Neural Architecture Scoring"
 (NeurIPS 2022); reference code: IntelLabs/Hardware-Aware-Automated-Machine-Learning,
@@ -28,6 +29,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from zcjax.program import netops
 from zcjax.program.kinds import KINDS, MATRIX_OF, S
 
 Signature = tuple[tuple[str, ...], str]  # (argument kinds, result kind)
@@ -159,7 +161,7 @@ def _prim(name, fn, signatures, doc):
 
 _MATRIX = tuple(((k,), m) for k, m in MATRIX_OF.items())
 
-PRIMITIVES: dict[str, Primitive] = {
+UNIT_PRIMITIVES: dict[str, Primitive] = {
     p.name: p
     for p in [
         _prim("add", jnp.add, _elementwise_binary(), "a + b (OP0)"),
@@ -272,4 +274,9 @@ PRIMITIVES: dict[str, Primitive] = {
             "number of entries (OP34)",
         ),
     ]
+}
+# The network language after EZNAS's ops, so random programs of unit kinds draw as before.
+PRIMITIVES: dict[str, Primitive] = {
+    **UNIT_PRIMITIVES,
+    **{name: _prim(name, fn, sigs, doc) for name, fn, sigs, doc in netops.specs()},
 }

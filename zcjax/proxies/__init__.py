@@ -15,7 +15,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Hashable
 
-from zcjax.program import PROGRAMS, Program, parse
+from zcjax.program import PROGRAMS, Program, network, parse
+from zcjax.program.kinds import E
+from zcjax.program.netops import NETWORK_TERMINALS
 from zcjax.program.registry import SUM_LOGITS
 from zcjax.proxies import activation, az_nas, costs, gradient, meco, swap, synflow, vkdnw, zico
 from zcjax.proxies.ensemble import EnsembleProxy
@@ -47,6 +49,18 @@ class NetworkProxy:
 
 
 Proxy = CostProxy | ProgramProxy | NetworkProxy | EnsembleProxy
+
+
+def proxy_of_program(
+    name: str, program: Program, loss: str = SUM_LOGITS, description: str = ""
+) -> Proxy:
+    """A program as a proxy; a rank-ensemble program (kind E) becomes the ``EnsembleProxy``
+    of its member programs, named by their text (``get_proxy`` reads program text)."""
+    if program.kind != E:
+        return ProgramProxy(name, program, loss, description)
+    texts = tuple(str(m) for m in network.members(program))
+    return EnsembleProxy(name, texts, description or "sum of log-ranks of " + ", ".join(texts))
+
 
 PROXIES: dict[str, Proxy] = {
     "params": CostProxy("params", costs.params, "number of parameters"),
@@ -91,20 +105,23 @@ PROXIES: dict[str, Proxy] = {
         "VKDNW_agg (Tybl & Neumann, CVPR 2025): log-rank sum of V, J, E, T, F",
     ),
     **{
-        name: ProgramProxy(name, spec.program, spec.loss, spec.description)
+        name: proxy_of_program(name, spec.program, spec.loss, spec.description)
         for name, spec in PROGRAMS.items()
     },
 }
 
 
-def program_proxy(text: str, loss: str = SUM_LOGITS) -> ProgramProxy:
+def program_proxy(text: str, loss: str = SUM_LOGITS) -> Proxy:
     """A proxy for a program given as text; its name is the program's canonical text."""
     program = parse(text)
-    return ProgramProxy(str(program), program, loss, "user program")
+    return proxy_of_program(str(program), program, loss, "user program")
 
 
 def get_proxy(name: str) -> Proxy:
-    """The registered proxy ``name``, or the rank ensemble ``"a+b+c"`` of registered proxies."""
+    """The registered proxy ``name``, the rank ensemble ``"a+b+c"`` of registered proxies, or
+    a program given as text (an ensemble program's members are named so)."""
+    if "(" in name or name in NETWORK_TERMINALS:
+        return program_proxy(name)
     ensemble = parse_ensemble(name)
     for n in ensemble.members if ensemble else (name,):
         if n not in PROXIES:

@@ -16,7 +16,8 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import scipy.stats
+
+from zcjax.metrics import log_rank_sum
 
 SEPARATOR = "+"  # "eznas_a+naswot+flops" names an ad-hoc ensemble of those proxies
 
@@ -38,16 +39,6 @@ def parse(name: str) -> EnsembleProxy | None:
     if len(members) < 2 or not all(members) or len(set(members)) != len(members):
         raise ValueError(f"Ensemble {name!r} must name two or more distinct proxies joined by '+'.")
     return EnsembleProxy(name, members, "sum of log-ranks of " + ", ".join(members))
-
-
-def log_rank_sum(columns: Sequence[np.ndarray]) -> np.ndarray:
-    """[N] sum over members of log(rank / N) of each column [N] (rank 1 = lowest, ties get their
-    average rank, NaN ranks with -inf at the bottom)."""
-    out = np.zeros(len(columns[0]))
-    for c in columns:
-        c = np.nan_to_num(np.asarray(c, np.float64), nan=-np.inf, posinf=np.inf, neginf=-np.inf)
-        out += np.log(scipy.stats.rankdata(c) / len(c))
-    return out
 
 
 def with_members(proxies: Sequence, lookup) -> list:

@@ -1,0 +1,123 @@
+"""Network values of programs in the network language (``netops``): reducers over unit scores,
+network terminals, arithmetic, and rank ensembles.
+
+A program whose root has a unit kind is EZNAS's: its network score is the mean of its unit
+scores (``compile.network_score``, unchanged). A program of kind ``N`` is evaluated here from
+the unit scores of the unit programs under its reducers, which the caller computes (one
+network at a time in ``compile``, stacked over networks in the GP's evaluator), and from
+``NetworkFacts``. A program of kind ``E`` holds 2-4 ``N`` members; its value over a set of
+networks is the sum of the members' log-ranks (``combine``), so it only exists for a set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from zcjax.metrics import log_rank_sum
+from zcjax.program import netops
+from zcjax.program.kinds import NETWORK_KINDS, E
+from zcjax.program.tree import Program
+
+# (unit scores [L, K] float, fitting [L] bool) of each of M networks, for one unit program.
+UnitScores = Callable[[Program], Sequence[tuple[np.ndarray, np.ndarray]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkFacts:
+    """What the network terminals read: per unit its stage (0 = the highest resolution), and
+    the plan's parameter and FLOP counts at its input size."""
+
+    stages: tuple[int, ...]
+    params: int
+    flops: int
+
+    def terminal(self, name: str) -> float:
+        if name == "log_params":
+            return math.log(max(self.params, 1))
+        if name == "log_flops":
+            return math.log(max(self.flops, 1))
+        if name == "num_units":
+            return float(len(self.stages))
+        raise KeyError(f"Unknown network terminal {name!r}.")
+
+
+def is_network(program: Program) -> bool:
+    """Whether the program is in the network language (root of kind N or E)."""
+    return program.kind in NETWORK_KINDS
+
+
+def members(program: Program) -> tuple[Program, ...]:
+    """An ensemble's member trees (each of kind N); any other program is its own one member."""
+    if program.kind != E:
+        return (program,)
+    out, i = [], 1
+    while i < len(program):
+        end = program.subtree_end(i)
+        out.append(Program(program.nodes[i:end]))
+        i = end
+    return tuple(out)
+
+
+def unit_programs(program: Program) -> tuple[Program, ...]:
+    """The distinct unit programs whose unit scores ``program`` needs: those under its
+    reducers (network language), or the program itself (EZNAS's)."""
+    if not is_network(program):
+        return (program,)
+    out = []
+    for i, name in enumerate(program.nodes):
+        if name in netops.REDUCERS:
+            sub = Program(program.nodes[i + 1 : program.subtree_end(i + 1)])
+            if sub not in out:
+                out.append(sub)
+    return tuple(out)
+
+
+def network_values(
+    program: Program, unit_scores: UnitScores, facts: Sequence[NetworkFacts], num_inits: int
+) -> np.ndarray:
+    """[M, K] float64 values of an ``N`` program on M networks (K inits); NaN where not finite.
+
+    Args:
+      unit_scores: maps a unit program to each network's (scores [L, K], fitting [L]).
+      facts: each network's ``NetworkFacts``.
+    """
+    if program.kind != netops.N:
+        raise ValueError(f"{program} has kind {program.kind}, not N (a network value).")
+    nodes, m = program.nodes, len(facts)
+
+    def run(i: int) -> tuple[np.ndarray, int]:
+        name = nodes[i]
+        if name in netops.NETWORK_TERMINALS:
+            column = np.array([f.terminal(name) for f in facts], np.float64)[:, None]
+            return np.broadcast_to(column, (m, num_inits)), i + 1
+        if name in netops.REDUCERS:
+            end = program.subtree_end(i + 1)
+            reduce = netops.REDUCERS[name][0]
+            per_net = unit_scores(Program(nodes[i + 1 : end]))
+            with np.errstate(invalid="ignore", over="ignore"):
+                value = [reduce(s, f, fa.stages) for (s, f), fa in zip(per_net, facts)]
+            return np.asarray(value, np.float64).reshape(m, num_inits), end
+        fn, arity, _ = netops.ARITHMETIC[name]
+        args, j = [], i + 1
+        for _ in range(arity):
+            value, j = run(j)
+            args.append(value)
+        with np.errstate(all="ignore"):
+            return fn(*args), j
+
+    value = run(0)[0]
+    return np.where(np.isfinite(value), value, np.nan)
+
+
+def combine(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """[M] an ensemble's value from its members' values [M] each: the sum of log-ranks over
+    these M networks; all NaN (invalid) if any member is not finite on any network (the
+    search's rule: a member that fails disqualifies the candidate)."""
+    columns = [np.asarray(c, np.float64) for c in columns]
+    if not all(np.isfinite(c).all() for c in columns):
+        return np.full(len(columns[0]), np.nan)
+    return log_rank_sum(columns)
