@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Issue 14: the search for a label-free proxy, run for real on a 2-core CPU. Two seeds of the
+# `discover` config (zcjax.gp.config: the network language with rank ensembles of up to 3 trees,
+# fitness re-scored on 100 architectures per task, de-dup by ranking, half of each generation
+# immigrants, min over NB201 CIFAR-10/CIFAR-100/ImageNet16-120 and NDS-DARTS at 32 px).
+# Each generation is checkpointed in its folder (checkpoint.json, history.jsonl): rerunning
+# resumes, so the searches run in parts. Compiled kernels go to the persistent cache runs/xla_cache
+# (not committed). From the repository root:
+#   SEEDS="0 1" bash results/gp/run.sh      # the seeds run side by side, logs in runs/
+set -euo pipefail
+export PYTHONUNBUFFERED=1  # generation lines reach the logs as they happen
+mkdir -p runs
+for seed in ${SEEDS:-0 1}; do
+  python experiments/evolve.py --config=discover --seed=$seed \
+    --workdir=results/gp/discover_seed$seed --compilation_cache_dir=runs/xla_cache \
+    > runs/discover_seed$seed.log 2>&1 &
+done
+wait
