@@ -62,7 +62,7 @@ def score(
 
 
 def search(
-    config: SearchConfig | str = "eznas",
+    config: SearchConfig | str = "default",
     workdir: str | os.PathLike | None = None,
     progress: gp_search.Progress | None = None,
     **fields,
@@ -70,7 +70,7 @@ def search(
     """Runs (or, with ``workdir`` holding a checkpoint, resumes) a GP search for proxy programs.
 
     ``config`` is a ``SearchConfig`` or the name of one (``zcjax.gp.config.CONFIGS``:
-    "eznas", "smoke"); ``fields`` replace its fields. Returns the final ``SearchState``
+    "default", "eznas", "discover", "smoke"); ``fields`` replace its fields. Returns the final ``SearchState``
     (``.history`` per generation, ``.archive`` of every evaluated program);
     ``zcjax.gp.heldout.final_programs`` picks the best.
     """
