@@ -5,14 +5,14 @@
 # immigrants, min over NB201 CIFAR-10/CIFAR-100/ImageNet16-120 and NDS-DARTS at 32 px).
 # Each generation is checkpointed in its folder (checkpoint.json, history.jsonl): rerunning
 # resumes, so the searches run in parts. Compiled kernels go to the persistent cache runs/xla_cache
-# (not committed). From the repository root:
-#   SEEDS="0 1" bash results/gp/run.sh      # the seeds run side by side, logs in runs/
+# (not committed). One search at a time: each holds up to ~9 GB of statistics. From the
+# repository root:
+#   SEEDS="0 1" bash results/gp/run.sh      # seeds one after another, logs in runs/
 set -euo pipefail
 export PYTHONUNBUFFERED=1  # generation lines reach the logs as they happen
 mkdir -p runs
 for seed in ${SEEDS:-0 1}; do
   python experiments/evolve.py --config=discover --seed=$seed \
     --workdir=results/gp/discover_seed$seed --compilation_cache_dir=runs/xla_cache \
-    > runs/discover_seed$seed.log 2>&1 &
+    > runs/discover_seed$seed.log 2>&1
 done
-wait

@@ -229,7 +229,8 @@ def _discover() -> EvolveConfig:
     rank ensembles of up to 3 trees, fitness re-scored on 100 architectures per task, de-dup
     by ranking, half of each generation fresh random programs (the EZNAS paper's immigrants),
     5 elites, minimum over ``tasks.GENERAL_TASKS`` (NB201's three datasets and NDS-DARTS at
-    32 px). A run can go on in parts: rerunning resumes from the checkpoint."""
+    32 px), statistics of 2 architectures in memory at once (peak about 9 GB; 4 ran out of 24 GB).
+    A run can go on in parts: rerunning resumes from the checkpoint."""
     search = SearchConfig(
         tasks=parse_tasks(GENERAL_TASKS),
         generations=40,
@@ -237,6 +238,7 @@ def _discover() -> EvolveConfig:
         trees=3,
         immigrants=25,
         elites=5,
+        arch_chunk=2,  # NB201's 22 statistics at batch 16 take up to 0.9 GB per architecture
     )
     baselines = ("eznas_a", "naswot", "synflow", "zico", "params", "flops", "az_nas")
     return EvolveConfig(search, HeldoutConfig(baselines=baselines))
