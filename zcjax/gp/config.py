@@ -229,7 +229,7 @@ def _discover() -> EvolveConfig:
     rank ensembles of up to 3 trees, fitness re-scored on 100 architectures per task, de-dup
     by ranking, half of each generation fresh random programs (the EZNAS paper's immigrants),
     5 elites, minimum over ``tasks.GENERAL_TASKS`` (NB201's three datasets and NDS-DARTS at
-    32 px), statistics of 2 architectures in memory at once (peak about 9 GB; 4 ran out of 24 GB).
+    32 px), statistics of 2 architectures in memory at once (with 4 a search ran out of 24 GB).
     A run can go on in parts: rerunning resumes from the checkpoint."""
     search = SearchConfig(
         tasks=parse_tasks(GENERAL_TASKS),
