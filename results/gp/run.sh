@@ -10,6 +10,10 @@
 #   SEEDS="0 1" bash results/gp/run.sh      # seeds one after another, logs in runs/
 set -euo pipefail
 export PYTHONUNBUFFERED=1  # generation lines reach the logs as they happen
+# glibc's dynamic mmap threshold lets freed statistics buffers fragment the heap: scoring 30
+# programs on 3 x 8 NB201 archs (batch 16) grew RSS 4.6 -> 7.1 -> 9.1 GB; with a fixed threshold
+# every large buffer is unmapped when freed: 2.5 -> 3.2 -> 3.7 GB. Searches ran out of 24 GB.
+export MALLOC_MMAP_THRESHOLD_=65536
 mkdir -p runs
 for seed in ${SEEDS:-0 1}; do
   python experiments/evolve.py --config=discover --seed=$seed \
