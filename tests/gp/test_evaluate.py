@@ -74,9 +74,27 @@ def test_scores_do_not_depend_on_the_rest_of_the_population(setup):
 
 
 @pytest.mark.slow
+def test_host_and_device_executors_agree(setup):
+    _, _, _, all_stats = setup
+    programs = [parse(t) for t in PROGRAMS]
+    device = StackedStats.of(all_stats, SETTINGS.num_inits, "device").scores(programs)
+    with compiles.count_compiles() as c:
+        host = StackedStats.of(all_stats, SETTINGS.num_inits, "host").scores(programs)
+    np.testing.assert_allclose(host, device, rtol=2e-5, atol=1e-6)
+    assert np.array_equal(np.isnan(host), np.isnan(device))
+    assert np.isfinite(host[[0, 1, 3, 5, 6]]).all()
+    assert c.count == 0, f"the NumPy executor compiled {c.count} kernels"
+
+
+def test_unknown_executor_is_one_clear_error():
+    with pytest.raises(ValueError, match="Unknown executor 'gpu'"):
+        StackedStats.of([], 1, "gpu")
+
+
+@pytest.mark.slow
 def test_a_new_program_of_seen_ops_compiles_nothing(setup):
     _, _, _, all_stats = setup
-    stacked = StackedStats.of(all_stats, SETTINGS.num_inits)
+    stacked = StackedStats.of(all_stats, SETTINGS.num_inits, "device")
     warm = [parse("sigmoid(mul(relu_in@data, bn_out@noise))"), parse("mean(sign(relu_in@data))")]
     stacked.scores(warm)
     fresh = parse("mean(sigmoid(mul(sign(relu_in@data), bn_out@noise)))")  # never seen

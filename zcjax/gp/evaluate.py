@@ -9,6 +9,12 @@ search will ever make -- a new program costs no compilation once its ops have be
 while ``program.compile`` (one jit per program) stays the path for scoring many architectures
 with one fixed program. Stacks are padded to a few sizes (``_bucket``) so their shapes repeat.
 
+On the CPU backend the primitives run in NumPy instead (``host_primitives``, executor "host",
+``default_executor``): statistics already live in host memory there, and compiling nothing
+matters more than fusing. A jitted kernel per (primitive, shape) is fine on NB201, whose
+shapes repeat, but spaces whose widths vary per architecture (the NDS records) bring new
+shapes with nearly every architecture, and lowering their kernels took most of a search's time.
+
 The numbers equal ``program.network_score`` of each (architecture, init): per unit the mean
 of the program's output (float32), per network ``compile.network_mean`` of those.
 """
@@ -30,6 +36,7 @@ from zcjax.gp import fitness as fit
 from zcjax.gp.tasks import TaskData
 from zcjax.program import network
 from zcjax.program.compile import fits, network_mean, to_torch_layout, unit_output
+from zcjax.program.host_primitives import host_kernel
 from zcjax.program.kinds import E
 from zcjax.program.network import NetworkFacts, combine, is_network, network_values
 from zcjax.program.primitives import PRIMITIVES
@@ -57,6 +64,21 @@ def _unit_means(x: jax.Array) -> jax.Array:
     """[N, ...] -> [N]: the float32 mean of each stacked unit's output."""
     x = jnp.asarray(x, jnp.float32)
     return jnp.mean(x.reshape(x.shape[0], -1), axis=1)
+
+
+def _host_unit_means(x) -> np.ndarray:
+    """``_unit_means`` in NumPy."""
+    x = np.asarray(x, np.float32)
+    return np.mean(x.reshape(x.shape[0], -1), axis=1)
+
+
+EXECUTORS = ("device", "host")
+
+
+def default_executor() -> str:
+    """Where programs run: "host" (NumPy) on the CPU backend, "device" (jitted kernels on the
+    default backend's device) on GPU and TPU."""
+    return "host" if jax.default_backend() == "cpu" else "device"
 
 
 def _bucket(n: int) -> int:
@@ -90,9 +112,10 @@ class UnitStack:
         return {t: self.terminal(t) for t in program.terminals}
 
 
-def stack_units(stats: Sequence[Stats], num_inits: int) -> list[UnitStack]:
+def stack_units(stats: Sequence[Stats], num_inits: int, host: bool = False) -> list[UnitStack]:
     """Groups the units of several networks' statistics (each with a leading [K] axis) by the
-    shapes of their terminals and stacks each group along one padded leading axis."""
+    shapes of their terminals and stacks each group along one leading axis: padded to a few
+    sizes for jitted kernels, as NumPy arrays unpadded if ``host``."""
     groups: dict[tuple, list[tuple[int, int]]] = {}
     for n, st in enumerate(stats):
         for u, layer in enumerate(st.layers):
@@ -106,10 +129,13 @@ def stack_units(stats: Sequence[Stats], num_inits: int) -> list[UnitStack]:
     out = []
     for signature, members in groups.items():
         rows = len(members) * num_inits
-        pad = _bucket(rows) - rows
+        pad = 0 if host else _bucket(rows) - rows
         native = {}
         for t, _ in signature:
             parts = [stats[n].layers[u][t] for n, u in members]
+            if host:
+                native[t] = np.concatenate([np.asarray(x) for x in parts], axis=0)
+                continue
             if pad:
                 parts.append(jnp.broadcast_to(parts[0][:1], (pad, *parts[0].shape[1:])))
             native[t] = jnp.concatenate(parts, axis=0)
@@ -125,15 +151,23 @@ class StackedStats:
     num_units: list[int]
     num_inits: int
     facts: list[NetworkFacts | None] = dataclasses.field(default_factory=list)
+    executor: str = "device"  # one of EXECUTORS
 
     @classmethod
-    def of(cls, stats: Sequence[Stats], num_inits: int) -> StackedStats:
-        """From per-network statistics, each array with a leading [K] axis."""
+    def of(
+        cls, stats: Sequence[Stats], num_inits: int, executor: str | None = None
+    ) -> StackedStats:
+        """From per-network statistics, each array with a leading [K] axis; programs will run
+        on ``executor`` (None: ``default_executor()``)."""
+        executor = default_executor() if executor is None else executor
+        if executor not in EXECUTORS:
+            raise ValueError(f"Unknown executor {executor!r}; known: {', '.join(EXECUTORS)}.")
         return cls(
-            stack_units(stats, num_inits),
+            stack_units(stats, num_inits, host=executor == "host"),
             [len(s.layers) for s in stats],
             num_inits,
             [s.facts for s in stats],
+            executor,
         )
 
     def scores(self, programs: Sequence[Program]) -> np.ndarray:
@@ -147,7 +181,7 @@ class StackedStats:
         def unit_scores(program):
             if program not in units:
                 units[program] = _stacked_unit_scores(
-                    program, self.stacks, self.num_units, self.num_inits
+                    program, self.stacks, self.num_units, self.num_inits, self.executor
                 )
             if units[program] is None:
                 raise _Invalid
@@ -196,10 +230,15 @@ def population_scores(
 
 
 def _stacked_unit_scores(
-    program: Program, stacks: list[UnitStack], num_units: list[int], num_inits: int
+    program: Program,
+    stacks: list[UnitStack],
+    num_units: list[int],
+    num_inits: int,
+    executor: str = "device",
 ) -> list[tuple[np.ndarray, np.ndarray]] | None:
     """Per network (unit scores [L, K] float32, NaN where skipped; fitting [L]) of one unit
     program on stacked units; None if the program fails (invalid)."""
+    op, means_of = (host_kernel, _host_unit_means) if executor == "host" else (kernel, _unit_means)
     pending = []
     try:
         for stack in stacks:
@@ -208,8 +247,8 @@ def _stacked_unit_scores(
             if missing:
                 raise KeyError(f"Statistics lack terminals {missing} that {program} reads.")
             if fits(program, stack.shapes):
-                value = unit_output(program, stack.terminals(program), op=kernel, torch_layout=True)
-                pending.append((stack, _unit_means(value)))
+                value = unit_output(program, stack.terminals(program), op=op, torch_layout=True)
+                pending.append((stack, means_of(value)))
         means = jax.device_get([m for _, m in pending])
     except _PROGRAM_ERRORS:
         return None

@@ -38,9 +38,9 @@ def to_torch_layout(name: str, x: jax.Array) -> jax.Array:
     """NHWC activation -> NCHW; HWIO weight -> OIHW (trailing 4 dims; leading dims kept)."""
     lead = tuple(range(x.ndim - 4))
     n = len(lead)
-    if TERMINAL_KINDS[name] == W:
-        return jnp.transpose(x, (*lead, n + 3, n + 2, n, n + 1))
-    return jnp.transpose(x, (*lead, n, n + 3, n + 1, n + 2))
+    if TERMINAL_KINDS[name] == W:  # x.transpose: a NumPy array stays one (the GP's host path)
+        return x.transpose((*lead, n + 3, n + 2, n, n + 1))
+    return x.transpose((*lead, n, n + 3, n + 1, n + 2))
 
 
 def unit_output(

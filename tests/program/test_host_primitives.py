@@ -1,0 +1,85 @@
+"""The NumPy primitives (the GP's CPU executor) equal the JAX kernels on every signature."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from zcjax.program.host_primitives import HOST_PRIMITIVES, host_kernel
+from zcjax.program.kinds import AM, WM, A, S, W
+from zcjax.program.primitives import UNIT_PRIMITIVES
+
+SPECTRAL = ("eig_ratio", "sym_eig_ratio")
+DETERMINANTS = ("det", "logdet")
+R = 3  # units in a stack
+# Per kind, one unit shape (PyTorch layout); A and W square in their last two dims, as in
+# NB201 (H == W), so det/logdet/matmul apply.
+SHAPES = {A: (2, 3, 4, 4), W: (4, 3, 3, 3), AM: (2, 3), WM: (4, 3), S: ()}
+
+
+def _values(rng: np.random.Generator, kind: str, variant: int) -> np.ndarray:
+    """[R, *shape] float32: variant 0 normal, 1 with zeros and negatives, 2 positive, 3 with
+    a NaN in the first unit (invalid statistics must stay NaN, not raise)."""
+    x = rng.standard_normal((R, *SHAPES[kind])).astype(np.float32)
+    if variant == 1:
+        x[..., ::2] = 0.0
+    elif variant == 2:
+        x = np.abs(x) + 0.1
+    elif variant == 3:
+        x.reshape(R, -1)[0, 0] = np.nan
+    return x
+
+
+def test_every_unit_primitive_has_a_host_version():
+    assert set(HOST_PRIMITIVES) == set(UNIT_PRIMITIVES)
+
+
+@pytest.mark.parametrize("name", sorted(UNIT_PRIMITIVES))
+def test_host_primitive_equals_the_vmapped_jax_kernel(name):
+    rng = np.random.default_rng(0)
+    prim = UNIT_PRIMITIVES[name]
+    jitted = jax.jit(jax.vmap(prim.fn))
+    checked = 0
+    for arg_kinds, _ in prim.signatures:
+        for variant in range(4):
+            args = [_values(rng, k, variant) for k in arg_kinds]
+            try:
+                want = np.asarray(jitted(*args))
+            except (TypeError, ValueError):
+                # Sizes that do not fit (e.g. W @ W of non-square kernels): the host version
+                # must fail too, so the evaluator skips the unit either way.
+                with pytest.raises(ValueError):
+                    host_kernel(name)(*args)
+                continue
+            got = host_kernel(name)(*args)
+            assert got.shape == want.shape, (arg_kinds, variant)
+            assert got.dtype == np.float32, (arg_kinds, variant, got.dtype)
+            if name in SPECTRAL:
+                # Singular Gram matrices (variant 1's zeros): the smallest eigenvalue is
+                # round-off, so the ratio is huge with either executor but not reproducible.
+                singular = np.abs(want) > 1e5
+                assert (np.abs(got[singular]) > 1e5).all(), (arg_kinds, variant)
+                got, want = got[~singular], want[~singular]
+            if name in DETERMINANTS and variant == 3:
+                # A matrix with a NaN: NaN (JAX's value there depends on LAPACK's pivoting).
+                nan = ~np.isfinite(args[0]).all(axis=(-2, -1))
+                big = args[0].shape[-1] > 3  # 2x2 and 3x3 determinants are closed forms
+                assert nan.any() and np.isnan(got[nan]).all()
+                if big:
+                    got, want = got[~nan], want[~nan]
+            np.testing.assert_allclose(
+                got, want, rtol=2e-5, atol=1e-6, err_msg=f"{name}{arg_kinds} variant {variant}"
+            )
+            checked += 1
+    assert checked > 0
+
+
+def test_scalar_broadcasting_is_per_unit():
+    # A unit scalar [R] multiplies its own unit, not the unit's first axis.
+    a = np.ones((2, 3, 4), np.float32)
+    s = np.array([2.0, 5.0], np.float32)
+    out = host_kernel("mul")(a, s)
+    np.testing.assert_array_equal(out[0], 2.0)
+    np.testing.assert_array_equal(out[1], 5.0)
+    np.testing.assert_array_equal(host_kernel("add")(s, a)[1], 6.0)
