@@ -67,9 +67,10 @@ def _unit_means(x: jax.Array) -> jax.Array:
 
 
 def _host_unit_means(x) -> np.ndarray:
-    """``_unit_means`` in NumPy."""
+    """``_unit_means`` in NumPy (inf and NaN are values here, not warnings)."""
     x = np.asarray(x, np.float32)
-    return np.mean(x.reshape(x.shape[0], -1), axis=1)
+    with np.errstate(all="ignore"):
+        return np.mean(x.reshape(x.shape[0], -1), axis=1)
 
 
 EXECUTORS = ("device", "host")
