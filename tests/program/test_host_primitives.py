@@ -11,7 +11,6 @@ from zcjax.program.kinds import AM, WM, A, S, W
 from zcjax.program.primitives import UNIT_PRIMITIVES
 
 SPECTRAL = ("eig_ratio", "sym_eig_ratio")
-DETERMINANTS = ("det", "logdet")
 R = 3  # units in a stack
 # Per kind, one unit shape (PyTorch layout); A and W square in their last two dims, as in
 # NB201 (H == W), so det/logdet/matmul apply.
@@ -61,13 +60,6 @@ def test_host_primitive_equals_the_vmapped_jax_kernel(name):
                 singular = np.abs(want) > 1e5
                 assert (np.abs(got[singular]) > 1e5).all(), (arg_kinds, variant)
                 got, want = got[~singular], want[~singular]
-            if name in DETERMINANTS and variant == 3:
-                # A matrix with a NaN: NaN (JAX's value there depends on LAPACK's pivoting).
-                nan = ~np.isfinite(args[0]).all(axis=(-2, -1))
-                big = args[0].shape[-1] > 3  # 2x2 and 3x3 determinants are closed forms
-                assert nan.any() and np.isnan(got[nan]).all()
-                if big:
-                    got, want = got[~nan], want[~nan]
             np.testing.assert_allclose(
                 got, want, rtol=2e-5, atol=1e-6, err_msg=f"{name}{arg_kinds} variant {variant}"
             )

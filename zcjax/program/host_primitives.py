@@ -6,11 +6,13 @@ stack of R units of equal shapes with ``jax.jit(jax.vmap(fn))``, one compiled ke
 every new architecture brings new shapes, and lowering those kernels dominated a search on a
 2-core CPU: 40 random programs on 6 NDS-DARTS records lowered 3,565 kernels, 0.1-0.2 s each.
 NumPy compiles nothing, so on the CPU backend (where JAX arrays already live on the host) the
-evaluator runs these instead (``gp.evaluate.default_executor``).
+evaluator runs these instead (``gp.evaluate.default_executor``). The one exception is the
+determinant (``det``, ``logdet``), which must round as JAX does (see ``_slogdet``): it runs
+``jnp.linalg.slogdet`` on matrices flattened to [M, n, n], a few kernels per matrix size n.
 
 Each function here takes arrays of shape [R, *unit_shape] (a unit scalar is [R]) and returns
 what ``jax.vmap(PRIMITIVES[name].fn)`` returns, float32, to float32 rounding: the same maths,
-only the order of floating-point operations (sums, LAPACK vs XLA's decompositions) may differ.
+only the order of floating-point operations (sums, LAPACK vs XLA's eigen-solver) may differ.
 ``tests/program/test_host_primitives.py`` checks every primitive against its JAX kernel on every
 signature.
 """
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import scipy.special
 
@@ -80,42 +84,27 @@ def _normalize(a):
     return np.where(np.isnan(z), F32(0), z).reshape(a.shape)
 
 
-# A determinant below this fraction of Hadamard's bound (the product of the rows' norms) is
-# near round-off: there the sign and size depend on the LU's rounding, so it is recomputed
-# with the factorisation JAX uses; above it any LAPACK LU gives the same sign and log|det|.
-_NEAR_SINGULAR = np.log(1e-2)
-
-
-def _lu_slogdet(a):
-    """(sign, log|det|) from SciPy's LAPACK LU, the factorisation JAX's CPU backend calls, with
-    ``jnp.linalg.slogdet``'s rules (a zero pivot: sign 0, log|det| -inf)."""
-    p, _, u = scipy.linalg.lu(a, check_finite=False)
-    diag = np.diagonal(u, axis1=-2, axis2=-1)
-    is_zero = (diag == 0).any(axis=-1)
-    sign = np.round(np.linalg.det(p)) * np.prod(np.sign(diag), axis=-1)  # det(P) is +-1
-    logabs = np.sum(np.log(np.abs(diag)), axis=-1)
-    return np.where(is_zero, 0, sign), np.where(is_zero, -np.inf, logabs)
+@jax.jit
+def _jax_slogdet(m: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return jnp.linalg.slogdet(m)
 
 
 def _slogdet(a):
-    """(sign, log|det|) of each matrix over the last two dims, as ``jnp.linalg.slogdet`` on
-    the CPU. Statistics such as ``sign(relu_in_grad)`` make many exactly singular matrices
-    whose computed determinant is round-off; NumPy's LU rounds differently from the LAPACK
-    call JAX makes and flipped the sign of 54 of 2,000 such 8x8 matrices (EZNAS-A's score moved
-    by 0.15%), so near-singular matrices are refactored with SciPy's LU (``_lu_slogdet``: none
-    flipped); NumPy's batched LU, 5x faster, does the rest.
-
-    Deviation: a matrix with a NaN or inf entry gets sign 1 and log|det| NaN. JAX's result
-    there depends on how LAPACK pivots around the NaN (it can even be a finite 0 after
-    ``logdet``'s sign rule); NaN in, NaN out is the honest answer."""
-    sign, logabs = np.linalg.slogdet(a)
-    bound = np.sum(np.log(np.linalg.norm(a, axis=-1)), axis=-1)
-    redo = ~(logabs - bound > _NEAR_SINGULAR)  # also NaN and -inf
-    if redo.any():
-        sign, logabs = sign.copy(), logabs.copy()
-        sign[redo], logabs[redo] = _lu_slogdet(a[redo])
-    bad = ~np.isfinite(a).all(axis=(-2, -1))
-    return np.where(bad, 1, sign).astype(a.dtype), np.where(bad, np.nan, logabs).astype(a.dtype)
+    """(sign, log|det|) of each matrix over the last two dims, by ``jnp.linalg.slogdet``
+    itself on the matrices flattened to [M, n, n], M padded to a power of two (a few kernels
+    per matrix size, not one per shape). Statistics such as ``sign(relu_in_grad)`` and
+    ``ones_like`` make many exactly singular matrices whose computed determinant is round-off:
+    NumPy's LU rounds differently from the LAPACK call JAX makes and flipped the sign of 54 of
+    2,000 such 8x8 matrices (EZNAS-A's score moved by 0.15%), and SciPy's LU, which agrees,
+    took 47% of a search's time at 5 us per 8x8 matrix."""
+    n = a.shape[-1]
+    flat = a.reshape(-1, n, n)
+    m = flat.shape[0]
+    padded = 1 << max(m - 1, 0).bit_length()
+    if padded > m:
+        flat = np.concatenate([flat, np.broadcast_to(np.eye(n, dtype=a.dtype), (padded - m, n, n))])
+    sign, logabs = jax.device_get(_jax_slogdet(flat))
+    return sign[:m].reshape(a.shape[:-2]), logabs[:m].reshape(a.shape[:-2])
 
 
 def _det(a):
