@@ -7,8 +7,8 @@ every new architecture brings new shapes, and lowering those kernels dominated a
 2-core CPU: 40 random programs on 6 NDS-DARTS records lowered 3,565 kernels, 0.1-0.2 s each.
 NumPy compiles nothing, so on the CPU backend (where JAX arrays already live on the host) the
 evaluator runs these instead (``gp.evaluate.default_executor``). The one exception is the
-determinant (``det``, ``logdet``), which must round as JAX does (see ``_slogdet``): it runs
-``jnp.linalg.slogdet`` on matrices flattened to [M, n, n], a few kernels per matrix size n.
+determinant (``det``, ``logdet``), which must round as JAX does (see ``_matrix_primitive``): it
+runs the JAX primitive itself on matrices flattened to [M, n, n], a few kernels per size n.
 
 Each function here takes arrays of shape [R, *unit_shape] (a unit scalar is [R]) and returns
 what ``jax.vmap(PRIMITIVES[name].fn)`` returns, float32, to float32 rounding: the same maths,
@@ -19,12 +19,14 @@ signature.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import scipy.special
+
+from zcjax.program.primitives import PRIMITIVES
 
 F32 = np.float32
 
@@ -84,50 +86,34 @@ def _normalize(a):
     return np.where(np.isnan(z), F32(0), z).reshape(a.shape)
 
 
-@jax.jit
-def _jax_slogdet(m: jax.Array) -> tuple[jax.Array, jax.Array]:
-    return jnp.linalg.slogdet(m)
+@functools.cache
+def _per_matrix(name: str):
+    """The JAX primitive ``name`` (a function of matrices over the last two dims), jitted."""
+    return jax.jit(PRIMITIVES[name].fn)
 
 
-def _slogdet(a):
-    """(sign, log|det|) of each matrix over the last two dims, by ``jnp.linalg.slogdet``
-    itself on the matrices flattened to [M, n, n], M padded to a power of two (a few kernels
-    per matrix size, not one per shape). Statistics such as ``sign(relu_in_grad)`` and
-    ``ones_like`` make many exactly singular matrices whose computed determinant is round-off:
-    NumPy's LU rounds differently from the LAPACK call JAX makes and flipped the sign of 54 of
-    2,000 such 8x8 matrices (EZNAS-A's score moved by 0.15%), and SciPy's LU, which agrees,
-    took 47% of a search's time at 5 us per 8x8 matrix."""
-    n = a.shape[-1]
-    flat = a.reshape(-1, n, n)
-    m = flat.shape[0]
-    padded = 1 << max(m - 1, 0).bit_length()
-    if padded > m:
-        flat = np.concatenate([flat, np.broadcast_to(np.eye(n, dtype=a.dtype), (padded - m, n, n))])
-    sign, logabs = jax.device_get(_jax_slogdet(flat))
-    return sign[:m].reshape(a.shape[:-2]), logabs[:m].reshape(a.shape[:-2])
+def _matrix_primitive(name: str):
+    """``det``/``logdet`` by the JAX primitive itself on the matrices flattened to [M, n, n],
+    M padded to a power of two: a few kernels per matrix size, not one per shape.
 
+    Not NumPy: statistics such as ``sign(relu_in_grad)`` and ``ones_like`` make many exactly
+    singular matrices whose computed determinant is round-off. NumPy's LU rounds differently
+    from the LAPACK call JAX makes and flipped the sign of 54 of 2,000 such 8x8 matrices
+    (EZNAS-A's score moved by 0.15%); SciPy's LU agrees with JAX but took 47% of a search's
+    time at 5 us per 8x8 matrix. JAX's is as fast as NumPy's."""
 
-def _det(a):
-    """``jnp.linalg.det``: closed forms for 2x2 and 3x3 matrices, else sign * exp(log|det|)."""
-    if a.shape[-2:] == (2, 2):
-        return a[..., 0, 0] * a[..., 1, 1] - a[..., 0, 1] * a[..., 1, 0]
-    if a.shape[-2:] == (3, 3):
-        m = [[a[..., i, j] for j in range(3)] for i in range(3)]
-        return (
-            m[0][0] * m[1][1] * m[2][2]
-            + m[0][1] * m[1][2] * m[2][0]
-            + m[0][2] * m[1][0] * m[2][1]
-            - m[0][2] * m[1][1] * m[2][0]
-            - m[0][0] * m[1][2] * m[2][1]
-            - m[0][1] * m[1][0] * m[2][2]
-        )
-    sign, logabs = _slogdet(a)
-    return sign * np.exp(logabs)
+    def run(a):
+        n = a.shape[-1]
+        flat = a.reshape(-1, *a.shape[-2:])
+        m = flat.shape[0]
+        padded = 1 << max(m - 1, 0).bit_length()
+        if padded > m:
+            eye = np.broadcast_to(np.eye(n, dtype=a.dtype), (padded - m, *flat.shape[1:]))
+            flat = np.concatenate([flat, eye])
+        out = np.asarray(jax.device_get(_per_matrix(name)(flat)))
+        return out[:m].reshape(a.shape[:-2])
 
-
-def _logdet(a):
-    sign, logabs = _slogdet(a)
-    return np.where(sign > 0, logabs, np.where(sign < 0, F32(0), F32(-np.inf))).astype(F32)
+    return run
 
 
 def _gram_rows(a):
@@ -228,8 +214,8 @@ HOST_PRIMITIVES: dict[str, Callable[..., np.ndarray]] = {
     "heaviside": _indicator(lambda a: a > 0),
     "invert": lambda a: F32(1) / a,
     "frobenius_norm": _frobenius_norm,
-    "det": _det,
-    "logdet": _logdet,
+    "det": _matrix_primitive("det"),
+    "logdet": _matrix_primitive("logdet"),
     "sym_eig_ratio": _sym_eig_ratio,
     "eig_ratio": _eig_ratio,
     "mean": _mean,
