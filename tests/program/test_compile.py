@@ -1,10 +1,16 @@
+import functools
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from zcjax import compiles, netplan, stats
+from zcjax.gp.operators import gen_half_and_half
 from zcjax.program import layer_scores, network_score, parse
-from zcjax.program.compile import compiled_layer_score
+from zcjax.program.compile import compiled_layer_score, fits, layer_score
+from zcjax.program.kinds import W
+from zcjax.program.terminals import TERMINAL_KINDS
 from zcjax.spaces import nb201
 
 SMALL = dict(channels=4, cells_per_stage=1)
@@ -113,3 +119,44 @@ def test_vmapped_program_equals_per_init():
         for k in jax.random.split(key, 3)
     ]
     np.testing.assert_allclose(network_score(program, stacked, num_inits=3), per_init, rtol=1e-4)
+
+
+def _fits_by_tracing(program, shapes):
+    """The reference: ``jax.eval_shape`` of the whole layer score."""
+    specs = {name: jax.ShapeDtypeStruct(shape, jnp.float32) for name, shape in shapes}
+    try:
+        jax.eval_shape(functools.partial(layer_score, program), specs)
+    except (TypeError, ValueError, IndexError):
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "act_in, act_out, weight",
+    [
+        ((2, 4, 4, 8), (2, 4, 4, 8), (3, 3, 8, 8)),  # square channels, 3x3
+        ((2, 4, 4, 4), (2, 4, 4, 8), (1, 1, 4, 8)),  # a 1x1 conv that widens
+        ((3, 2, 2, 5), (3, 1, 1, 2), (3, 3, 5, 2)),  # strided, narrowing
+        ((2, 4, 2, 4), (2, 4, 2, 4), (2, 2, 4, 4)),  # non-square maps, kernel = H
+    ],
+)
+def test_fits_equals_eval_shape_of_the_whole_program(act_in, act_out, weight):
+    """Shape propagation node by node agrees with tracing the whole program, on random
+    programs of EZNAS's language; units whose input and output sizes differ make both
+    outcomes occur."""
+    keys = jax.random.split(jax.random.key(7), 120)
+    programs = [gen_half_and_half(k, 1, 5) for k in keys]
+
+    def shape(t):
+        if TERMINAL_KINDS[t] == W:
+            return weight
+        return act_in if t.split("@")[0] in ("conv_in", "conv_in_grad") else act_out
+
+    outcomes = []
+    for program in programs:
+        shapes = tuple((t, shape(t)) for t in sorted(program.terminals))
+        expected = _fits_by_tracing(program, shapes)
+        assert fits(program, shapes) == expected, str(program)
+        outcomes.append(expected)
+    assert any(outcomes)
+    assert act_in == act_out or not all(outcomes)

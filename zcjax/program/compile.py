@@ -87,15 +87,46 @@ def compiled_layer_score(
     return jax.jit(jax.vmap(fn) if vmapped else fn)
 
 
+Spec = tuple[tuple[int, ...], np.dtype]  # an abstract value: shape and dtype
+
+
+@functools.lru_cache(maxsize=65536)
+def _primitive_spec(name: str, args: tuple[Spec, ...]) -> Spec | None:
+    """(shape, dtype) of primitive ``name``'s output on these abstract inputs, or None where
+    JAX rejects them (``jax.eval_shape``, no compute)."""
+    specs = [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in args]
+    try:
+        out = jax.eval_shape(PRIMITIVES[name].fn, *specs)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return tuple(out.shape), np.dtype(out.dtype)
+
+
 @functools.lru_cache(maxsize=65536)
 def fits(program: Program, shapes: tuple[tuple[str, tuple[int, ...]], ...]) -> bool:
-    """Whether the program runs on terminals of these (name, shape) pairs (no compute)."""
-    specs = {name: jax.ShapeDtypeStruct(shape, jnp.float32) for name, shape in shapes}
-    try:
-        jax.eval_shape(functools.partial(layer_score, program), specs)
-    except (TypeError, ValueError, IndexError):
-        return False
-    return True
+    """Whether the program runs on terminals of these (name, shape) pairs (no compute).
+
+    Shapes are propagated node by node with ``_primitive_spec``, cached per (primitive, input
+    shapes): the same answer as ``jax.eval_shape`` of the whole ``layer_score``, but a new
+    program or architecture re-traces only primitives on shapes never seen, not the program.
+    """
+    shape_of = dict(shapes)
+    nodes = program.nodes
+
+    def spec(i: int) -> tuple[Spec | None, int]:
+        name = nodes[i]
+        if name in TERMINAL_KINDS:  # a zero-stride view gives the layout's shape, no memory
+            view = np.broadcast_to(np.float32(0), shape_of[name])
+            return (to_torch_layout(name, view).shape, np.dtype(np.float32)), i + 1
+        args, j = [], i + 1
+        for _ in range(PRIMITIVES[name].arity):
+            value, j = spec(j)
+            if value is None:
+                return None, j
+            args.append(value)
+        return _primitive_spec(name, tuple(args)), j
+
+    return spec(0)[0] is not None
 
 
 def _layer_inputs(program: Program, layer: Terminals, lead: int) -> tuple[Terminals, tuple]:
