@@ -10,6 +10,11 @@ EZNAS-A's input is read three ways in public code; all three are here, selectabl
   list EZNAS's scripts draw program trees with calls ARG8;
 - ``eznas_a_weight_grad_xent``: the conv-weight gradient of a cross-entropy loss on labelled
   data, as third-party re-implementations (PicoNAS) read it.
+
+``evolved``, ``evolved_2``, ... are ours (issue 14): the generation bests of the ``discover``
+searches in ``results/gp/`` with the best fitness on their search's validation sample, as
+``experiments/recommend.py`` lists them; each ``origin`` names its search. They were searched
+at batch 16 with EZNAS's input normalisation (``SearchConfig.settings``).
 """
 
 from __future__ import annotations
@@ -23,12 +28,25 @@ CROSS_ENTROPY = "cross_entropy"
 
 
 @dataclasses.dataclass(frozen=True)
+class Origin:
+    """Where an evolved program came from: the search (its command and seed), the generation
+    whose best it was, and its fitness on that search's validation sample, which chose it."""
+
+    command: str
+    seed: int
+    generation: int
+    validation_fitness: float
+
+
+@dataclasses.dataclass(frozen=True)
 class ProgramSpec:
-    """A named program; ``loss`` says which gradient its gradient terminals hold."""
+    """A named program; ``loss`` says which gradient its gradient terminals hold; ``origin``
+    says which search found it (None for published programs)."""
 
     text: str
     description: str
     loss: str = SUM_LOGITS
+    origin: Origin | None = None
 
     @property
     def program(self) -> Program:
@@ -77,5 +95,18 @@ PROGRAMS = {
     "eznas_nasnet": ProgramSpec(
         "frobenius_norm(lt0(log(add(log(bn_out@perturbed), relu_in@noise))))",
         "EZNAS program found on NDS-NASNet",
+    ),
+    "evolved": ProgramSpec(
+        "ensemble2(net_sum(gt(normalize(sigmoid(relu(kl_div(conv_in_grad@perturbed, "
+        "bn_out@perturbed)))), lt0(sigmoid(relu(softmax(weight_grad@perturbed)))))), "
+        "net_abslog(net_neg(net_add(log_params, log_flops))))",
+        "evolved (issue 14): best of generation 0, seed 0",
+        origin=Origin(
+            "python experiments/evolve.py --config=discover --seed=0 "
+            "--workdir=results/gp/discover_seed0",
+            seed=0,
+            generation=0,
+            validation_fitness=0.4804,
+        ),
     ),
 }

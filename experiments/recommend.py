@@ -1,0 +1,60 @@
+"""The evolved programs to recommend from one or more searches, and their registry entries.
+
+  python experiments/recommend.py --workdirs=results/gp/discover_seed0,results/gp/discover_seed1
+
+Lists every generation's best program, best validation fitness first (fitness on each search's
+fixed validation sample of its search split; no test architecture is seen), and prints the
+``ProgramSpec`` entries for ``zcjax/program/registry.py``: ``evolved`` (the first), then
+``evolved_2``, ... for the runners-up, each with its search command, seed and generation.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+
+from zcjax.gp.checkpoint import CheckpointError
+from zcjax.gp.recommend import recommend
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("workdirs", None, "Work folders of evolve.py searches (comma-separated).")
+flags.DEFINE_integer("top", 3, "Entries to print for the registry: evolved, evolved_2, ...")
+
+
+def main(argv):
+    del argv
+    if not FLAGS.workdirs:
+        sys.exit("error: give --workdirs=results/gp/discover_seed0,...")
+    try:
+        recs = recommend(FLAGS.workdirs)
+    except (FileNotFoundError, CheckpointError) as e:
+        sys.exit(f"error: {e}")
+    if not recs:
+        sys.exit("error: no generation has a validation fitness (validation_archs was 0?)")
+    print("| rank | validation | search | seed | gen | program |")
+    print("|---|---|---|---|---|---|")
+    for i, r in enumerate(recs, 1):
+        print(
+            f"| {i} | {r.validation_fitness:+.3f} | {r.search_fitness:+.3f} | {r.seed} "
+            f"| {r.generation} | `{r.program}` |"
+        )
+    print("\n# registry entries (zcjax/program/registry.py, PROGRAMS):")
+    for i, r in enumerate(recs[: FLAGS.top]):
+        name = "evolved" if i == 0 else f"evolved_{i + 1}"
+        print(
+            f'    "{name}": ProgramSpec(\n'
+            f'        "{r.program}",\n'
+            f'        "evolved (issue 14): best of generation {r.generation}, seed {r.seed}",\n'
+            f"        origin=Origin(\n"
+            f'            "{r.command}",\n'
+            f"            seed={r.seed},\n"
+            f"            generation={r.generation},\n"
+            f"            validation_fitness={r.validation_fitness:.4f},\n"
+            f"        ),\n"
+            f"    ),"
+        )
+
+
+if __name__ == "__main__":
+    app.run(main)

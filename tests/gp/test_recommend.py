@@ -1,0 +1,75 @@
+import dataclasses
+
+import pytest
+
+from zcjax.gp import checkpoint
+from zcjax.gp import config as configs
+from zcjax.gp.recommend import recommend, search_command
+from zcjax.gp.state import SearchState
+from zcjax.program import PROGRAMS, parse
+from zcjax.proxies import get_proxy
+
+
+def _record(g, program, validation, fitness=0.1):
+    return {
+        "generation": g,
+        "best_program": program,
+        "best_fitness": fitness,
+        "validation_fitness": validation,
+    }
+
+
+def _save(path, seed, records, config=None):
+    config = config or dataclasses.replace(configs.get_config("discover").search, seed=seed)
+    state = SearchState(len(records), (parse("log_params"),), {}, tuple(records))
+    path.mkdir()
+    checkpoint.save(path, config, state)
+    return str(path)
+
+
+def test_recommend_ranks_generation_bests_by_validation_across_searches(tmp_path):
+    a = _save(
+        tmp_path / "a",
+        0,
+        [
+            _record(0, "net_mean(relu_in@data)", 0.30),
+            _record(1, "log_params", 0.50),
+            _record(2, "log_params", 0.50),  # best again: listed once, at generation 1
+            _record(3, "num_units", None),  # no validation fitness: not a candidate
+        ],
+    )
+    b = _save(tmp_path / "b", 1, [_record(0, "log_flops", 0.40, fitness=0.9)])
+    recs = recommend([a, b])
+    assert [(r.program, r.seed, r.generation) for r in recs] == [
+        ("log_params", 0, 1),
+        ("log_flops", 1, 0),
+        ("net_mean(relu_in@data)", 0, 0),
+    ]
+    assert recs[1].search_fitness == 0.9  # ranked by validation, not by search fitness
+    assert recs[0].command == (
+        f"python experiments/evolve.py --config=discover --seed=0 --workdir={a}"
+    )
+
+
+def test_search_command_names_the_config_or_points_to_the_checkpoint():
+    discover = dataclasses.replace(configs.get_config("discover").search, seed=4, generations=7)
+    assert "--config=discover --seed=4 " in search_command(discover, "w")
+    custom = dataclasses.replace(discover, archs_per_task=33)
+    assert search_command(custom, "w").endswith("(settings in w/checkpoint.json)")
+
+
+def test_recommend_without_checkpoint_is_one_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="has no checkpoint.json"):
+        recommend([tmp_path])
+
+
+def test_evolved_entries_record_their_search_and_score_as_proxies():
+    evolved = {n: s for n, s in PROGRAMS.items() if n.startswith("evolved")}
+    assert "evolved" in evolved
+    for name, spec in evolved.items():
+        assert spec.origin is not None, name
+        assert f"--seed={spec.origin.seed}" in spec.origin.command
+        assert str(spec.program) == spec.text  # canonical text: it round-trips
+        assert get_proxy(name).name == name
+    published = [s for n, s in PROGRAMS.items() if not n.startswith("evolved")]
+    assert all(s.origin is None for s in published)

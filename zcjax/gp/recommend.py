@@ -1,0 +1,77 @@
+"""Which evolved programs to recommend (issue 14): each generation's best program, ranked by
+its fitness on its search's fixed validation sample, which is drawn from the search split, so
+the choice never sees a test architecture or a test score."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+
+from zcjax.gp import checkpoint
+from zcjax.gp import config as configs
+
+
+@dataclasses.dataclass(frozen=True)
+class Recommendation:
+    """A generation's best program and where it came from."""
+
+    program: str
+    validation_fitness: float
+    search_fitness: float
+    seed: int
+    generation: int
+    command: str  # the evolve.py command that ran (and resumes) its search
+
+
+def search_command(config: configs.SearchConfig, workdir: str) -> str:
+    """The ``evolve.py`` command of a saved search: ``--config=NAME --seed=S`` when the search
+    is a named config at that seed (generations aside), else a pointer to its checkpoint."""
+    saved = _comparable(config)
+    for name in configs.CONFIGS:
+        named = dataclasses.replace(configs.get_config(name).search, seed=config.seed)
+        if _comparable(named) == saved:
+            return (
+                f"python experiments/evolve.py --config={name} --seed={config.seed} "
+                f"--workdir={workdir}"
+            )
+    return f"python experiments/evolve.py (settings in {workdir}/{checkpoint.CHECKPOINT})"
+
+
+def _comparable(config: configs.SearchConfig) -> dict:
+    d = config.to_json()
+    del d["generations"]  # a search may be extended
+    d["settings"] = {k: v for k, v in d["settings"].items() if k != "data_dir"}
+    return d
+
+
+def recommend(workdirs: Sequence[str | os.PathLike]) -> list[Recommendation]:
+    """Every distinct generation-best of the searches in ``workdirs`` that has a validation
+    fitness, best validation fitness first (ties: lower seed, earlier generation). A program
+    best in several generations is listed once, at its first."""
+    found: dict[str, Recommendation] = {}
+    for workdir in workdirs:
+        path = os.path.join(workdir, checkpoint.CHECKPOINT)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{workdir} has no {checkpoint.CHECKPOINT}")
+        config, state = checkpoint.read_checkpoint(path)
+        command = search_command(config, str(workdir))
+        for record in state.history:
+            value = record.get("validation_fitness")
+            if value is None:
+                continue
+            rec = Recommendation(
+                record["best_program"],
+                float(value),
+                float(record["best_fitness"]),
+                config.seed,
+                int(record["generation"]),
+                command,
+            )
+            if rec.program not in found or _order(rec) < _order(found[rec.program]):
+                found[rec.program] = rec
+    return sorted(found.values(), key=_order)
+
+
+def _order(rec: Recommendation) -> tuple:
+    return (-rec.validation_fitness, rec.seed, rec.generation)
