@@ -10,13 +10,16 @@
 #   SEEDS="0 1" bash results/gp/run.sh      # seeds one after another, logs in runs/
 set -euo pipefail
 export PYTHONUNBUFFERED=1  # generation lines reach the logs as they happen
-# glibc's dynamic mmap threshold lets freed statistics buffers fragment the heap: scoring 30
-# programs on 3 x 8 NB201 archs (batch 16) grew RSS 4.6 -> 7.1 -> 9.1 GB; with a fixed threshold
-# every large buffer is unmapped when freed: 2.5 -> 3.2 -> 3.7 GB. Searches ran out of 24 GB.
-export MALLOC_MMAP_THRESHOLD_=65536
+# glibc's dynamic mmap threshold let freed statistics buffers fragment the heap: scoring 30
+# programs on 3 x 8 NB201 archs (batch 16) grew RSS 4.6 -> 7.1 -> 9.1 GB (before evaluate.py's
+# gc.collect). A fixed 64 KiB threshold kept RSS low but made every XLA buffer a fresh mmap:
+# statistics took 1.6-1.8x as long. A fixed 32 MiB threshold (the dynamic one's ceiling) keeps
+# the speed; the large stacked terminals are still unmapped when freed. Scoring 20 programs on
+# 8 archs of each task: 232 s, RSS 3.5 -> 4.0 GB (64 KiB: 346 s, 0.7 -> 2.3 GB).
+export MALLOC_MMAP_THRESHOLD_=33554432
 mkdir -p runs
 for seed in ${SEEDS:-0 1}; do
   python experiments/evolve.py --config=discover --seed=$seed \
     --workdir=results/gp/discover_seed$seed --compilation_cache_dir=runs/xla_cache \
-    > runs/discover_seed$seed.log 2>&1
+    >> runs/discover_seed$seed.log 2>&1  # appends: a resumed run keeps the earlier lines
 done

@@ -99,24 +99,36 @@ class UnitStack:
 
     members: list[tuple[int, int]]
     shapes: tuple[tuple[str, tuple[int, ...]], ...]
-    native: dict[str, jax.Array]
+    native: dict[str, jax.Array | list]  # a list: the members' arrays, stacked on first use
     rows: int
     _torch: dict[str, jax.Array] = dataclasses.field(default_factory=dict)
 
     def terminal(self, name: str) -> jax.Array:
-        """[N_padded, ...] terminal ``name`` in PyTorch layout (converted once, on first use)."""
+        """[N_padded, ...] terminal ``name`` in PyTorch layout (stacked and converted once, on
+        first use)."""
         if name not in self._torch:
-            self._torch[name] = to_torch_layout(name, self.native.pop(name))
+            x = self.native.pop(name)
+            if isinstance(x, list):
+                x = _host_concatenate(x)
+            self._torch[name] = to_torch_layout(name, x)
         return self._torch[name]
 
     def terminals(self, program: Program) -> dict[str, jax.Array]:
         return {t: self.terminal(t) for t in program.terminals}
 
 
+def _host_concatenate(parts: list) -> np.ndarray:
+    """The members' arrays as one NumPy array along axis 0 (no copy for a single member)."""
+    if len(parts) == 1:
+        return np.asarray(parts[0])
+    return np.concatenate([np.asarray(x) for x in parts], axis=0)
+
+
 def stack_units(stats: Sequence[Stats], num_inits: int, host: bool = False) -> list[UnitStack]:
     """Groups the units of several networks' statistics (each with a leading [K] axis) by the
     shapes of their terminals and stacks each group along one leading axis: padded to a few
-    sizes for jitted kernels, as NumPy arrays unpadded if ``host``."""
+    sizes for jitted kernels, as NumPy arrays unpadded if ``host`` (each terminal stacked when
+    a program first reads it)."""
     groups: dict[tuple, list[tuple[int, int]]] = {}
     for n, st in enumerate(stats):
         for u, layer in enumerate(st.layers):
@@ -134,8 +146,8 @@ def stack_units(stats: Sequence[Stats], num_inits: int, host: bool = False) -> l
         native = {}
         for t, _ in signature:
             parts = [stats[n].layers[u][t] for n, u in members]
-            if host:
-                native[t] = np.concatenate([np.asarray(x) for x in parts], axis=0)
+            if host:  # copied only if a program reads it: a copy cost as much as the stats
+                native[t] = parts
                 continue
             if pad:
                 parts.append(jnp.broadcast_to(parts[0][:1], (pad, *parts[0].shape[1:])))
