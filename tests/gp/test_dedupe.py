@@ -12,6 +12,7 @@ import scipy.stats
 from zcjax.gp import fitness as fit
 from zcjax.gp.config import SearchConfig
 from zcjax.gp.evaluate import score_programs
+from zcjax.gp.fitness import INVALID
 from zcjax.gp.generation import select
 from zcjax.gp.tasks import load_tasks
 from zcjax.program import parse
@@ -66,3 +67,26 @@ def test_a_program_and_its_double_rank_a_sample_identically(data_dir):
     np.testing.assert_array_equal(scores[1], 2 * scores[0])  # add(p, p) is exactly 2p
     r = fit.rankings([scores])
     assert r[0] == r[1] and r[2] != r[0]
+
+
+def test_fill_survivors_refills_the_deduplicated_parents_with_the_fittest_distinct():
+    programs = [parse(t) for t in ("mean(weight)", "mean_abs(weight)", "mean(bn_out@data)")]
+    programs += [parse(f"mean(relu_in@{i})") for i in ("data", "noise", "perturbed")]
+    fitness = np.array([0.9, 0.8, 0.7, 0.6, INVALID, 0.5])
+    rankings = [(0,), (0,), (1,), (2,), None, (3,)]  # the first two rank alike
+    # Tournaments of 6 over 6 candidates: nearly every winner is the fittest, so de-dup leaves few.
+    config = dataclasses.replace(
+        SearchConfig(), survivors=4, elites=0, tournament=6, dedupe="ranking"
+    )
+    plain = select(config, jax.random.key(0), programs, fitness, rankings)
+    assert len(plain) < 4
+    filled = select(
+        dataclasses.replace(config, fill_survivors=True),
+        jax.random.key(0),
+        programs,
+        fitness,
+        rankings,
+    )
+    assert filled[: len(plain)] == plain  # the tournament's parents come first
+    # then the fittest candidates of new rankings; never the invalid one or a second (0,)
+    assert set(filled) == {programs[0], programs[2], programs[3], programs[5]}

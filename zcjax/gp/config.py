@@ -54,6 +54,9 @@ class SearchConfig:
         ``"program"`` or equal ``"ranking"`` (default, ours: the same order of every task's
         architectures in the selection sample, e.g. ``p`` and ``add(p, p)``).
       elites: best distinct children kept before the tournament (EZNAS: 0).
+      fill_survivors: after de-duplication, refill the parents up to ``survivors`` with the
+        fittest valid candidates not yet represented (ours; EZNAS and the default: off). Tournament
+        winners repeat, so de-duplication alone shrank a ``discover`` population from 25 to 6.
       immigrants: offspring that are fresh random programs (``gen_half_and_half``, screened
         like the others) instead of variations (EZNAS code: 0; the paper's variant).
       screen_archs: architectures per task a child must be valid on to count (ours; EZNAS's
@@ -88,6 +91,7 @@ class SearchConfig:
     aggregate: str = "min"
     dedupe: str = "ranking"
     elites: int = 0
+    fill_survivors: bool = False
     immigrants: int = 0
     screen_archs: int = 2
     max_rounds: int = 20
@@ -168,7 +172,13 @@ class SearchConfig:
 
 # Fields newer than some checkpoints, with the values those searches ran with (promotion and
 # validation off), so an old checkpoint reads back as the search it was.
-_ADDED = {"promote_fraction": 0.2, "promote_archs": 0, "validation_archs": 0, "trees": 1}
+_ADDED = {
+    "promote_fraction": 0.2,
+    "promote_archs": 0,
+    "validation_archs": 0,
+    "trees": 1,
+    "fill_survivors": False,
+}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -175,8 +175,9 @@ def select(
     fitness: np.ndarray,
     rankings: Sequence[Hashable] | None = None,
 ) -> tuple[Program, ...]:
-    """Elites, then tournament winners, de-duplicated by ``config.dedupe``: the next
-    generation's parents. ``rankings`` (``fitness.rankings``, one per child) are needed for
+    """Elites, then tournament winners, de-duplicated by ``config.dedupe`` (then, with
+    ``fill_survivors``, the fittest valid candidates not represented, up to ``survivors``): the
+    next generation's parents. ``rankings`` (``fitness.rankings``, one per child) are needed for
     ``dedupe="ranking"``."""
     if config.dedupe == "ranking" and rankings is None:
         raise ValueError("dedupe='ranking' needs the children's rankings.")
@@ -195,7 +196,10 @@ def select(
         "ranking": lambda i: ("ranking", rankings[i]),  # None (invalid) is one ranking too
     }[config.dedupe]
     seen, out = set(), []
-    for i in chosen:
+    refill = [int(i) for i in order if fitness[i] > INVALID] if config.fill_survivors else []
+    for i in chosen + refill:
+        if len(out) == config.survivors:
+            break
         tag = tags(i)
         if tag not in seen:
             seen.add(tag)
