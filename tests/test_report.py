@@ -194,6 +194,9 @@ def test_workdir_report_plots_the_history_the_search_wrote(workdir, tmp_path):
         np.testing.assert_array_equal(curves[field], [r[field] for r in history])
     np.testing.assert_array_equal(curves["rejected_by_screen"], [3, 4, 5])
     assert curves["best_so_far"].tolist() == np.maximum.accumulate(curves["best_fitness"]).tolist()
+    for field in ("best_fitness_se", "validation_fitness"):  # NaN where a record has none
+        want = [np.nan if r.get(field) is None else r[field] for r in history]
+        np.testing.assert_array_equal(curves[field], want)
     assert report.fitness_label(config) == "fitness (min tau over tasks)"
 
     files = report.workdir_report(workdir, tmp_path / "out")
@@ -286,3 +289,18 @@ def test_cli_writes_next_to_its_inputs(tmp_path, workdir):
     assert f"wrote {tmp_path / 'scores_report' / 'scatter_synflow.png'}" in proc.stdout
     assert f"wrote {workdir / 'report' / 'fitness.png'}" in proc.stdout
     assert_png(tmp_path / "scores_report" / "scatter_signed.png")
+
+
+def test_fitness_plot_shows_se_and_validation_where_recorded(tmp_path):
+    base = {"median_fitness": 0.0, "invalid": 1, "rejected_by_screen": 1}
+    history = [
+        {**base, "generation": 0, "best_fitness": 0.4, "best_fitness_se": 0.05,
+         "validation_fitness": 0.38, "invalid_in_evaluation": 0},
+        {**base, "generation": 1, "best_fitness": 0.5, "best_fitness_se": None,
+         "validation_fitness": None, "invalid_in_evaluation": 0},
+    ]  # fmt: skip
+    curves = report.fitness_curves(history)
+    np.testing.assert_array_equal(curves["best_fitness_se"], [0.05, np.nan])
+    np.testing.assert_array_equal(curves["validation_fitness"], [0.38, np.nan])
+    report.plot_fitness(tmp_path / "f.png", history)
+    assert_png(tmp_path / "f.png")

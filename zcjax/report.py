@@ -282,21 +282,37 @@ def fitness_label(config: dict | None) -> str:
 def fitness_curves(history: Sequence[dict]) -> dict[str, np.ndarray]:
     """[G] arrays of the history fields the fitness plot shows: ``generation``,
     ``best_fitness``, ``median_fitness``, ``rejected_by_screen``, ``invalid_in_evaluation``,
-    ``invalid`` (their sum), and ``best_so_far`` (running max of ``best_fitness``)."""
+    ``invalid`` (their sum), ``best_so_far`` (running max of ``best_fitness``), and
+    ``best_fitness_se`` and ``validation_fitness`` (NaN where a record lacks them: searches
+    without promotion or validation)."""
     fields = ("generation", "best_fitness", "median_fitness", "invalid")
     fields += ("rejected_by_screen", "invalid_in_evaluation")
     out = {f: np.array([r[f] for r in history], np.float64) for f in fields}
     out["best_so_far"] = np.maximum.accumulate(out["best_fitness"])
+    for f in ("best_fitness_se", "validation_fitness"):
+        values = [r.get(f) for r in history]
+        out[f] = np.array([np.nan if v is None else v for v in values], np.float64)
     return out
 
 
 def plot_fitness(path: Path, history: Sequence[dict], ylabel: str = "fitness") -> None:
-    """Fitness per generation (top) and invalid children per generation (bottom)."""
+    """Fitness per generation (top: the best with its jackknife SE, its fitness on the fixed
+    validation sample, the median child) and invalid children per generation (bottom)."""
     c = fitness_curves(history)
     fig, (top, bottom) = _figure(2, (6.0, 5.5))
     g = c["generation"]
-    top.plot(g, c["best_fitness"], "o-", label="best of generation")
+    se = c["best_fitness_se"]
+    top.errorbar(
+        g,
+        c["best_fitness"],
+        yerr=None if np.all(np.isnan(se)) else se,
+        fmt="o-",
+        capsize=3,
+        label="best of generation (+- SE)",
+    )
     top.plot(g, c["best_so_far"], "--", color="gray", label="best so far")
+    if not np.all(np.isnan(c["validation_fitness"])):
+        top.plot(g, c["validation_fitness"], "D-", label="best on the validation sample")
     top.plot(g, c["median_fitness"], "s-", label="median of children")
     if np.any(c["median_fitness"] <= INVALID):
         top.axhline(INVALID, color="red", lw=0.8, ls=":", label=f"invalid ({INVALID:g})")
