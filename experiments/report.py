@@ -6,7 +6,8 @@
 A scores CSV (``score.py --output``) gives ``table.md`` (Kendall tau, Spearman rho, Pearson r
 per proxy against the CSV's target) and one scatter plot per proxy; a CSV without a target gives
 score histograms and score ranges. A work folder (``evolve.py --workdir``) gives ``fitness.png``
-(best and median fitness, invalid children per generation) and ``heldout.md``. Prints the
+(best fitness +- SE, its validation fitness, median fitness, invalid children per generation),
+``history.md`` (a row per generation) and ``heldout.md``. Prints the
 tables and the written files. Needs matplotlib: ``pip install -e '.[plot]'``.
 """
 

@@ -200,9 +200,15 @@ def test_workdir_report_plots_the_history_the_search_wrote(workdir, tmp_path):
     assert report.fitness_label(config) == "fitness (min tau over tasks)"
 
     files = report.workdir_report(workdir, tmp_path / "out")
-    assert [f.name for f in files] == ["fitness.png", "heldout.md"]
+    assert [f.name for f in files] == ["fitness.png", "history.md", "heldout.md"]
     assert_png(files[0])
-    text = files[1].read_text()
+    table = parse_markdown(files[1].read_text())
+    assert [int(r["gen"]) for r in table] == [0, 1, 2]
+    for got, r in zip(table, history):
+        assert got["best"].startswith(f"{r['best_fitness']:+.3f}")
+        assert got["best program"] == f"`{r['best_program']}`"
+        assert got["wall s"] == f"{r['wall_time_s']:.0f}"
+    text = files[2].read_text()
     want = json.loads((workdir / checkpoint.HELDOUT).read_text())["rows"]
     for task in ("nb201:cifar10", "nb201:cifar100"):
         section = text.split(f"## {task}")[1]

@@ -393,9 +393,37 @@ def heldout_markdown(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def history_markdown(history: Sequence[dict]) -> str:
+    """One table row per generation: the best's fitness +- SE, validation fitness and per-task
+    tau, distinct rankings, parents kept, wall time and where it went, and the best program."""
+    tasks = list(dict.fromkeys(t for r in history for t in r.get("best_taus", {})))
+    stages = ("screen_stats_s", "children_s", "evaluation_s", "promotion_s", "validation_s")
+    rows = []
+    for r in history:
+        se = r.get("best_fitness_se")
+        rows.append(
+            {
+                "gen": r["generation"],
+                "best": f"{r['best_fitness']:+.3f}" + ("" if se is None else f" +- {se:.3f}"),
+                "validation": _cell(r.get("validation_fitness")),
+                **{t: _cell(r.get("best_taus", {}).get(t)) for t in tasks},
+                "rankings": r.get("distinct_rankings", ""),
+                "parents": r.get("population", ""),
+                "wall s": f"{r['wall_time_s']:.0f}",
+                "screen/children/eval/promote/validate s": "/".join(
+                    f"{r[k]:.0f}" if k in r else "-" for k in stages
+                ),
+                "best program": f"`{r['best_program']}`",
+            }
+        )
+    columns = ["gen", "best", "validation", *tasks, "rankings", "parents", "wall s"]
+    columns += ["screen/children/eval/promote/validate s", "best program"]
+    return markdown_table(rows, columns)
+
+
 def workdir_report(workdir: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
-    """Writes ``fitness.png`` and, if the search got that far, ``heldout.md`` of a search's
-    work folder to ``out_dir``.
+    """Writes ``fitness.png``, ``history.md`` (``history_markdown``) and, if the search got
+    that far, ``heldout.md`` of a search's work folder to ``out_dir``.
 
     Returns:
       the written files. Raises FileNotFoundError without a history, ValueError before the
@@ -407,7 +435,8 @@ def workdir_report(workdir: str | os.PathLike, out_dir: str | os.PathLike) -> li
     written = []
     if history:
         plot_fitness(out / "fitness.png", history, fitness_label(config))
-        written.append(out / "fitness.png")
+        (out / "history.md").write_text(history_markdown(history) + "\n", encoding="utf-8")
+        written += [out / "fitness.png", out / "history.md"]
     if (workdir / checkpoint.HELDOUT).exists():
         try:
             text = heldout_markdown(checkpoint.load_json(workdir / checkpoint.HELDOUT))
