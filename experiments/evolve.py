@@ -45,7 +45,10 @@ flags.DEFINE_enum(
 )
 _BASE = configs.get_config("default")
 _TASKS = cli.Text(lambda tasks: ",".join(str(t) for t in tasks), parse_tasks)
-cli.define_flags(_BASE.search, skip=("settings",), text={"tasks": _TASKS})
+# Program texts hold commas, so seed programs are separated by semicolons.
+_PROGRAMS = cli.Text(";".join, lambda text: tuple(t.strip() for t in text.split(";") if t.strip()))
+_TEXT_FLAGS = {"tasks": _TASKS, "seed_programs": _PROGRAMS}
+cli.define_flags(_BASE.search, skip=("settings",), text=_TEXT_FLAGS)
 cli.define_flags(_BASE.search.settings)
 cli.define_flags(_BASE.heldout)
 flags.DEFINE_string("workdir", None, "Folder for checkpoints, history and results (resumes).")
@@ -68,7 +71,7 @@ def config_from_flags() -> configs.EvolveConfig:
         where = dataclasses.replace(saved.settings, data_dir=base.search.settings.data_dir)
         base = dataclasses.replace(base, search=dataclasses.replace(saved, settings=where))
     settings = cli.from_flags(base.search.settings)
-    search_config = cli.from_flags(base.search, text={"tasks": _TASKS}, settings=settings)
+    search_config = cli.from_flags(base.search, text=_TEXT_FLAGS, settings=settings)
     return configs.EvolveConfig(search_config, cli.from_flags(base.heldout))
 
 

@@ -413,3 +413,20 @@ def test_final_programs_are_ranked_on_a_validation_sample(data_dir):
     want = sorted(range(3), key=lambda i: -fitness[i])[:2]
     assert [c.program for c in chosen] == [programs[i] for i in want]
     assert [c.validation_fitness for c in chosen] == [fitness[i] for i in want]
+
+
+def test_seed_programs_open_the_initial_population_and_bad_ones_are_one_error():
+    seeds = ("ensemble2(net_mean(mean(relu_in@data)), log_params)", "log_flops")
+    config = dataclasses.replace(get_config("discover").search, population=6, seed_programs=seeds)
+    config.validate()
+    population = initial_state(config).population
+    assert [str(p) for p in population[:2]] == list(seeds) and len(population) == 6
+    plain = initial_state(dataclasses.replace(config, seed_programs=()))
+    assert population[2:] == plain.population[2:]  # the random ones are drawn as before
+    for bad, message in [
+        (("mean(relu_in@data)",), "not one of root_kinds"),  # a unit program, not N or E
+        (("net_mean(nope)",), "Bad seed program"),
+        (("ensemble4(log_params, log_flops, num_units, log_params)",), "more trees"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            dataclasses.replace(config, seed_programs=bad).validate()

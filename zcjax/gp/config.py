@@ -8,6 +8,7 @@ import dataclasses
 from zcjax.gp import fitness as fit
 from zcjax.gp import operators as ops
 from zcjax.gp.tasks import GENERAL_TASKS, Task, parse_tasks
+from zcjax.program import network, parse
 from zcjax.program.kinds import ALL_KINDS, KINDS, E, N
 from zcjax.program.netops import MAX_TREES
 from zcjax.settings import Settings
@@ -36,6 +37,9 @@ class SearchConfig:
       root_kinds: kinds an initial program may have: EZNAS's unit kinds (the mean of any
         output over units is a score), or the network language's ``N`` (reducers, network
         terminals, arithmetic) and ``E`` (rank ensembles; needs ``trees`` >= 2).
+      seed_programs: programs (text) placed first in the initial population, the rest random
+        (ours; default none, as EZNAS). E.g. a published proxy and ``log_params``, so that the
+        search starts from what hand design reaches and elitism keeps it until beaten.
       trees: most member trees of a candidate (1: one tree, EZNAS). With K >= 2, candidates
         may be rank ensembles of up to K network trees (sum of log-ranks); crossover exchanges
         and combines members, mutation acts within one.
@@ -82,6 +86,7 @@ class SearchConfig:
     mut_heights: tuple[int, int] = (0, 5)
     max_height: int = 10
     root_kinds: tuple[str, ...] = KINDS
+    seed_programs: tuple[str, ...] = ()
     trees: int = 1
     archs_per_task: int = 20
     promote_fraction: float = 0.2
@@ -144,6 +149,20 @@ class SearchConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"Bad search setting: {message}.")
+        if len(self.seed_programs) > self.population:
+            raise ValueError("Bad search setting: more seed_programs than population.")
+        for text in self.seed_programs:
+            try:
+                program = parse(text)
+            except ValueError as e:
+                raise ValueError(f"Bad seed program {text!r}: {e}") from None
+            if program.kind not in self.root_kinds:
+                raise ValueError(
+                    f"Seed program {text!r} has kind {program.kind}, not one of root_kinds "
+                    f"{self.root_kinds}."
+                )
+            if len(network.members(program)) > self.trees:
+                raise ValueError(f"Seed program {text!r} has more trees than trees={self.trees}.")
         unknown = [m for m in self.mutations if m not in ops.MUTATIONS]
         if unknown or not self.mutations:
             raise ValueError(f"Unknown mutations {unknown}; known: {', '.join(ops.MUTATIONS)}.")
@@ -165,7 +184,7 @@ class SearchConfig:
         d = {**_ADDED, **d}
         d["tasks"] = parse_tasks(",".join(d["tasks"]))
         d["settings"] = Settings(**d["settings"])
-        for name in ("init_heights", "mut_heights", "mutations", "root_kinds"):
+        for name in ("init_heights", "mut_heights", "mutations", "root_kinds", "seed_programs"):
             d[name] = tuple(d[name])
         return cls(**d)
 
@@ -178,6 +197,7 @@ _ADDED = {
     "validation_archs": 0,
     "trees": 1,
     "fill_survivors": False,
+    "seed_programs": (),
 }
 
 

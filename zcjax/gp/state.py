@@ -51,11 +51,13 @@ class SearchState:
 
 
 def initial_state(config: SearchConfig) -> SearchState:
-    """Generation 0: ``population`` random programs (``gen_half_and_half``), not yet scored."""
+    """Generation 0: ``config.seed_programs``, then random programs (``gen_half_and_half``)
+    up to ``population``, not yet scored. Without seed programs the random ones are as before."""
     keys = jax.random.split(Keys.of(config.seed).population, config.population)
     lo, hi = config.init_heights
-    population = tuple(
+    seeded = tuple(parse(t) for t in config.seed_programs)
+    population = seeded + tuple(
         ops.gen_half_and_half(k, lo, hi, kinds=config.root_kinds, max_trees=config.trees)
-        for k in keys
+        for k in keys[len(seeded) :]
     )
     return SearchState(0, population, {}, ())
