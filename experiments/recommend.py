@@ -6,6 +6,9 @@ Lists every generation's best program, best validation fitness first (fitness on
 fixed validation sample of its search split; no test architecture is seen), and prints the
 ``ProgramSpec`` entries for ``zcjax/program/registry.py``: ``evolved`` (the first), then
 ``evolved_2``, ... for the runners-up, each with its search command, seed and generation.
+
+``--references='net_mean(...);log_params;ensemble2(...)'`` also scores known programs on the
+first search's validation sample with its fitness, to compare its best with hand design.
 """
 
 from __future__ import annotations
@@ -14,12 +17,19 @@ import sys
 
 from absl import app, flags
 
+from zcjax.gp import checkpoint
 from zcjax.gp.checkpoint import CheckpointError
-from zcjax.gp.recommend import recommend
+from zcjax.gp.recommend import recommend, reference_fitness
+from zcjax.program import parse
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("workdirs", None, "Work folders of evolve.py searches (comma-separated).")
 flags.DEFINE_integer("top", 3, "Entries to print for the registry: evolved, evolved_2, ...")
+flags.DEFINE_string(
+    "references",
+    None,
+    "Programs (semicolon-separated text) to score on the first search's validation sample.",
+)
 
 
 def main(argv):
@@ -39,6 +49,8 @@ def main(argv):
             f"| {i} | {r.validation_fitness:+.3f} | {r.search_fitness:+.3f} | {r.seed} "
             f"| {r.generation} | `{r.program}` |"
         )
+    if FLAGS.references:
+        print_references(FLAGS.workdirs[0], FLAGS.references)
     print("\n# registry entries (zcjax/program/registry.py, PROGRAMS):")
     for i, r in enumerate(recs[: FLAGS.top]):
         name = "evolved" if i == 0 else f"evolved_{i + 1}"
@@ -54,6 +66,21 @@ def main(argv):
             f"        ),\n"
             f"    ),"
         )
+
+
+def print_references(workdir: str, text: str) -> None:
+    try:
+        programs = [parse(t.strip()) for t in text.split(";") if t.strip()]
+        config = checkpoint.saved_config(workdir)
+        fitness, taus, tasks = reference_fitness(config, programs)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
+    print(f"\n# references on the validation sample of {workdir} (seed {config.seed})")
+    print("| fitness | " + " | ".join(tasks) + " | program |")
+    print("|---" * (len(tasks) + 2) + "|")
+    for p, f, row in zip(programs, fitness, taus):
+        cells = " | ".join(f"{t:.3f}" for t in row)
+        print(f"| {f:+.3f} | {cells} | `{p}` |")
 
 
 if __name__ == "__main__":

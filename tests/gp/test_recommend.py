@@ -1,13 +1,18 @@
 import dataclasses
 
+import numpy as np
 import pytest
+import scipy.stats
 
 from zcjax.gp import checkpoint
 from zcjax.gp import config as configs
-from zcjax.gp.recommend import recommend, search_command
+from zcjax.gp.heldout import validation_key
+from zcjax.gp.recommend import recommend, reference_fitness, search_command
 from zcjax.gp.state import SearchState
+from zcjax.gp.tasks import Task, load_tasks, sample_task_archs
 from zcjax.program import PROGRAMS, parse
 from zcjax.proxies import get_proxy
+from zcjax.settings import Settings
 
 
 def _record(g, program, validation, fitness=0.1):
@@ -73,3 +78,23 @@ def test_evolved_entries_record_their_search_and_score_as_proxies():
         assert get_proxy(name).name == name
     published = [s for n, s in PROGRAMS.items() if not n.startswith("evolved")]
     assert all(s.origin is None for s in published)
+
+
+def test_reference_fitness_is_the_signed_tau_on_the_validation_sample(data_dir):
+    config = dataclasses.replace(
+        configs.SearchConfig(),
+        tasks=(Task("nb201", "cifar10"),),
+        validation_archs=12,
+        test_archs=50,
+        settings=Settings(num_inits=1, batch_size=2, data_dir=str(data_dir)),
+    )
+    programs = [parse("log_params"), parse("net_neg(log_params)")]
+    fitness, taus, tasks = reference_fitness(config, programs)
+    assert tasks == ["nb201:cifar10"] and taus.shape == (2, 1)
+    td = load_tasks(config)[0]
+    archs = sample_task_archs(validation_key(config.seed), [td], 12)[0]
+    params = td.benchmark.column("params_cifar10", archs)  # the benchmark's own counts
+    want = scipy.stats.kendalltau(params, td.target(archs)).statistic
+    np.testing.assert_allclose(fitness, [want, -want], rtol=1e-6)
+    with pytest.raises(ValueError, match="no validation sample"):
+        reference_fitness(dataclasses.replace(config, validation_archs=0), programs)

@@ -8,8 +8,14 @@ import dataclasses
 import os
 from collections.abc import Sequence
 
+import numpy as np
+
 from zcjax.gp import checkpoint
 from zcjax.gp import config as configs
+from zcjax.gp.generation import Scored
+from zcjax.gp.heldout import validation_key
+from zcjax.gp.tasks import load_tasks, sample_task_archs
+from zcjax.program import Program
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,3 +81,23 @@ def recommend(workdirs: Sequence[str | os.PathLike]) -> list[Recommendation]:
 
 def _order(rec: Recommendation) -> tuple:
     return (-rec.validation_fitness, rec.seed, rec.generation)
+
+
+def reference_fitness(
+    config: configs.SearchConfig, programs: Sequence[Program]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Known programs (published proxies as network trees, ``log_params``, their ensembles)
+    scored as the search scored each generation's best: on its validation sample, with its
+    fitness. Says how far a search's best is from what hand design reaches.
+
+    Returns:
+      (fitness [P], taus [P, T], task names [T]).
+    """
+    if not config.validation_archs:
+        raise ValueError("The search has no validation sample (validation_archs=0).")
+    tasks = load_tasks(config)
+    key = validation_key(config.seed)
+    archs = sample_task_archs(key, tasks, config.validation_archs)
+    with np.errstate(all="ignore"):
+        scored = Scored.of(config, key, list(programs), tasks, archs)
+    return scored.fitness, scored.taus, [str(td.task) for td in tasks]
