@@ -313,6 +313,10 @@ def test_named_configs():
     assert d.root_kinds == ("N", "E") and d.trees == 3 and d.immigrants == d.offspring // 2
     assert [str(t) for t in d.tasks] == GENERAL_TASKS.split(",")
     assert "az_nas" in discover.heldout.baselines and "zico" in discover.heldout.baselines
+    seeded = get_config("discover_seeded").search
+    assert dataclasses.replace(seeded, seed_programs=(), fill_survivors=False) == d
+    assert seeded.fill_survivors and "log_params" in seeded.seed_programs
+    assert any(p.startswith("ensemble2(net_mean(") for p in seeded.seed_programs)
     for name in CONFIGS:
         get_config(name).search.validate()
     # A checkpoint written before ``trees`` existed reads back as a one-tree search.
