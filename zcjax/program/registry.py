@@ -97,6 +97,29 @@ PROGRAMS = {
         "EZNAS program found on NDS-NASNet",
     ),
     "evolved": ProgramSpec(
+        "net_abslog(net_sum(mean(numel(bn_out@data))))",
+        "evolved (issue 14): best of generation 1, seed 0; structural (sum of activation sizes)",
+        origin=Origin(
+            "python experiments/evolve.py --config=discover --seed=0 "
+            "--workdir=results/gp/discover_seed0",
+            seed=0,
+            generation=1,
+            validation_fitness=0.5271,
+        ),
+    ),
+    "evolved_2": ProgramSpec(
+        "ensemble3(net_std(gt0(logdet(weight_grad@noise))), net_mul(log_params, log_flops), "
+        "net_abslog(net_sum(mean(numel(bn_out@data)))))",
+        "evolved (issue 14): best of generation 2, seed 0",
+        origin=Origin(
+            "python experiments/evolve.py --config=discover --seed=0 "
+            "--workdir=results/gp/discover_seed0",
+            seed=0,
+            generation=2,
+            validation_fitness=0.5158,
+        ),
+    ),
+    "evolved_3": ProgramSpec(
         "ensemble2(net_sum(gt(normalize(sigmoid(relu(kl_div(conv_in_grad@perturbed, "
         "bn_out@perturbed)))), lt0(sigmoid(relu(softmax(weight_grad@perturbed)))))), "
         "net_abslog(net_neg(net_add(log_params, log_flops))))",
