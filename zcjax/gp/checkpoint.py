@@ -66,10 +66,7 @@ def resume(workdir: str | os.PathLike, config: SearchConfig) -> SearchState | No
     if found is None:
         return None
     saved, state = found
-    saved = saved.to_json()
-    now = config.to_json()
-    for d in (saved, now):  # where the data lives is not a search setting
-        d["settings"] = {k: v for k, v in d["settings"].items() if k != "data_dir"}
+    saved, now = search_settings(saved), search_settings(config)
     differ = sorted(k for k in now if k != "generations" and saved.get(k) != now[k])
     if differ:
         details = "; ".join(f"{k}: saved {saved.get(k)!r}, now {now[k]!r}" for k in differ)
@@ -79,6 +76,14 @@ def resume(workdir: str | os.PathLike, config: SearchConfig) -> SearchState | No
         )
     save_jsonl(os.path.join(workdir, HISTORY), state.history)
     return state
+
+
+def search_settings(config: SearchConfig) -> dict:
+    """``config`` as JSON without where the data lives, which is not a search setting: what a
+    search must match (``generations`` aside) to resume another."""
+    d = config.to_json()
+    d["settings"] = {k: v for k, v in d["settings"].items() if k != "data_dir"}
+    return d
 
 
 def saved_config(workdir: str | os.PathLike) -> SearchConfig | None:

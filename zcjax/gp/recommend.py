@@ -45,9 +45,8 @@ def search_command(config: configs.SearchConfig, workdir: str) -> str:
 
 
 def _comparable(config: configs.SearchConfig) -> dict:
-    d = config.to_json()
+    d = checkpoint.search_settings(config)
     del d["generations"]  # a search may be extended
-    d["settings"] = {k: v for k, v in d["settings"].items() if k != "data_dir"}
     return d
 
 
