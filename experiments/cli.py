@@ -49,6 +49,14 @@ class Text:
     parse: Callable[[str], object]
 
 
+def program_texts(text: str) -> tuple[str, ...]:
+    """Programs given in one flag, separated by semicolons (program texts hold commas)."""
+    return tuple(t.strip() for t in text.split(";") if t.strip())
+
+
+PROGRAMS = Text(";".join, program_texts)
+
+
 def define_flags(config, skip: Sequence[str] = (), text: dict[str, Text] | None = None) -> None:
     """One flag per field of the dataclass instance ``config`` (except ``skip``), named as the
     field, with ``config``'s value as default and the docstring's line as help."""

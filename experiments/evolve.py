@@ -46,9 +46,7 @@ flags.DEFINE_enum(
 )
 _BASE = configs.get_config("default")
 _TASKS = cli.Text(lambda tasks: ",".join(str(t) for t in tasks), parse_tasks)
-# Program texts hold commas, so seed programs are separated by semicolons.
-_PROGRAMS = cli.Text(";".join, lambda text: tuple(t.strip() for t in text.split(";") if t.strip()))
-_TEXT_FLAGS = {"tasks": _TASKS, "seed_programs": _PROGRAMS}
+_TEXT_FLAGS = {"tasks": _TASKS, "seed_programs": cli.PROGRAMS}
 cli.define_flags(_BASE.search, skip=("settings",), text=_TEXT_FLAGS)
 cli.define_flags(_BASE.search.settings)
 cli.define_flags(_BASE.heldout)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 
+import cli
 from absl import app, flags
 
 from zcjax.gp import checkpoint
@@ -70,7 +71,7 @@ def main(argv):
 
 def print_references(workdir: str, text: str) -> None:
     try:
-        programs = [parse(t.strip()) for t in text.split(";") if t.strip()]
+        programs = [parse(t) for t in cli.program_texts(text)]
         config = checkpoint.saved_config(workdir)
         fitness, taus, tasks = reference_fitness(config, programs)
     except ValueError as e:

@@ -405,8 +405,8 @@ def history_markdown(history: Sequence[dict]) -> str:
             {
                 "gen": r["generation"],
                 "best": f"{r['best_fitness']:+.3f}" + ("" if se is None else f" +- {se:.3f}"),
-                "validation": _cell(r.get("validation_fitness")),
-                **{t: _cell(r.get("best_taus", {}).get(t)) for t in tasks},
+                "validation": r.get("validation_fitness"),
+                **{t: r.get("best_taus", {}).get(t) for t in tasks},
                 "rankings": r.get("distinct_rankings", ""),
                 "parents": r.get("population", ""),
                 "wall s": f"{r['wall_time_s']:.0f}",
