@@ -9,6 +9,10 @@ fixed validation sample of its search split; no test architecture is seen), and 
 
 ``--references='net_mean(...);log_params;ensemble2(...)'`` also scores known programs on the
 first search's validation sample with its fitness, to compare its best with hand design.
+
+``--test_archs_dir=DIR`` writes each search's test split per space
+(``DIR/<space>_seed<S>_test.txt``), the architectures its fitness never saw, for a held-out
+report scored in resumable parts with ``score.py --archs_file`` (see ``results/heldout``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from absl import app, flags
 
 from zcjax.gp import checkpoint
 from zcjax.gp.checkpoint import CheckpointError
+from zcjax.gp.heldout import write_test_splits
 from zcjax.gp.recommend import recommend, reference_fitness
 from zcjax.program import parse
 
@@ -30,6 +35,11 @@ flags.DEFINE_string(
     "references",
     None,
     "Programs (semicolon-separated text) to score on the first search's validation sample.",
+)
+flags.DEFINE_string(
+    "test_archs_dir",
+    None,
+    "Folder to write each search's test split to, per space: <space>_seed<S>_test.txt.",
 )
 
 
@@ -52,6 +62,8 @@ def main(argv):
         )
     if FLAGS.references:
         print_references(FLAGS.workdirs[0], FLAGS.references)
+    if FLAGS.test_archs_dir:
+        write_splits(FLAGS.workdirs, FLAGS.test_archs_dir)
     print("\n# registry entries (zcjax/program/registry.py, PROGRAMS):")
     for i, r in enumerate(recs[: FLAGS.top]):
         name = "evolved" if i == 0 else f"evolved_{i + 1}"
@@ -67,6 +79,20 @@ def main(argv):
             f"        ),\n"
             f"    ),"
         )
+
+
+def write_splits(workdirs, out_dir: str) -> None:
+    seen = set()
+    for workdir in workdirs:
+        try:
+            config = checkpoint.saved_config(workdir)
+            if (config.seed, config.test_archs, config.tasks) in seen:
+                continue
+            seen.add((config.seed, config.test_archs, config.tasks))
+            for path in write_test_splits(config, out_dir):
+                print(f"wrote {path} (test split of {workdir})")
+        except (ValueError, OSError) as e:
+            sys.exit(f"error: {e}")
 
 
 def print_references(workdir: str, text: str) -> None:

@@ -1,11 +1,15 @@
 """Pictures and markdown tables of a scores CSV and/or a search's work folder.
 
   python experiments/report.py --csv=scores.csv            # -> scores_report/
+  python experiments/report.py --csv=base.csv,az_nas.csv,evolved.csv --out_dir=heldout/c10
   python experiments/report.py --workdir=runs/eznas_c10_c100  # -> runs/eznas_c10_c100/report/
 
 A scores CSV (``score.py --output``) gives ``table.md`` (Kendall tau, Spearman rho, Pearson r
 per proxy against the CSV's target) and one scatter plot per proxy; a CSV without a target gives
-score histograms and score ranges. A work folder (``evolve.py --workdir``) gives ``fitness.png``
+score histograms and score ranges. Several CSVs of the same space, dataset and target (e.g.
+baselines at one setting, AZ-NAS at its own, an evolved program) give ``comparison.md`` (tau
+and rho with 95% bootstrap CIs of every proxy of every file, on the architectures all files
+scored) and ``comparison.png``. A work folder (``evolve.py --workdir``) gives ``fitness.png``
 (best fitness +- SE, its validation fitness, median fitness, invalid children per generation),
 ``history.md`` (a row per generation) and ``heldout.md``. Prints the
 tables and the written files. Needs matplotlib: ``pip install -e '.[plot]'``.
@@ -16,18 +20,23 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import jax
 from absl import app, flags
 
 from zcjax import report
 from zcjax.scorefile import ScoreFileError
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("csv", None, "Scores CSV written by score.py --output.")
+flags.DEFINE_list(
+    "csv", None, "Scores CSV(s) written by score.py --output; several (comma-separated) compare."
+)
+flags.DEFINE_integer("ci_seed", 0, "Seed of the bootstrap CIs of a comparison of several CSVs.")
 flags.DEFINE_string("workdir", None, "Work folder of evolve.py --workdir.")
 flags.DEFINE_string(
     "out_dir",
     None,
     "Folder for the report (default: <csv stem>_report/ next to the CSV, "
+    "<first csv stem>_comparison/ for several, "
     "<workdir>/report/ for a work folder).",
 )
 
@@ -38,8 +47,13 @@ def main(argv):
         sys.exit("error: give --csv=scores.csv and/or --workdir=runs/x")
     written = []
     try:
-        if FLAGS.csv:
-            csv = Path(FLAGS.csv)
+        if FLAGS.csv and len(FLAGS.csv) > 1:
+            first = Path(FLAGS.csv[0])
+            out = FLAGS.out_dir or first.with_name(first.stem + "_comparison")
+            key = jax.random.key(FLAGS.ci_seed)
+            written += report.comparison_report(key, FLAGS.csv, out)
+        elif FLAGS.csv:
+            csv = Path(FLAGS.csv[0])
             written += report.csv_report(csv, FLAGS.out_dir or csv.with_name(csv.stem + "_report"))
         if FLAGS.workdir:
             out = FLAGS.out_dir or Path(FLAGS.workdir) / "report"

@@ -13,6 +13,7 @@ import sys
 import types
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -310,3 +311,41 @@ def test_fitness_plot_shows_se_and_validation_where_recorded(tmp_path):
     np.testing.assert_array_equal(curves["validation_fitness"], [0.38, np.nan])
     report.plot_fitness(tmp_path / "f.png", history)
     assert_png(tmp_path / "f.png")
+
+
+def test_comparison_of_several_csvs_uses_their_common_archs(tmp_path):
+    """Two CSVs (different settings, one missing an arch): every proxy's tau and rho are
+    ``metrics.correlations`` on the archs both scored, CIs hold the estimate, best rho first."""
+    a = write_csv(tmp_path / "a.csv")
+    sf = scorefile.read(a)
+    b_text = scorefile.header(SETTINGS | {"settings": {"inputs": "noise", "batch_size": 64}}, [])
+    rng = np.random.default_rng(1)
+    noisy = np.nan_to_num(sf.target, nan=70.0) + rng.normal(0, 8, N)
+    for i in range(N - 1):  # arch N-1 is not scored here
+        tgt = None if i == 3 else float(sf.target[i])
+        b_text += scorefile.arch_rows(i, f"arch{i}", {"noisy": noisy[i]}, {"noisy": 0.0}, tgt)
+    b = tmp_path / "b.csv"
+    b.write_text(b_text)
+    files = report.comparison_report(jax.random.key(0), [a, b], tmp_path / "cmp", 200)
+    assert [f.name for f in files] == ["comparison.md", "comparison.png"]
+    assert_png(files[1])
+    text = files[0].read_text()
+    assert "28 architectures scored in every file" in text  # arch 3: no target; arch 29: not in b
+    rows = parse_markdown(text)
+    assert {r["proxy"] for r in rows} == {"twice", "synflow", "signed", "broken", "noisy"}
+    keep = np.array([i not in (3, N - 1) for i in range(N)])
+    rhos = [float(r["spearman"]) for r in rows]
+    assert rhos == sorted(rhos, reverse=True)
+    for r in rows:
+        scores = noisy if r["proxy"] == "noisy" else sf.scores[r["proxy"]]
+        want = metrics.correlations(scores[keep], sf.target[keep])
+        assert abs(float(r["spearman"]) - want["spearman"]) <= 5e-4, r
+        assert abs(float(r["kendall_tau"]) - want["kendall_tau"]) <= 5e-4, r
+        lo, hi = (float(v) for v in r["rho_ci"].strip("[]").split(","))
+        assert lo <= want["spearman"] + 1e-3 and want["spearman"] - 1e-3 <= hi, r
+    by = {r["proxy"]: r for r in rows}
+    assert by["noisy"]["run"] == "noise, batch 64, ? init" and "broken" in by
+    other = tmp_path / "c.csv"
+    other.write_text(scorefile.header(SETTINGS | {"dataset": "cifar100"}, []))
+    with pytest.raises(ValueError, match="cannot compare scores of dataset 'cifar10' and"):
+        report.comparison_report(jax.random.key(0), [a, other], tmp_path / "bad")

@@ -21,6 +21,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from zcjax import metrics, scorefile
@@ -69,6 +70,8 @@ def summary_table(sf: scorefile.ScoreFile) -> list[dict]:
 def _cell(value) -> str:
     if value is None:
         return ""
+    if isinstance(value, tuple):  # a confidence interval
+        return f"[{value[0]:.3f}, {value[1]:.3f}]"
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 1e6 or not math.isfinite(value) else f"{value:.4e}"
     return str(value).replace("|", r"\|")
@@ -242,6 +245,147 @@ def csv_report(csv_path: str | os.PathLike, out_dir: str | os.PathLike) -> list[
             plot_histogram(path, proxy, sf.scores[proxy], row)
         written.append(path)
     return written
+
+
+# ----------------------------------------------------------------------------- comparison
+
+COMPARISON_COLUMNS = ("proxy", "kendall_tau", "tau_ci", "spearman", "rho_ci", "n", "run")
+
+
+def run_label(sf: scorefile.ScoreFile) -> str:
+    """The settings of a scores CSV that change scores, as a short label, e.g.
+    "data, batch 16, eznas init"."""
+    s = sf.settings.get("settings", {})
+    parts = [str(s.get("inputs", "?")), f"batch {s.get('batch_size', '?')}"]
+    parts.append(f"{s.get('weight_init', '?')} init")
+    if s.get("normalization", "official") != "official":
+        parts.append(f"{s['normalization']} normalization")
+    if s.get("resolution"):
+        parts.append(f"{s['resolution']} px")
+    if s.get("num_inits", 1) != 1:
+        parts.append(f"{s['num_inits']} inits")
+    return ", ".join(parts)
+
+
+def common_archs(files: Sequence[scorefile.ScoreFile]) -> list[str]:
+    """Architectures (strings, the first file's order) that every file scores with every one of
+    its proxies and that have a target. Raises ValueError when the files disagree on space,
+    dataset or target."""
+    first = files[0]
+    for sf in files[1:]:
+        for k in ("space", "dataset", "target"):
+            if sf.settings.get(k) != first.settings.get(k):
+                raise ValueError(
+                    f"cannot compare scores of {k} {first.settings.get(k)!r} and "
+                    f"{sf.settings.get(k)!r}"
+                )
+    done = []
+    for sf in files:
+        full = np.logical_and.reduce([sf.present[p] for p in sf.scores])
+        done.append({a for a, ok in zip(sf.arch_strings, full) if ok})
+    keep = set.intersection(*done)
+    return [a for a, t in zip(first.arch_strings, first.target) if a in keep and np.isfinite(t)]
+
+
+def comparison_table(
+    key: jax.Array, files: Sequence[scorefile.ScoreFile], num_resamples: int = 1000
+) -> tuple[list[dict], int]:
+    """(rows, number of architectures): every proxy of every file on the architectures all
+    files scored (``common_archs``), with Kendall tau, Spearman rho and their percentile
+    bootstrap 95% CIs (``metrics.bootstrap_ci``; row j resamples with ``fold_in(key, j)``), the
+    run's settings (``run_label``), best rho first. Ensembles are kept as their file computed
+    them (over that file's architectures)."""
+    if files[0].target is None:
+        raise ValueError("the CSVs have no target column values, so no correlations")
+    archs = common_archs(files)
+    if len(archs) < 3:
+        raise ValueError(f"the CSVs have {len(archs)} scored architectures in common (need 3)")
+    rows = []
+    for sf in files:
+        where = {a: i for i, a in enumerate(sf.arch_strings)}
+        idx = np.array([where[a] for a in archs])
+        target = sf.target[idx]
+        for proxy, scores in sf.scores.items():
+            c = metrics.correlations(scores[idx], target)
+            ci = metrics.bootstrap_ci(
+                jax.random.fold_in(key, len(rows)), scores[idx], target, num_resamples
+            )
+            rows.append(
+                {
+                    "proxy": proxy,
+                    "kendall_tau": c["kendall_tau"],
+                    "tau_ci": ci["kendall_tau"],
+                    "spearman": c["spearman"],
+                    "rho_ci": ci["spearman"],
+                    "n": c["n"],
+                    "run": run_label(sf),
+                }
+            )
+    rows.sort(key=lambda r: -np.nan_to_num(r["spearman"], nan=-np.inf))
+    return rows, len(archs)
+
+
+def comparison_markdown(
+    rows: Sequence[dict], num_archs: int, files: Sequence[scorefile.ScoreFile], names
+) -> str:
+    """``comparison.md``: the table of ``comparison_table`` under a heading naming the
+    target, the architectures and each file's run."""
+    s = files[0].settings
+    lines = [
+        f"# Correlation with {files[0].target_name}",
+        "",
+        f"space: {s.get('space')}, dataset: {s.get('dataset')}, {num_archs} architectures "
+        "scored in every file; tau_ci, rho_ci: 95% percentile bootstrap CIs over architectures",
+        "",
+    ]
+    for name, sf in zip(names, files):
+        lines.append(f"- `{name}` ({run_label(sf)}): {len(sf.arch_strings)} archs")
+    return "\n".join(lines) + "\n\n" + markdown_table(rows, COMPARISON_COLUMNS) + "\n"
+
+
+def plot_comparison(path: Path, rows: Sequence[dict], title: str) -> None:
+    """Spearman rho of each row with its 95% CI as error bars, best at the top."""
+    finite = [r for r in rows if np.isfinite(r["spearman"])]
+    fig, (ax,) = _figure(size=(6.5, 1.2 + 0.32 * max(len(finite), 1)))
+    y = np.arange(len(finite))[::-1]
+    rho = np.array([r["spearman"] for r in finite])
+    ci = np.array([r["rho_ci"] for r in finite], np.float64).reshape(-1, 2)
+    err = np.abs(np.stack([rho - ci[:, 0], ci[:, 1] - rho]))
+    ax.barh(y, rho, xerr=np.nan_to_num(err), color="C0", alpha=0.8, capsize=2)
+    ax.set_yticks(y, [f"{r['proxy']} ({r['run']})" for r in finite], fontsize=7)
+    ax.axvline(0.0, color="k", lw=0.6)
+    ax.set_xlabel("Spearman rho (95% CI)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+def comparison_report(
+    key: jax.Array,
+    csv_paths: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    num_resamples: int = 1000,
+) -> list[Path]:
+    """Writes ``comparison.md`` and ``comparison.png``: every proxy of several scores CSVs
+    (e.g. baselines at one setting, AZ-NAS at its own, an evolved program) on the
+    architectures they all scored, with bootstrap CIs drawn from ``key``.
+
+    Returns:
+      the two files. Raises ``scorefile.ScoreFileError`` for an unreadable CSV, ValueError for
+      CSVs that cannot be compared, ImportError without matplotlib.
+    """
+    files = [scorefile.read(p) for p in csv_paths]
+    rows, n = comparison_table(key, files, num_resamples)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = [Path(p).name for p in csv_paths]
+    table = out / "comparison.md"
+    table.write_text(comparison_markdown(rows, n, files, names), encoding="utf-8")
+    s = files[0].settings
+    plot_comparison(
+        out / "comparison.png", rows, f"{s.get('space')} {s.get('dataset')}, {n} architectures"
+    )
+    return [table, out / "comparison.png"]
 
 
 # ----------------------------------------------------------------------------- search folder

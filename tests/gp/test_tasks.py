@@ -8,6 +8,8 @@ import jax
 import numpy as np
 import pytest
 
+from zcjax.archs import read_archs_file
+from zcjax.gp import heldout
 from zcjax.gp.config import SearchConfig
 from zcjax.gp.keys import Keys
 from zcjax.gp.tasks import (
@@ -114,3 +116,19 @@ def test_samples_are_capped_at_the_search_split():
     # A task the cap does not touch draws as before.
     picks = host_rng(jax.random.fold_in(jax.random.key(0), 1)).choice(50, 8, replace=False)
     assert got[1] == [large.search[i] for i in picks]
+
+
+def test_written_test_splits_read_back_as_the_split(data_dir, tmp_path):
+    """``heldout.write_test_splits``: one file per space that ``score.py --archs_file`` reads
+    back as exactly that space's test split, never an architecture of the search split."""
+    config = SearchConfig(tasks=parse_tasks(GENERAL_TASKS), test_archs=1000, seed=3)
+    tasks = load_tasks(config)
+    paths = heldout.write_test_splits(config, tmp_path / "splits")
+    assert [p.name for p in paths] == ["nb201_seed3_test.txt", "nds_darts_in_seed3_test.txt"]
+    for path, td in zip(paths, (tasks[0], tasks[3])):
+        archs = read_archs_file(str(path), td.space, td.benchmark)
+        assert tuple(archs) == td.test
+        assert not set(archs) & set(td.search)
+    assert len(tasks[0].test) == 1000 and len(tasks[3].test) == 60
+    other = heldout.write_test_splits(dataclasses.replace(config, seed=4), tmp_path / "splits")
+    assert other[0].read_text() != paths[0].read_text()  # each seed has its own split

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -228,6 +229,41 @@ def score_test_split(
                 )
             )
     return rows
+
+
+def write_test_splits(config: SearchConfig, out_dir: str | os.PathLike) -> list[Path]:
+    """Writes each space's test split of the search ``config`` (its seed and ``test_archs``)
+    to ``out_dir/<space>_seed<seed>_test.txt``, one architecture per line as its official
+    index with its string as a comment (the index names an NDS record exactly, where two
+    records may share a genotype), the form ``score.py --archs_file`` reads. A held-out report
+    can then be scored in resumable parts.
+
+    Returns:
+      the written files, one per space of ``config.tasks``, in task order.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for td in load_tasks(config):
+        path = out / f"{td.space.name}_seed{config.seed}_test.txt"
+        if path in written:  # one split per space, shared by its datasets
+            continue
+        lines = [
+            f"# test split of {td.space.name} for search seed {config.seed} "
+            f"(test_archs={config.test_archs}): {len(td.test)} architectures, never seen by "
+            "the search's fitness",
+            *(f"{_official_index(td, a)}  # {td.space.to_string(a)}" for a in td.test),
+        ]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _official_index(td: TaskData, arch) -> int:
+    row = td.benchmark.row(arch)
+    if row is None:
+        raise ValueError(f"{td.space.name}: architecture {td.space.to_string(arch)} has no record")
+    return int(td.benchmark.index[row])
 
 
 def best_classic(rows: Sequence[Row], task: str) -> Row | None:
