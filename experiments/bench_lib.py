@@ -3,8 +3,9 @@
 Not part of the library: it reaches into other modules' compilation caches to start cold.
 
 "cold" runs start from empty compilation caches (``jax.clear_caches`` and ours), so they pay
-every compilation a fresh process would; "warm" runs repeat the same work with everything
-compiled, which is the steady-state compute time.
+every compilation a fresh process would, provided JAX's persistent compilation cache is off
+(benchmark.py turns it off; the environment record's ``persistent_cache`` says); "warm" runs
+repeat the same work with everything compiled, which is the steady-state compute time.
 """
 
 from __future__ import annotations
@@ -230,6 +231,8 @@ def environment_record(settings: Settings, num_archs: int) -> dict:
         "inputs": settings.inputs,
         "num_archs": num_archs,
         "cpu_threads": _cpu_threads(),
+        "persistent_cache": bool(jax.config.jax_enable_compilation_cache)
+        and bool(jax.config.jax_compilation_cache_dir),
     }
 
 

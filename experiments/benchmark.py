@@ -10,7 +10,9 @@ warm, together versus one at a time; the 2023-2025 proxies (MeCo, SWAP, AZ-NAS's
 cold and warm, and all proxies together versus one at a time; a GP generation's evaluation, population-major versus
 EZNAS's program-by-program way, and two whole generations of a named search (``--gp_config``)
 split into statistics, children, evaluation, promotion and validation with (program,
-architecture) evaluations per second; peak memory. "cold" starts from empty compilation caches.
+architecture) evaluations per second; peak memory. "cold" starts from empty compilation caches:
+JAX's persistent compilation cache (score.py's and evolve.py's default, or one named by
+``$JAX_COMPILATION_CACHE_DIR``) is turned off here, so cold times are real compiles.
 Issue 14's throughput, a generation of its search:
 
   python experiments/benchmark.py --parts=gp --gp_config=discover
@@ -30,6 +32,7 @@ import jax
 from absl import app, flags
 
 from zcjax.archs import sample_archs
+from zcjax.cache import enable_compilation_cache
 from zcjax.gp.config import get_config
 from zcjax.settings import Settings
 from zcjax.spaces import get_space
@@ -79,6 +82,7 @@ def emit(records):
 
 def main(argv):
     del argv
+    enable_compilation_cache("none")  # cold means compiled, never loaded from disk
     space = get_space(FLAGS.space)
     FLAGS.dataset = FLAGS.dataset or space.datasets[0]
     settings = cli.from_flags(Settings())

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 
 from absl import flags
 
+from zcjax import cache
+
 FLAGS = flags.FLAGS
 _AUTO = {"auto": None, "true": True, "false": False}
 
@@ -106,6 +108,29 @@ def from_flags(base, skip: Sequence[str] = (), text: dict[str, Text] | None = No
             value = _int_pair(f.name, value)
         changes[f.name] = value
     return dataclasses.replace(base, **changes)
+
+
+USER_CACHE = "$ZCJAX_CACHE, else $XDG_CACHE_HOME/zcjax/xla or ~/.cache/zcjax/xla"
+
+
+def define_cache_flag(default: str = USER_CACHE, note: str = "") -> None:
+    """``--compilation_cache_dir`` (None unless given), its help naming the script's
+    ``default`` folder and 'none'."""
+    flags.DEFINE_string(
+        "compilation_cache_dir",
+        None,
+        f"Folder for JAX's persistent compilation cache, kept between runs (default: {default}; "
+        f"'none': off).{' ' + note if note else ''}",
+    )
+
+
+def use_compilation_cache(default: str | None = None) -> str:
+    """Turns the cache on in ``--compilation_cache_dir`` if given, else ``default`` (None: the
+    per-user folder), before anything compiles; returns the line to print. Raises ValueError
+    when the folder cannot be made."""
+    path = FLAGS.compilation_cache_dir
+    used = cache.enable_compilation_cache(default if path is None else path)
+    return f"compilation cache: {used or 'off'}"
 
 
 def _int_pair(name: str, items: list[str]) -> tuple[int, int]:

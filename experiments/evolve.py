@@ -23,8 +23,7 @@ import sys
 import time
 
 import cli
-import jax
-from absl import app, flags, logging
+from absl import app, flags
 
 from zcjax.data import DataNotFoundError, describe_data_dir
 from zcjax.gp import checkpoint, heldout, search
@@ -51,11 +50,9 @@ cli.define_flags(_BASE.search, skip=("settings",), text=_TEXT_FLAGS)
 cli.define_flags(_BASE.search.settings)
 cli.define_flags(_BASE.heldout)
 flags.DEFINE_string("workdir", None, "Folder for checkpoints, history and results (resumes).")
-flags.DEFINE_string(
-    "compilation_cache_dir",
-    None,
-    "Persistent XLA cache for the search's small kernels (default: $JAX_COMPILATION_CACHE_DIR, "
-    "else WORKDIR/xla_cache; 'none': off). Point several searches at one folder to share it.",
+cli.define_cache_flag(
+    f"$JAX_COMPILATION_CACHE_DIR, else WORKDIR/xla_cache, else {cli.USER_CACHE}",
+    "Point several searches at one folder to share it.",
 )
 flags.adopt_module_key_flags(cli)
 
@@ -106,33 +103,25 @@ def generation_printer(total: int):
     return report
 
 
-def use_compilation_cache() -> str | None:
-    """Turns on JAX's persistent compilation cache for every kernel, however small.
+def cache_dir() -> str | None:
+    """Where the search keeps its kernels unless ``--compilation_cache_dir`` says:
+    ``$JAX_COMPILATION_CACHE_DIR``, else ``WORKDIR/xla_cache``, else None (the per-user folder).
 
     A search compiles each (primitive, shape) pair it meets once, ~55 ms each on a CPU; a
     populated cache loads them instead (measured: a generation's evaluation 3.5x faster cold),
     so resumed and repeated searches skip most compilation.
     """
-    path = FLAGS.compilation_cache_dir
-    if path is None:
-        path = os.environ.get("JAX_COMPILATION_CACHE_DIR")
-        if not path and FLAGS.workdir:
-            path = os.path.join(FLAGS.workdir, "xla_cache")
-    if not path or path == "none":
-        return None
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    return path
+    path = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if not path and FLAGS.workdir:
+        path = os.path.join(FLAGS.workdir, "xla_cache")
+    return path or None
 
 
 def main(argv):
     del argv
     start = time.time()
-    cache = use_compilation_cache()
-    if cache:
-        logging.info("persistent compilation cache: %s", cache)
     try:
+        print(cli.use_compilation_cache(cache_dir()), flush=True)
         run = config_from_flags()
         config, report = run.search, run.heldout
         print(f"data: {describe_data_dir(config.settings.data_dir)}")

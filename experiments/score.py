@@ -6,7 +6,10 @@
 Writes one CSV row per (architecture, proxy) and prints Kendall tau, Spearman rho and Pearson r
 per proxy against ``--target`` (default: the dataset's validation accuracy). Without benchmark
 data it still scores architectures from the enumerated space and says how to get ground truth.
-Every flag but ``--output``, ``--program`` and ``--progress_every`` is a field of
+Compiled kernels are kept in JAX's persistent compilation cache, by default in
+``$ZCJAX_CACHE``, else ``$XDG_CACHE_HOME/zcjax/xla`` or ``~/.cache/zcjax/xla`` (the first line
+printed names it; ``--compilation_cache_dir=none`` turns it off). Every flag but ``--output``,
+``--program``, ``--progress_every`` and ``--compilation_cache_dir`` is a field of
 ``zcjax.ScoreConfig`` or ``zcjax.Settings``, with their defaults.
 """
 
@@ -35,6 +38,7 @@ flags.DEFINE_string(
     "rerunning the same command resumes it.",
 )
 flags.DEFINE_float("progress_every", 10.0, "Seconds between progress lines.")
+cli.define_cache_flag()
 flags.adopt_module_key_flags(cli)
 
 
@@ -42,6 +46,7 @@ def main(argv):
     del argv
     start = time.time()
     try:  # bad flags, archs or data: one clear line, no traceback
+        print(cli.use_compilation_cache(), flush=True)
         settings = cli.from_flags(Settings())
         config = cli.from_flags(
             scoring.ScoreConfig(), programs=tuple(FLAGS.program), settings=settings

@@ -1,4 +1,5 @@
-"""Shared fixtures: a key, and the benchmark data folder for integration tests."""
+"""Shared fixtures: a key, the benchmark data folder for integration tests, and a temporary
+compilation cache for the scripts the tests run."""
 
 from __future__ import annotations
 
@@ -8,6 +9,19 @@ import jax
 import pytest
 
 from zcjax import data
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compilation_cache(tmp_path_factory):
+    """Scripts run by the tests keep their compiled kernels in a temporary folder, not in the
+    user's ~/.cache/zcjax/xla (``zcjax.cache``)."""
+    old = os.environ.get("ZCJAX_CACHE")
+    os.environ["ZCJAX_CACHE"] = str(tmp_path_factory.mktemp("xla_cache"))
+    yield
+    if old is None:
+        del os.environ["ZCJAX_CACHE"]
+    else:
+        os.environ["ZCJAX_CACHE"] = old
 
 
 @pytest.fixture
