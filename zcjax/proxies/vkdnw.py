@@ -34,7 +34,7 @@ per-sample gradient of a chosen weight is <g_y, d y / d theta> at its op (a forw
 derivative of that op alone). On NB201 at batch 64 (two CPU cores) that is about 4.6 s per
 architecture, 7x the cross-entropy backward pass that snip and friends share (0.6 s).
 Forward mode (more classes: ImageNet's 1000) propagates one tangent per chosen tensor (<= 128)
-from its op to the logits. Every kernel is jitted per op configuration and shape, shared by
+from its op to the logits, up to 16 of them stacked through one vmapped kernel per op. Every kernel is jitted per op configuration and shape, shared by
 all architectures; L, F and the spectrum are host numpy (float64).
 
 Deviations:
@@ -65,6 +65,13 @@ QUANTILES = np.arange(1, 10) / 10.0
 # Up to this many classes J comes from one backward walk carrying K cotangents (memory: K
 # copies of each activation); beyond it from forward mode, one tangent per chosen tensor.
 REVERSE_MAX_CLASSES = 16
+# Forward mode carries up to TANGENT_CHUNK tangents (chosen tensors) through the network
+# together, fewer where that many copies of the largest activation would pass TANGENT_BYTES:
+# stacking saves dispatches on small activations (an NDS-DARTS network at 32 px, batch 16:
+# 19-20 s -> 6-12 s per architecture) but costs memory traffic on large ones (NB201 at batch
+# 64: 16 stacked took twice as long as one at a time). Chunk widths are powers of two.
+TANGENT_CHUNK = 16
+TANGENT_BYTES = 16 * 2**20
 
 _E = engine.EAGER  # the engine's op maths, unjitted, traced inside the kernels below
 
@@ -133,13 +140,21 @@ def _get_leaf(tree, leaf):
 
 
 def _seeds(static, leaves, p, xs):
-    """Per sample, d(op output)/d(element 0 of each leaf): a list of [B, ...] arrays."""
-    zeros = jax.tree.map(jnp.zeros_like, p)
+    """Per sample, d(op output)/d(element 0 of each leaf): a list of [B, ...] arrays.
+
+    Each JVP differentiates the one leaf alone. Jitted JVPs of all of ``p`` with explicit zero
+    tangents on the other leaves were miscompiled by XLA:CPU (jax 0.10.2): a head's BN scale
+    at batch 64 gave values of 1e20-1e35 where the eager JVP gives 0.13
+    (``tests/proxies/test_vkdnw.py::test_seeds_of_some_leaves_match_eager_jvps``)."""
     out = []
     for leaf in leaves:
         x = _get_leaf(p, leaf)
-        tangent = _with_leaf(zeros, leaf, jnp.zeros(x.size, x.dtype).at[0].set(1).reshape(x.shape))
-        out.append(jax.jvp(lambda q: _apply(static, q, xs), (p,), (tangent,))[1])
+        onehot = jnp.zeros(x.size, x.dtype).at[0].set(1).reshape(x.shape)
+
+        def of_leaf(value, leaf=leaf):
+            return _apply(static, _with_leaf(p, leaf, value), xs)
+
+        out.append(jax.jvp(of_leaf, (x,), (onehot,))[1])
     return out
 
 
@@ -164,15 +179,31 @@ def _sample_grads(p, xs, gys, static, leaves):
     return jnp.stack([jnp.sum((gys * s).reshape(r, b, -1), axis=2) for s in seeds], axis=-1)
 
 
-@functools.partial(jax.jit, static_argnames=("static", "leaves"))
-def _seed_list(p, xs, static, leaves):
-    return _seeds(static, leaves, p, xs)
+@functools.partial(jax.jit, static_argnames=("static", "moving"))
+def _jvp_stacked(p, xs, tangents, static, moving):
+    """[T, B, ...] tangents of the op output for [T, B, ...] ``tangents`` of the inputs
+    flagged in ``moving`` (the others held fixed, never given explicit zero tangents; see
+    ``_seeds``): the forward computed once, the JVP vmapped over T."""
+    fixed = [x for x, m in zip(xs, moving) if not m]
+
+    def of_moving(*vs):
+        it_v, it_f = iter(vs), iter(fixed)
+        return _apply(static, p, tuple(next(it_v) if m else next(it_f) for m in moving))
+
+    primals = tuple(x for x, m in zip(xs, moving) if m)
+
+    def one(*ts):
+        return jax.jvp(of_moving, primals, ts)[1]
+
+    return jax.vmap(one)(*tangents)
 
 
-@functools.partial(jax.jit, static_argnames=("static",))
-def _jvp_inputs(p, xs, tangents, static):
-    """Tangent of the op output given tangents of all its inputs."""
-    return jax.jvp(lambda *v: _apply(static, p, v), tuple(xs), tuple(tangents))[1]
+@functools.partial(jax.jit, static_argnames=("static", "leaves", "width"))
+def _seeds_stacked(p, xs, slots, static, leaves, width):
+    """[width, B, ...]: the op's seed tangents (``_seeds``) at rows ``slots`` [L], zero
+    elsewhere."""
+    seeds = jnp.stack(_seeds(static, leaves, p, xs))
+    return jnp.zeros((width, *seeds.shape[1:]), seeds.dtype).at[slots].set(seeds)
 
 
 # ----------------------------------------------------------------------------- the score
@@ -289,7 +320,9 @@ def _reverse_mode(params, plan, values, chosen, low, p) -> np.ndarray:
 
 
 def _forward_mode(params, plan, values, chosen, k, p) -> np.ndarray:
-    """J [B, K, P]: column c from tangent c propagated from its op to the logits."""
+    """J [B, K, P]: the columns propagate from their ops to the logits T at a time (see
+    ``TANGENT_CHUNK``), stacked [T, B, ...] through one vmapped JVP kernel per op (a chunk's
+    columns not yet started are zero), so an op costs one dispatch per chunk, not per column."""
     b = values[0].shape[0]
     jac = np.zeros((b, k, p))
     ops = plan.ops
@@ -297,32 +330,55 @@ def _forward_mode(params, plan, values, chosen, k, p) -> np.ndarray:
     for i, op in enumerate(ops):
         for v in engine.rule_of(op).inputs(op):
             last_use[v] = max(last_use.get(v, -1), i)
-    zeros_like = engine.KERNELS[False]["zeros_like"]
-    for j, (leaves, cols) in chosen.items():
-        rule = engine.rule_of(ops[j])
-        xs = tuple(values[v] for v in rule.inputs(ops[j]))
-        seeds = _seed_list(rule.take(ops[j], params), xs, static=_static(ops[j]), leaves=leaves)
-        for seed, col in zip(seeds, cols):
-            tangent = {ops[j].dst: seed}
-            for i in range(j + 1, len(ops)):
-                op = ops[i]
-                rule = engine.rule_of(op)
-                srcs = rule.inputs(op)
-                if any(v in tangent for v in srcs) and not (
-                    isinstance(op, netplan.Add) and not op.srcs
-                ):
-                    xs = tuple(values[v] for v in srcs)
-                    tangents = tuple(
-                        tangent[v] if v in tangent else zeros_like(x) for v, x in zip(srcs, xs)
-                    )
-                    tangent[op.dst] = _jvp_inputs(
-                        rule.take(op, params), xs, tangents, static=_static(op)
-                    )
-                for v in srcs:  # free what no later op reads
-                    if last_use[v] == i:
-                        tangent.pop(v, None)
-            if plan.output in tangent:
-                jac[:, :, col] = np.asarray(tangent[plan.output])
+    columns = [
+        (j, leaf, col) for j, (leaves, cols) in chosen.items() for leaf, col in zip(leaves, cols)
+    ]
+    columns.sort(key=lambda c: c[2])
+    largest = max(v.size * v.dtype.itemsize for v in values.values())
+    width = 1
+    while width * 2 <= TANGENT_CHUNK and width * 2 * largest <= TANGENT_BYTES:
+        width *= 2
+    for start in range(0, len(columns), width):
+        chunk = columns[start : start + width]
+        seeds: dict[int, tuple[list, list]] = {}
+        for slot, (j, leaf, _) in enumerate(chunk):
+            leaves, slots = seeds.setdefault(j, ([], []))
+            leaves.append(leaf)
+            slots.append(slot)
+        tangent = {}
+        for i in range(min(seeds), len(ops)):
+            op = ops[i]
+            rule = engine.rule_of(op)
+            srcs = rule.inputs(op)
+            if isinstance(op, netplan.Add) and not op.srcs:
+                continue
+            out = None
+            if any(v in tangent for v in srcs) or i in seeds:
+                xs = tuple(values[v] for v in srcs)
+                op_params, static = rule.take(op, params), _static(op)
+            if any(v in tangent for v in srcs):
+                moving = tuple(v in tangent for v in srcs)
+                tangents = tuple(tangent[v] for v in srcs if v in tangent)
+                out = _jvp_stacked(op_params, xs, tangents, static=static, moving=moving)
+            if i in seeds:
+                leaves, slots = seeds[i]
+                placed = _seeds_stacked(
+                    op_params,
+                    xs,
+                    jnp.asarray(slots, jnp.int32),
+                    static=static,
+                    leaves=tuple(leaves),
+                    width=width,
+                )
+                out = placed if out is None else out + placed
+            if out is not None:
+                tangent[op.dst] = out
+            for v in srcs:  # free what no later op reads
+                if last_use[v] == i:
+                    tangent.pop(v, None)
+        if plan.output in tangent:
+            cols = [col for _, _, col in chunk]
+            jac[:, :, cols] = np.moveaxis(np.asarray(tangent[plan.output])[: len(chunk)], 0, -1)
     return jac
 
 
