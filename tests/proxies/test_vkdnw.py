@@ -224,16 +224,21 @@ def test_finite_on_nds_archs(name, data_dir):
     assert np.isfinite(means["vkdnw"]).all()
 
 
-@pytest.mark.slow
-def test_reverse_and_forward_mode_agree_on_an_nb201_network(monkeypatch):
+def _small_nb201_passes(dataset: str) -> Passes:
+    """An NB201 network of every edge kind at 8x8 inputs, batch 3, kaiming fan-in init."""
     space = SPACES["nb201"]
     arch = space.parse(
         "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|"
     )
-    plan = at_resolution(space.plan(arch, "cifar10"), 8)
+    plan = at_resolution(space.plan(arch, dataset), 8)
     params = engine.init_params(jax.random.key(1), plan, "kaiming_fan_in")
     x = jax.random.normal(jax.random.key(2), (3, 8, 8, 3))
-    passes = Passes(plan, params, x, jnp.zeros(3, jnp.int32))
+    return Passes(plan, params, x, jnp.zeros(3, jnp.int32))
+
+
+@pytest.mark.slow
+def test_reverse_and_forward_mode_agree_on_an_nb201_network(monkeypatch):
+    passes = _small_nb201_passes("cifar10")
     f_reverse, _ = vkdnw.fisher(passes)
     monkeypatch.setattr(vkdnw, "REVERSE_MAX_CLASSES", 0)
     f_forward, _ = vkdnw.fisher(passes)
@@ -274,14 +279,7 @@ def test_seeds_of_some_leaves_match_eager_jvps():
 def test_tangent_chunks_do_not_change_the_fisher(monkeypatch):
     """Forward mode with chunks of 16, 4 (splitting ops' tensors across chunks) and 1 gives the
     same F on an NB201 network with more classes than reverse mode takes."""
-    space = SPACES["nb201"]
-    arch = space.parse(
-        "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|"
-    )
-    plan = at_resolution(space.plan(arch, "cifar100"), 8)
-    params = engine.init_params(jax.random.key(1), plan, "kaiming_fan_in")
-    x = jax.random.normal(jax.random.key(2), (3, 8, 8, 3))
-    passes = Passes(plan, params, x, jnp.zeros(3, jnp.int32))
+    passes = _small_nb201_passes("cifar100")
     found = {}
     for chunk in (16, 4, 1):
         monkeypatch.setattr(vkdnw, "TANGENT_CHUNK", chunk)
