@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from absl import flags
 
-from zcjax import cache
+from zcjax import cache, distributed
 
 FLAGS = flags.FLAGS
 _AUTO = {"auto": None, "true": True, "false": False}
@@ -131,6 +131,30 @@ def use_compilation_cache(default: str | None = None) -> str:
     path = FLAGS.compilation_cache_dir
     used = cache.enable_compilation_cache(default if path is None else path)
     return f"compilation cache: {used or 'off'}"
+
+
+def define_distributed_flags() -> None:
+    """``--coordinator_address``, ``--num_processes``, ``--process_id``: a multi-process run
+    (``zcjax.distributed``); none of them: one process, or the cluster JAX detects."""
+    flags.DEFINE_string(
+        "coordinator_address",
+        None,
+        "host:port of process 0 for a multi-process run (jax.distributed.initialize); "
+        "auto-detected on SLURM and TPU pods.",
+    )
+    flags.DEFINE_integer("num_processes", None, "Processes of a multi-process run.")
+    flags.DEFINE_integer("process_id", None, "This process's id, 0..num_processes-1.")
+
+
+def init_distributed() -> str | None:
+    """Joins the multi-process run the flags describe, before anything compiles; returns a
+    line to print when there are several processes. Raises ValueError for incomplete flags."""
+    index, count = distributed.initialize(
+        FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id
+    )
+    if count == 1:
+        return None
+    return f"process {index} of {count} (process 0 writes the outputs)"
 
 
 def _int_pair(name: str, items: list[str]) -> tuple[int, int]:

@@ -8,9 +8,13 @@ per proxy against ``--target`` (default: the dataset's validation accuracy). Wit
 data it still scores architectures from the enumerated space and says how to get ground truth.
 Compiled kernels are kept in JAX's persistent compilation cache, by default in
 ``$ZCJAX_CACHE``, else ``$XDG_CACHE_HOME/zcjax/xla`` or ``~/.cache/zcjax/xla`` (the first line
-printed names it; ``--compilation_cache_dir=none`` turns it off). Every flag but ``--output``,
-``--program``, ``--progress_every`` and ``--compilation_cache_dir`` is a field of
-``zcjax.ScoreConfig`` or ``zcjax.Settings``, with their defaults.
+printed names it; ``--compilation_cache_dir=none`` turns it off).
+
+Several processes (hosts) share the architectures with ``--coordinator_address=host:port
+--num_processes=P --process_id=i`` (auto-detected on SLURM and TPU pods): process i scores
+positions i, i + P, ...; process 0 writes the CSV and prints the table, identical to one
+process's. Every other flag but ``--output``, ``--program`` and ``--progress_every`` is a
+field of ``zcjax.ScoreConfig`` or ``zcjax.Settings``, with their defaults.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import time
 import cli
 from absl import app, flags
 
-from zcjax import scoring
+from zcjax import distributed, scoring
 from zcjax.progress import printer
 from zcjax.settings import Settings
 
@@ -39,6 +43,7 @@ flags.DEFINE_string(
 )
 flags.DEFINE_float("progress_every", 10.0, "Seconds between progress lines.")
 cli.define_cache_flag()
+cli.define_distributed_flags()
 flags.adopt_module_key_flags(cli)
 
 
@@ -46,15 +51,23 @@ def main(argv):
     del argv
     start = time.time()
     try:  # bad flags, archs or data: one clear line, no traceback
+        joined = cli.init_distributed()
+        if joined:
+            print(joined, flush=True)
         print(cli.use_compilation_cache(), flush=True)
         settings = cli.from_flags(Settings())
         config = cli.from_flags(
             scoring.ScoreConfig(), programs=tuple(FLAGS.program), settings=settings
         )
-        progress = printer(lambda line: print(line, flush=True), every_s=FLAGS.progress_every)
+        progress = None
+        if distributed.is_writer():
+            progress = printer(lambda line: print(line, flush=True), every_s=FLAGS.progress_every)
         result = scoring.run_scoring(config, progress, output=FLAGS.output)
     except (ValueError, OSError) as e:
         sys.exit(f"error: {e}")
+    if not distributed.is_writer():
+        print(f"scored a share of {len(result.archs)} archs in {time.time() - start:.1f}s")
+        return
     for note in result.notes:
         print(note)
     if FLAGS.output:

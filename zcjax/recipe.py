@@ -10,7 +10,7 @@ from collections.abc import Callable, Hashable, Sequence
 import jax
 import numpy as np
 
-from zcjax import engine, stats
+from zcjax import distributed, engine, stats
 from zcjax.inputs import arch_inputs, at_resolution, input_batch
 from zcjax.keys import arch_keys, init_keys
 from zcjax.program.compile import network_score
@@ -152,28 +152,44 @@ def score_archs(
     requested, nor on vmap versus loop. ``on_arch(i, means, stds)`` gets each arch's scores as
     soon as they exist (``run_scoring`` writes them to the CSV); rank ensembles, which need the
     whole set, are added at the end (their members are scored too), with std 0.
+
+    In a multi-process run (``zcjax.distributed``) each process scores its share, one
+    architecture per process per round, and every process gets all the scores.
     """
     proxies = with_members(proxies, get_proxy)
     programs = [p for p in proxies if isinstance(p, ProgramProxy)]
     networks = [p for p in proxies if isinstance(p, NetworkProxy)]
-    base = [p for p in proxies if not isinstance(p, EnsembleProxy)]
-    means = {p.name: np.empty(len(archs)) for p in base}
-    stds = {p.name: np.zeros(len(archs)) for p in base}
-    for i, arch in enumerate(archs):
-        key_batch, key_inits = arch_keys(key, space.arch_id(arch))
-        for p in proxies:
-            if isinstance(p, CostProxy):
-                means[p.name][i] = p.fn(space, arch, dataset)
-        per_init = _init_scores(
-            key_batch, key_inits, space, arch, dataset, programs, networks, settings
-        )
-        for name, values in per_init.items():
-            means[name][i] = np.mean(values)
-            stds[name][i] = np.std(values, ddof=1) if len(values) > 1 else 0.0
-        if on_arch is not None:
-            on_arch(i, {n: means[n][i] for n in means}, {n: stds[n][i] for n in stds})
-        if progress is not None:
-            progress("archs", i + 1, len(archs))
+    names = [p.name for p in proxies if not isinstance(p, EnsembleProxy)]
+    means = {n: np.empty(len(archs)) for n in names}
+    stds = {n: np.zeros(len(archs)) for n in names}
+    count = jax.process_count()
+    for start in range(0, len(archs), count):  # a round: one architecture per process
+        i = start + jax.process_index()
+        row = np.full(2 * len(names), np.nan)
+        if i < len(archs):
+            arch = archs[i]
+            key_batch, key_inits = arch_keys(key, space.arch_id(arch))
+            for p in proxies:
+                if isinstance(p, CostProxy):
+                    row[names.index(p.name)] = p.fn(space, arch, dataset)
+                    row[len(names) + names.index(p.name)] = 0.0
+            per_init = _init_scores(
+                key_batch, key_inits, space, arch, dataset, programs, networks, settings
+            )
+            for name, values in per_init.items():
+                row[names.index(name)] = np.mean(values)
+                row[len(names) + names.index(name)] = (
+                    np.std(values, ddof=1) if len(values) > 1 else 0.0
+                )
+        for j, got in enumerate(distributed.gather(row), start):
+            if j >= len(archs):
+                break
+            for t, name in enumerate(names):
+                means[name][j], stds[name][j] = got[t], got[len(names) + t]
+            if on_arch is not None:
+                on_arch(j, {n: means[n][j] for n in names}, {n: stds[n][j] for n in names})
+            if progress is not None:
+                progress("archs", j + 1, len(archs))
     for name, values in ensemble_scores(proxies, means).items():
         means[name], stds[name] = values, np.zeros(len(archs))
     return {p.name: means[p.name] for p in proxies}, {p.name: stds[p.name] for p in proxies}

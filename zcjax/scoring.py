@@ -14,7 +14,7 @@ from collections.abc import Hashable, Sequence
 import jax
 import numpy as np
 
-from zcjax import data, metrics, scorefile
+from zcjax import data, distributed, metrics, scorefile
 from zcjax.archs import read_archs_file, sample_archs
 from zcjax.data import find_data_dir, no_data_hint
 from zcjax.proxies import CostProxy, EnsembleProxy, get_proxies, get_proxy, program_proxy
@@ -98,6 +98,9 @@ def run_scoring(
     rerun with the same config resumes: it keeps the architectures already written, scores the
     rest and ends with the same file as an uninterrupted run. A file written with other
     settings is refused (``scorefile.ScoreFileError``).
+
+    Several processes (``zcjax.distributed.initialize``) share the architectures; process 0
+    alone reads and writes the CSV, and every process returns the whole result.
     """
     space = get_space(config.space)
     if not config.dataset:
@@ -168,24 +171,35 @@ def run_scoring(
     scores = {n: np.empty(len(archs)) for n in names}
     score_std = {n: np.empty(len(archs)) for n in names}
     done, write = 0, None
+    writer = distributed.is_writer()  # several processes: process 0 reads and writes the CSV
     if output is not None:
         doc = csv_settings(config, settings, target_name, names, root)
-        done, previous = scorefile.completed(output, doc, arch_strings, base_names)
-        for n in base_names if done else ():  # the previous file's first rows: take its values
-            scores[n][:done] = previous.scores[n][:done]
-            score_std[n][:done] = previous.score_std[n][:done]
+        previous = None
+        if writer:
+            done, previous = scorefile.completed(output, doc, arch_strings, base_names)
+        done = int(distributed.broadcast(np.int64(done)))
+        if done:  # the previous file's first rows: take its values
+            kept = np.zeros((2, len(base_names), done))
+            if previous is not None:
+                kept[0] = [previous.scores[n][:done] for n in base_names]
+                kept[1] = [previous.score_std[n][:done] for n in base_names]
+            kept = distributed.broadcast(kept)
+            for t, n in enumerate(base_names):
+                scores[n][:done], score_std[n][:done] = kept[0, t], kept[1, t]
 
         def rows_of(i, names=base_names):  # ensembles need the whole set: written at the end
             means = {n: scores[n] for n in names}
             stds = {n: score_std[n] for n in names}
             return _rows_of_arch(i, index, arch_strings, means, stds, target)
 
-        scorefile.start(output, doc, notes, "".join(rows_of(i) for i in range(done)))
+        if writer:
+            scorefile.start(output, doc, notes, "".join(rows_of(i) for i in range(done)))
 
         def write(j, means, stds):
             for n in base_names:
                 scores[n][done + j], score_std[n][done + j] = means[n], stds[n]
-            scorefile.append(output, rows_of(done + j))
+            if writer:
+                scorefile.append(output, rows_of(done + j))
 
     if progress is not None:
         progress("archs", done, len(archs))
@@ -202,7 +216,7 @@ def run_scoring(
             scores[n][done:], score_std[n][done:] = new[n], new_std[n]
     for name, values in ensemble_scores(proxies, scores).items():
         scores[name], score_std[name] = values, np.zeros(len(archs))
-    if output is not None and len(base) < len(proxies):
+    if output is not None and writer and len(base) < len(proxies):
         scorefile.start(output, doc, notes, "".join(rows_of(i, names) for i in range(len(archs))))
     return ScoreResult(
         archs=list(archs),

@@ -1,0 +1,117 @@
+"""Several processes: each scores its share, process 0 writes the CSV, and the files equal one
+process's (a real 2-process run on localhost with Gloo CPU collectives), also when resumed."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zcjax import distributed
+
+REPO = Path(__file__).resolve().parent.parent
+SCORE = [
+    sys.executable,
+    str(REPO / "experiments" / "score.py"),
+    "--proxies=naswot,params,naswot+params",
+    "--num_archs=5",
+    "--seed=3",
+    "--batch_size=2",
+    "--resolution=8",
+    "--inputs=noise",
+    "--progress_every=0",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def _run_processes(out: Path, count: int, extra=()) -> list[subprocess.CompletedProcess]:
+    port = _free_port()
+    env = {**os.environ, "XLA_FLAGS": ""}
+    procs = [
+        subprocess.Popen(
+            [
+                *SCORE,
+                f"--output={out}",
+                f"--coordinator_address=localhost:{port}",
+                f"--num_processes={count}",
+                f"--process_id={i}",
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(count)
+    ]
+    done = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=600)
+        done.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+    return done
+
+
+def _body(path: Path) -> list[str]:
+    """The CSV without its note about the data folder (the same for both runs anyway)."""
+    return path.read_text().splitlines()
+
+
+@pytest.mark.slow
+def test_two_processes_write_the_csv_of_one(tmp_path):
+    one = tmp_path / "one.csv"
+    single = subprocess.run(
+        [*SCORE, f"--output={one}"], capture_output=True, text=True, timeout=600
+    )
+    assert single.returncode == 0, single.stderr[-2000:]
+    two = tmp_path / "two.csv"
+    runs = _run_processes(two, 2)
+    for r in runs:
+        assert r.returncode == 0, r.stderr[-2000:]
+    assert "process 0 of 2" in runs[0].stdout and "kendall_tau" in runs[0].stdout
+    assert "process 1 of 2" in runs[1].stdout and "kendall_tau" not in runs[1].stdout
+    assert _body(two) == _body(one)
+    rows = [ln for ln in _body(two) if not ln.startswith("#")]
+    assert len(rows) == 1 + 5 * 3  # header + 5 archs x (naswot, params, ensemble)
+    # A killed run resumes: keep the header and the first 2 archs, rerun with 2 processes.
+    lines = _body(two)
+    head = [ln for ln in lines if ln.startswith("#") or ln.startswith("index,")]
+    body = [ln for ln in lines if ln not in head and ",naswot+params," not in ln]
+    (tmp_path / "two.csv").write_text("\n".join(head + body[:4]) + "\n")
+    runs = _run_processes(two, 2)
+    assert all(r.returncode == 0 for r in runs), runs[0].stderr[-2000:]
+    assert "resuming at 2/5 archs" in runs[0].stdout
+    assert _body(two) == _body(one)
+
+
+def test_incomplete_flags_are_one_clear_error():
+    with pytest.raises(ValueError, match="needs all of coordinator_address"):
+        distributed.initialize("localhost:1234", None, 0)
+    with pytest.raises(ValueError, match="process_id 2 is not in 0..1"):
+        distributed.initialize("localhost:1234", 2, 2)
+    assert distributed.initialize() == (0, 1)  # no flags, no cluster: one process
+
+
+def test_cluster_detection():
+    assert not distributed.cluster_detected({})
+    assert not distributed.cluster_detected({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1"})
+    assert distributed.cluster_detected({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "4"})
+    assert distributed.cluster_detected({"TPU_WORKER_HOSTNAMES": "a,b"})
+    assert not distributed.cluster_detected({"TPU_WORKER_HOSTNAMES": "a"})
+
+
+def test_values_travel_bit_for_bit_as_32_bit_words():
+    x = np.array([[18.37476872345097, np.nan], [-np.inf, 1e-300]])
+    back = distributed._from_words(distributed._as_words(x), x)
+    assert back.dtype == np.float64 and back.tobytes() == x.tobytes()
+    n = np.int64(2**40 + 3)
+    assert distributed._from_words(distributed._as_words(n), np.asarray(n)) == n

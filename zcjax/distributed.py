@@ -1,0 +1,88 @@
+"""Several processes (hosts) scoring one set of architectures, with JAX's own machinery.
+
+``initialize`` joins a multi-process run through ``jax.distributed.initialize``: with an
+explicit coordinator address, process count and id, or auto-detected where JAX detects a
+cluster (SLURM with more than one task, TPU pods). Then every process scores its share of the
+architectures (``recipe.score_archs``: position ``i`` goes to process ``i % count``, so the
+split is fixed by the list alone), and ``gather`` collects each round's rows on every process with
+``multihost_utils.process_allgather`` (Gloo on CPU, NCCL/ICI on accelerators). Each
+architecture's keys depend on the architecture alone, so scores are identical to one
+process; process 0 writes files (``is_writer``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+
+
+def cluster_detected(environ=os.environ) -> bool:
+    """Whether this process runs as one of several tasks of a cluster JAX can auto-detect:
+    a SLURM job step with more than one task, or a multi-host TPU slice."""
+    if int(environ.get("SLURM_NTASKS", "1") or 1) > 1 and "SLURM_JOB_ID" in environ:
+        return True
+    return len([h for h in environ.get("TPU_WORKER_HOSTNAMES", "").split(",") if h]) > 1
+
+
+def initialize(
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+) -> tuple[int, int]:
+    """Joins the multi-process run described by the arguments (all three, e.g.
+    ``"10.0.0.1:1234", 2, 0``) or by the cluster (``cluster_detected``); does nothing for a
+    single process. Call before anything touches a device.
+
+    Returns:
+      (this process's index, the number of processes).
+    """
+    given = (coordinator_address, num_processes, process_id)
+    if any(v is not None for v in given):
+        if any(v is None for v in given):
+            raise ValueError(
+                "A multi-process run needs all of coordinator_address, num_processes and "
+                "process_id (or none of them, where JAX detects the cluster)."
+            )
+        if not 0 <= process_id < num_processes:
+            raise ValueError(f"process_id {process_id} is not in 0..{num_processes - 1}.")
+        if num_processes > 1:
+            jax.distributed.initialize(coordinator_address, num_processes, process_id)
+    elif cluster_detected():
+        jax.distributed.initialize()
+    return jax.process_index(), jax.process_count()
+
+
+def is_writer() -> bool:
+    """Whether this process writes outputs (CSV, checkpoints, history): process 0."""
+    return jax.process_index() == 0
+
+
+def gather(row: np.ndarray) -> np.ndarray:
+    """[P, ...]: ``row`` of every process, in process order (``row[None]`` for one process),
+    bit for bit (64-bit values travel as pairs of 32-bit words: JAX without x64 would round
+    them). Every process must call it with a row of the same shape and dtype."""
+    row = np.asarray(row)
+    if jax.process_count() == 1:
+        return row[None]
+    words = np.asarray(multihost_utils.process_allgather(_as_words(row)))
+    return np.stack([_from_words(w, row) for w in words])
+
+
+def broadcast(value: np.ndarray) -> np.ndarray:
+    """Process 0's ``value`` on every process, bit for bit (same shape and dtype on all)."""
+    value = np.asarray(value)
+    if jax.process_count() == 1:
+        return value
+    words = multihost_utils.broadcast_one_to_all(_as_words(value))
+    return _from_words(np.asarray(words), value)
+
+
+def _as_words(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x).reshape(-1).view(np.uint32)
+
+
+def _from_words(words: np.ndarray, like: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(words, np.uint32).view(like.dtype).reshape(like.shape)
