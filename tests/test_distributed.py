@@ -102,11 +102,14 @@ def test_incomplete_flags_are_one_clear_error():
 
 
 def test_cluster_detection():
-    assert not distributed.cluster_detected({})
-    assert not distributed.cluster_detected({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1"})
-    assert distributed.cluster_detected({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "4"})
-    assert distributed.cluster_detected({"TPU_WORKER_HOSTNAMES": "a,b"})
-    assert not distributed.cluster_detected({"TPU_WORKER_HOSTNAMES": "a"})
+    slurm = {"SLURM_JOB_ID": "7", "SLURM_STEP_NODELIST": "n[1-2]", "SLURM_PROCID": "0"}
+    assert not distributed.cluster_detected({}, tpu_vm=False)
+    assert not distributed.cluster_detected({**slurm, "SLURM_NTASKS": "1"}, tpu_vm=False)
+    assert distributed.cluster_detected({**slurm, "SLURM_NTASKS": "4"}, tpu_vm=False)
+    assert not distributed.cluster_detected({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "4"}, False)
+    assert distributed.cluster_detected({"TPU_WORKER_HOSTNAMES": "a,b"}, tpu_vm=False)
+    assert distributed.cluster_detected({}, tpu_vm=True)
+    assert not distributed.cluster_detected({})  # this machine: no libtpu
 
 
 def test_values_travel_bit_for_bit_as_32_bit_words():

@@ -12,6 +12,7 @@ process; process 0 writes files (``is_writer``).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import jax
@@ -19,12 +20,20 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 
-def cluster_detected(environ=os.environ) -> bool:
-    """Whether this process runs as one of several tasks of a cluster JAX can auto-detect:
-    a SLURM job step with more than one task, or a multi-host TPU slice."""
-    if int(environ.get("SLURM_NTASKS", "1") or 1) > 1 and "SLURM_JOB_ID" in environ:
+def cluster_detected(environ=os.environ, tpu_vm: bool | None = None) -> bool:
+    """Whether JAX can find this process's cluster by itself (``jax.distributed.initialize()``
+    without arguments): a SLURM job step with more than one task (the variables JAX's SLURM
+    detection reads), a GKE TPU slice (``TPU_WORKER_HOSTNAMES`` or ``TPU_PROCESS_ADDRESSES``),
+    or a Cloud TPU VM (``libtpu`` installed; JAX asks the metadata server, one host counts as
+    one process)."""
+    slurm = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID")
+    if all(v in environ for v in slurm) and int(environ["SLURM_NTASKS"] or 1) > 1:
         return True
-    return len([h for h in environ.get("TPU_WORKER_HOSTNAMES", "").split(",") if h]) > 1
+    if environ.get("TPU_WORKER_HOSTNAMES") or environ.get("TPU_PROCESS_ADDRESSES"):
+        return True
+    if tpu_vm is None:
+        tpu_vm = importlib.util.find_spec("libtpu") is not None
+    return tpu_vm
 
 
 def initialize(
