@@ -13,6 +13,13 @@ next to EZNAS-A and classic proxies on the same architectures. With ``--workdir`
 (``checkpoint.json``, ``history.jsonl``) and rerunning the same command resumes; the held-out
 table goes to ``heldout.json``. ``--config=smoke`` shrinks everything to a CPU test of a minute
 or two; every other flag is a field of ``SearchConfig``, ``Settings`` or ``HeldoutConfig``.
+
+Several processes (hosts) share each generation's architectures with
+``--coordinator_address=host:port --num_processes=P --process_id=i`` (auto-detected on SLURM
+and TPU pods): every process runs the same search, the statistics and program scores of each
+chunk of architectures are computed by one process and gathered, so fitness and every
+checkpoint equal one process's; process 0 writes the work folder, which every process reads
+to resume (a filesystem all hosts see).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import time
 import cli
 from absl import app, flags
 
+from zcjax import distributed
 from zcjax.data import DataNotFoundError, describe_data_dir
 from zcjax.gp import checkpoint, heldout, search
 from zcjax.gp import config as configs
@@ -54,6 +62,7 @@ cli.define_cache_flag(
     f"$JAX_COMPILATION_CACHE_DIR, else WORKDIR/xla_cache, else {cli.USER_CACHE}",
     "Point several searches at one folder to share it.",
 )
+cli.define_distributed_flags()
 flags.adopt_module_key_flags(cli)
 
 
@@ -121,17 +130,26 @@ def main(argv):
     del argv
     start = time.time()
     try:
+        joined = cli.init_distributed()
+        if joined:
+            print(joined, flush=True)
         print(cli.use_compilation_cache(cache_dir()), flush=True)
         run = config_from_flags()
         config, report = run.search, run.heldout
         print(f"data: {describe_data_dir(config.settings.data_dir)}")
-        state = search.run(config, FLAGS.workdir, generation_printer(config.generations))
+        writer = distributed.is_writer()
+        printer_ = generation_printer(config.generations) if writer else None
+        state = search.run(config, FLAGS.workdir, printer_)
     except (ValueError, DataNotFoundError) as e:
         sys.exit(f"error: {e}")
     search_s = time.time() - start
     print(f"search: {state.generation} generations in {search_s:.1f}s this call")
     progress = printer(lambda line: print(f"held-out: {line}", flush=True), every_s=30)
-    best, rows = heldout.run_heldout(config, report, state, FLAGS.workdir, progress)
+    best, rows = heldout.run_heldout(
+        config, report, state, FLAGS.workdir, progress if writer else None
+    )
+    if not writer:
+        return
     if not best:
         print("no programs were evaluated")
         return

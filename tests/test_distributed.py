@@ -3,6 +3,7 @@ process's (a real 2-process run on localhost with Gloo CPU collectives), also wh
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -118,3 +119,49 @@ def test_values_travel_bit_for_bit_as_32_bit_words():
     assert back.dtype == np.float64 and back.tobytes() == x.tobytes()
     n = np.int64(2**40 + 3)
     assert distributed._from_words(distributed._as_words(n), np.asarray(n)) == n
+
+
+def _search_result(work: Path) -> tuple[dict, list[dict], list[dict]]:
+    """(state without the history, history without wall times, held-out rows) of a work folder."""
+    state = json.loads((work / "checkpoint.json").read_text())["state"]
+    history = [{k: v for k, v in r.items() if not k.endswith("_s")} for r in state.pop("history")]
+    rows = json.loads((work / "heldout.json").read_text())["rows"]
+    return state, history, rows
+
+
+@pytest.mark.slow
+def test_two_processes_run_the_search_of_one(tmp_path, data_dir):
+    """``evolve.py --config=smoke`` (one generation) on 2 processes: the checkpoint, history and
+    held-out table equal one process's, wall times aside; only process 0 writes and prints."""
+    evolve = [sys.executable, str(REPO / "experiments" / "evolve.py"), "--config=smoke"]
+    common = ["--generations=1", "--baselines=params", "--candidates=2", "--top_k=1"]
+    common.append(f"--data_dir={Path(data_dir).resolve()}")
+    one = tmp_path / "one"
+    single = subprocess.run(
+        [*evolve, *common, f"--workdir={one}"], capture_output=True, text=True, timeout=900
+    )
+    assert single.returncode == 0, single.stderr[-2000:]
+    two = tmp_path / "two"
+    port = _free_port()
+    procs = [
+        subprocess.Popen(
+            [
+                *evolve,
+                *common,
+                f"--workdir={two}",
+                f"--coordinator_address=localhost:{port}",
+                "--num_processes=2",
+                f"--process_id={i}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outs = [p.communicate(timeout=900) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-2000:]
+    assert "gen   0" in outs[0][0] and "held-out test split" in outs[0][0]
+    assert "gen   0" not in outs[1][0] and "held-out test split" not in outs[1][0]
+    assert _search_result(two) == _search_result(one)

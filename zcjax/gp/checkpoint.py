@@ -1,5 +1,7 @@
 """A search's work folder: ``checkpoint.json`` (config and state) and ``history.jsonl``, written
-atomically as plain JSON (no pickle), and resumed."""
+atomically as plain JSON (no pickle), and resumed. In a multi-process search only process 0
+writes (``zcjax.distributed.is_writer``); every process resumes from the folder, which must
+then be on a filesystem all hosts see."""
 
 from __future__ import annotations
 
@@ -9,13 +11,17 @@ import os
 import jax
 import numpy as np
 
+from zcjax import distributed
 from zcjax.files import write_atomic
 from zcjax.gp.config import SearchConfig
 from zcjax.gp.state import SearchState
 
 
 def save_json(path: str | os.PathLike, obj) -> None:
-    """``obj`` as JSON (floats written exactly, as ``repr`` does), atomically."""
+    """``obj`` as JSON (floats written exactly, as ``repr`` does), atomically; on process 0
+    only."""
+    if not distributed.is_writer():
+        return
     write_atomic(path, json.dumps(obj, indent=1, allow_nan=False) + "\n")
 
 
@@ -33,7 +39,9 @@ def load_json(path: str | os.PathLike):
 
 
 def save_jsonl(path: str | os.PathLike, records) -> None:
-    """One JSON object per line, atomically (the whole file is rewritten)."""
+    """One JSON object per line, atomically (the whole file is rewritten); on process 0 only."""
+    if not distributed.is_writer():
+        return
     write_atomic(path, "".join(json.dumps(r, allow_nan=False) + "\n" for r in records))
 
 

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zcjax import stats
+from zcjax import distributed, stats
 from zcjax.gp import fitness as fit
 from zcjax.gp.tasks import TaskData
 from zcjax.program import network
@@ -288,7 +288,9 @@ def score_programs(
 
     The statistics of ``arch_chunk`` architectures at a time are computed once (only the
     terminals the programs read) and every program is evaluated on them. An ensemble (kind
-    E) is ranked over all of ``archs`` once its members are scored.
+    E) is ranked over all of ``archs`` once its members are scored. Several processes
+    (``zcjax.distributed``) take the chunks in turn and gather every chunk's scores, bit for
+    bit, so every process gets the one-process result.
     """
     out = np.full((len(programs), len(archs)), np.nan)
     terminals = tuple(t for t in stats.TERMINALS if any(t in p.terminals for p in programs))
@@ -297,18 +299,27 @@ def score_programs(
     base = list(dict.fromkeys(m for p in programs for m in network.members(p)))
     values = np.full((len(base), len(archs)), np.nan)
     k = settings.num_inits
-    for start in range(0, len(archs), arch_chunk):
-        chunk = archs[start : start + arch_chunk]
-        st = [arch_stats(key, space, a, dataset, terminals, settings) for a in chunk]
-        stacked = StackedStats.of(st, k)
-        del st  # only the stacked copy stays in memory while the programs run
-        with np.errstate(invalid="ignore"):
-            values[:, start : start + len(chunk)] = stacked.scores(base).mean(-1)
-        del stacked
-        # Statistics can sit in reference cycles (failed programs' tracebacks hold frames that
-        # hold stacks); the cyclic collector runs by object counts, not bytes, so without this a
-        # search's memory grew by ~0.3 GB per 8 NB201 architectures until it ran out.
-        gc.collect()
+    starts = range(0, len(archs), arch_chunk)
+    count = jax.process_count()
+    for first in range(0, len(starts), count):  # a round: one chunk per process
+        block = np.full((len(base), arch_chunk), np.nan)
+        if first + jax.process_index() < len(starts):
+            start = starts[first + jax.process_index()]
+            chunk = archs[start : start + arch_chunk]
+            st = [arch_stats(key, space, a, dataset, terminals, settings) for a in chunk]
+            stacked = StackedStats.of(st, k)
+            del st  # only the stacked copy stays in memory while the programs run
+            with np.errstate(invalid="ignore"):
+                block[:, : len(chunk)] = stacked.scores(base).mean(-1)
+            del stacked
+            # Statistics can sit in reference cycles (failed programs' tracebacks hold frames
+            # that hold stacks); the cyclic collector runs by object counts, not bytes, so
+            # without this a search's memory grew by ~0.3 GB per 8 NB201 architectures.
+            gc.collect()
+        for c, got in enumerate(distributed.gather(block), first):
+            if c < len(starts):
+                n = min(arch_chunk, len(archs) - starts[c])
+                values[:, starts[c] : starts[c] + n] = got[:, :n]
     row = {m: i for i, m in enumerate(base)}
     for p, program in enumerate(programs):
         if program.kind == E:
