@@ -165,3 +165,52 @@ def test_two_processes_run_the_search_of_one(tmp_path, data_dir):
     assert "gen   0" in outs[0][0] and "held-out test split" in outs[0][0]
     assert "gen   0" not in outs[1][0] and "held-out test split" not in outs[1][0]
     assert _search_result(two) == _search_result(one)
+
+
+_DEVICES_SCRIPT = """
+import json
+import jax
+from zcjax import distributed, stats
+from zcjax.archs import sample_archs
+from zcjax.gp.evaluate import StackedStats
+from zcjax.program import PROGRAMS, parse
+from zcjax.recipe import arch_stats
+from zcjax.settings import Settings
+from zcjax.spaces import SPACES
+
+space = SPACES["nb201"]
+settings = Settings(batch_size=2, resolution=8, inputs="noise", num_inits=2)
+archs = sample_archs(jax.random.key(5), space, 3)
+st = [arch_stats(jax.random.key(1), space, a, "cifar10", stats.TERMINALS, settings) for a in archs]
+programs = [parse(t) for t in (PROGRAMS["eznas_a"].text, "mean(abs(relu_in_grad@data))",
+            "net_sum(mean(numel(bn_out@data)))", "mean(sigmoid(logdet(sign(relu_in_grad@data))))")]
+stacked = StackedStats.of(st, 2, executor="device")
+split = stacked.scores(programs)
+arrays = [x for s in stacked.stacks for x in [*s.native.values(), *s._torch.values()]]
+spread = sorted({len(x.sharding.device_set) for x in arrays})
+distributed.row_multiple, distributed.shard_rows = (lambda: 1), (lambda x: x)  # one device
+whole = StackedStats.of(st, 2, executor="device").scores(programs)
+print(json.dumps({"devices": jax.local_device_count(), "spread": spread,
+                  "split": split.tolist(), "whole": whole.tolist()}))
+"""
+
+
+@pytest.mark.slow
+def test_programs_on_four_devices_score_as_on_one():
+    """The device executor splits stacked units over 4 (forced host) devices: every stack is
+    spread over all 4, and the scores equal those of the same stacks on one device."""
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _DEVICES_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert found["devices"] == 4 and found["spread"] == [4]
+    split, whole = np.array(found["split"]), np.array(found["whole"])
+    assert np.isfinite(whole).sum() > whole.size // 2
+    np.testing.assert_array_equal(np.isnan(split), np.isnan(whole))
+    np.testing.assert_allclose(split, whole, rtol=1e-6, atol=0)

@@ -18,6 +18,7 @@ import os
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 
 def cluster_detected(environ=os.environ, tpu_vm: bool | None = None) -> bool:
@@ -62,6 +63,22 @@ def initialize(
     elif cluster_detected():
         jax.distributed.initialize()
     return jax.process_index(), jax.process_count()
+
+
+def row_multiple() -> int:
+    """Stacked rows are padded to a multiple of this: the number of local devices."""
+    return jax.local_device_count()
+
+
+def shard_rows(x: jax.Array) -> jax.Array:
+    """``x`` [R, ...] split along its leading axis over this process's devices
+    (``NamedSharding`` of a 1-D mesh), so jitted per-row kernels run on all of them; as it is
+    on one device or when R does not divide evenly."""
+    devices = jax.local_devices()
+    if len(devices) == 1 or x.shape[0] % len(devices):
+        return x
+    mesh = Mesh(np.array(devices), ("rows",))
+    return jax.device_put(x, NamedSharding(mesh, PartitionSpec("rows")))
 
 
 def is_writer() -> bool:

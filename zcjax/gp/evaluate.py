@@ -127,8 +127,9 @@ def _host_concatenate(parts: list) -> np.ndarray:
 def stack_units(stats: Sequence[Stats], num_inits: int, host: bool = False) -> list[UnitStack]:
     """Groups the units of several networks' statistics (each with a leading [K] axis) by the
     shapes of their terminals and stacks each group along one leading axis: padded to a few
-    sizes for jitted kernels, as NumPy arrays unpadded if ``host`` (each terminal stacked when
-    a program first reads it)."""
+    sizes (multiples of the local device count) for jitted kernels and split over the local
+    devices (``distributed.shard_rows``), or as NumPy arrays unpadded if ``host`` (each
+    terminal stacked when a program first reads it)."""
     groups: dict[tuple, list[tuple[int, int]]] = {}
     for n, st in enumerate(stats):
         for u, layer in enumerate(st.layers):
@@ -142,7 +143,8 @@ def stack_units(stats: Sequence[Stats], num_inits: int, host: bool = False) -> l
     out = []
     for signature, members in groups.items():
         rows = len(members) * num_inits
-        pad = 0 if host else _bucket(rows) - rows
+        multiple = distributed.row_multiple()  # rows split evenly over the local devices
+        pad = 0 if host else -(-_bucket(rows) // multiple) * multiple - rows
         native = {}
         for t, _ in signature:
             parts = [stats[n].layers[u][t] for n, u in members]
@@ -151,7 +153,7 @@ def stack_units(stats: Sequence[Stats], num_inits: int, host: bool = False) -> l
                 continue
             if pad:
                 parts.append(jnp.broadcast_to(parts[0][:1], (pad, *parts[0].shape[1:])))
-            native[t] = jnp.concatenate(parts, axis=0)
+            native[t] = distributed.shard_rows(jnp.concatenate(parts, axis=0))
         out.append(UnitStack(members, signature, native, rows))
     return out
 
