@@ -8,7 +8,7 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("module", ["zcjax.nn", "zcjax.engine"])
+@pytest.mark.parametrize("module", ["zcjax.nn", "zcjax.engine", "zcjax.engine.batched"])
 def test_imports_no_space_and_no_flax(module):
     code = (
         f"import sys, {module}\n"

@@ -9,7 +9,9 @@ Python walks the plan; dispatching ~100 kernels costs a few milliseconds.
 
 Modules: ``rules`` (what each op type means: ``OP_RULES``), ``kernels`` (the jitted kernels),
 ``plans`` (value shapes, costs and parameters of a plan, on the host), ``run`` (forward and
-backward passes), ``paths`` (parameter trees by path). The engine imports no search space.
+backward passes), ``paths`` (parameter trees by path), ``batched`` (unit quantities of a chunk
+of architectures of one family, ops grouped across them; import it as ``engine.batched``).
+The engine imports no search space.
 """
 
 from zcjax.engine.kernels import EAGER, KERNELS, cross_entropy, head_pre_activation
