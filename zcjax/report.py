@@ -352,12 +352,17 @@ def plot_comparison(path: Path, rows: Sequence[dict], title: str) -> None:
     ci = np.array([r["rho_ci"] for r in finite], np.float64).reshape(-1, 2)
     err = np.abs(np.stack([rho - ci[:, 0], ci[:, 1] - rho]))
     ax.barh(y, rho, xerr=np.nan_to_num(err), color="C0", alpha=0.8, capsize=2)
-    ax.set_yticks(y, [f"{r['proxy']} ({r['run']})" for r in finite], fontsize=7)
+    ax.set_yticks(y, [f"{_short(r['proxy'])} ({r['run']})" for r in finite], fontsize=7)
     ax.axvline(0.0, color="k", lw=0.6)
     ax.set_xlabel("Spearman rho (95% CI)")
     ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+def _short(name: str, width: int = 48) -> str:
+    """A proxy name cut to ``width`` characters for an axis label (programs can be long)."""
+    return name if len(name) <= width else name[: width - 3] + "..."
 
 
 def comparison_report(
