@@ -1,4 +1,5 @@
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
@@ -116,3 +117,13 @@ def test_pearson_of_huge_scores_does_not_overflow():
     c = metrics.correlations(scores, truth)
     assert c["pearson"] == pytest.approx(1.0, abs=1e-6)
     assert c["kendall_tau"] == pytest.approx(1.0)
+
+
+def test_constant_scores_have_no_rank_correlation():
+    """1000 equal scores (a float32 mean of them misses by an ulp): rho and r are NaN, as tau,
+    not a spurious 0."""
+    truth = np.linspace(60.0, 90.0, 1000)
+    out = metrics.correlations(np.full(1000, 0.1), truth)
+    assert np.isnan(out["kendall_tau"]) and np.isnan(out["spearman"]) and np.isnan(out["pearson"])
+    assert np.isnan(float(metrics.spearman(jnp.full(1000, 500.5), jnp.asarray(truth))))
+    assert abs(metrics.correlations(truth**2, truth)["spearman"] - 1.0) < 1e-6

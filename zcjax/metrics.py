@@ -73,7 +73,10 @@ def pearson(x: jax.Array, y: jax.Array) -> jax.Array:
     """Pearson's r of ``x`` [N] and ``y`` [N]; NaN if either is constant or non-finite."""
     x, y = _as_float(x), _as_float(y)
     xc, yc = x - jnp.mean(x), y - jnp.mean(y)
-    return jnp.sum(xc * yc) / jnp.sqrt(jnp.sum(xc * xc) * jnp.sum(yc * yc))
+    r = jnp.sum(xc * yc) / jnp.sqrt(jnp.sum(xc * xc) * jnp.sum(yc * yc))
+    # A float32 mean of equal values can miss them by an ulp, which would give r near 0.
+    constant = (jnp.max(x) == jnp.min(x)) | (jnp.max(y) == jnp.min(y))
+    return jnp.where(constant, jnp.nan, r)
 
 
 @jax.jit
