@@ -95,34 +95,31 @@ def _check_equal(got, plans, params, x, want, labels, rtol, atol):
 
 
 @pytest.mark.slow
-def test_loop_mode_equals_one_at_a_time():
+@pytest.mark.parametrize(
+    "mode, cells_per_stage, tol",
+    [
+        ("loop", None, 1e-5),
+        # Stacked along an architecture axis XLA runs the convs as grouped convs, whose
+        # rounding differs, and deep gradients through BN with batch statistics of 2 images
+        # amplify it, so vmap is checked on a shallower network (one cell per stage).
+        ("vmap", 1, 1e-4),
+    ],
+)
+def test_batched_equals_one_at_a_time(mode, cells_per_stage, tol):
     """Every unit quantity, gradients of the sum of logits and of the cross-entropy."""
-    plans = _plans(ARCHS)
+    kwargs = {} if cells_per_stage is None else {"cells_per_stage": cells_per_stage}
+    plans = _plans(ARCHS, **kwargs)
     params = _params(plans)
     x, labels = _batch()
     for lab in (None, labels):
         got = batched.unit_quantities_batched(
-            params, plans, x, engine.UNIT_FIELDS, labels=lab, mode="loop"
+            params, plans, x, engine.UNIT_FIELDS, labels=lab, mode=mode
         )
-        _check_equal(got, plans, params, x, engine.UNIT_FIELDS, lab, rtol=1e-5, atol=1e-5)
-    want = ("weight", "relu_in", "conv_in", "bn_out")  # no backward pass
-    got = batched.unit_quantities_batched(params, plans, x, want, mode="loop")
-    _check_equal(got, plans, params, x, want, None, rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.slow
-def test_vmap_mode_equals_one_at_a_time():
-    """Stacked along an architecture axis: XLA runs the convs as grouped convs, whose rounding
-    differs, and deep gradients through BN with batch statistics of 2 images amplify it, so
-    this checks a shallower network (one cell per stage)."""
-    plans = _plans(ARCHS, cells_per_stage=1)
-    params = _params(plans)
-    x, labels = _batch()
-    for lab in (None, labels):
-        got = batched.unit_quantities_batched(
-            params, plans, x, engine.UNIT_FIELDS, labels=lab, mode="vmap"
-        )
-        _check_equal(got, plans, params, x, engine.UNIT_FIELDS, lab, rtol=1e-4, atol=1e-4)
+        _check_equal(got, plans, params, x, engine.UNIT_FIELDS, lab, rtol=tol, atol=tol)
+    if mode == "loop":
+        want = ("weight", "relu_in", "conv_in", "bn_out")  # no backward pass
+        got = batched.unit_quantities_batched(params, plans, x, want, mode=mode)
+        _check_equal(got, plans, params, x, want, None, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.slow
