@@ -121,6 +121,19 @@ def test_values_travel_bit_for_bit_as_32_bit_words():
     assert distributed._from_words(distributed._as_words(n), np.asarray(n)) == n
 
 
+def test_in_turn_yields_every_item_once_in_order():
+    calls = []
+
+    def compute(i):
+        calls.append(i)
+        return np.array([i, i * i], np.float64)
+
+    got = list(distributed.in_turn(4, compute, np.full(2, np.nan)))
+    assert [i for i, _ in got] == [0, 1, 2, 3] == calls
+    assert all(np.array_equal(row, [i, i * i]) for i, row in got)
+    assert list(distributed.in_turn(0, compute, np.zeros(2))) == []
+
+
 def _search_result(work: Path) -> tuple[dict, list[dict], list[dict]]:
     """(state without the history, history without wall times, held-out rows) of a work folder."""
     state = json.loads((work / "checkpoint.json").read_text())["state"]

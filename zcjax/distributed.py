@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable, Iterator
 
 import jax
 import numpy as np
@@ -95,6 +96,21 @@ def gather(row: np.ndarray) -> np.ndarray:
         return row[None]
     words = np.asarray(multihost_utils.process_allgather(_as_words(row)))
     return np.stack([_from_words(w, row) for w in words])
+
+
+def in_turn(
+    count: int, compute: Callable[[int], np.ndarray], missing: np.ndarray
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Items ``0..count-1`` computed in rounds, one item per process per round (item ``i`` on
+    process ``i % P``): yields ``(i, compute(i))`` for every item, in order, on every process,
+    bit for bit. ``missing`` (same shape and dtype as ``compute``'s results) stands for a
+    process's item in the last round when it has none."""
+    processes, me = jax.process_count(), jax.process_index()
+    for first in range(0, count, processes):
+        mine = compute(first + me) if first + me < count else missing
+        for i, got in enumerate(gather(mine), first):
+            if i < count:
+                yield i, got
 
 
 def broadcast(value: np.ndarray) -> np.ndarray:

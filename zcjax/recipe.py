@@ -160,36 +160,34 @@ def score_archs(
     programs = [p for p in proxies if isinstance(p, ProgramProxy)]
     networks = [p for p in proxies if isinstance(p, NetworkProxy)]
     names = [p.name for p in proxies if not isinstance(p, EnsembleProxy)]
+    slot = {name: t for t, name in enumerate(names)}
     means = {n: np.empty(len(archs)) for n in names}
     stds = {n: np.zeros(len(archs)) for n in names}
-    count = jax.process_count()
-    for start in range(0, len(archs), count):  # a round: one architecture per process
-        i = start + jax.process_index()
-        row = np.full(2 * len(names), np.nan)
-        if i < len(archs):
-            arch = archs[i]
-            key_batch, key_inits = arch_keys(key, space.arch_id(arch))
-            for p in proxies:
-                if isinstance(p, CostProxy):
-                    row[names.index(p.name)] = p.fn(space, arch, dataset)
-                    row[len(names) + names.index(p.name)] = 0.0
-            per_init = _init_scores(
-                key_batch, key_inits, space, arch, dataset, programs, networks, settings
-            )
-            for name, values in per_init.items():
-                row[names.index(name)] = np.mean(values)
-                row[len(names) + names.index(name)] = (
-                    np.std(values, ddof=1) if len(values) > 1 else 0.0
-                )
-        for j, got in enumerate(distributed.gather(row), start):
-            if j >= len(archs):
-                break
-            for t, name in enumerate(names):
-                means[name][j], stds[name][j] = got[t], got[len(names) + t]
-            if on_arch is not None:
-                on_arch(j, {n: means[n][j] for n in names}, {n: stds[n][j] for n in names})
-            if progress is not None:
-                progress("archs", j + 1, len(archs))
+
+    def scores_row(i: int) -> np.ndarray:
+        """Arch ``i``'s means then stds, in ``names`` order."""
+        arch, row = archs[i], np.full(2 * len(names), np.nan)
+        key_batch, key_inits = arch_keys(key, space.arch_id(arch))
+        for p in proxies:
+            if isinstance(p, CostProxy):
+                row[slot[p.name]] = p.fn(space, arch, dataset)
+                row[len(names) + slot[p.name]] = 0.0
+        per_init = _init_scores(
+            key_batch, key_inits, space, arch, dataset, programs, networks, settings
+        )
+        for name, values in per_init.items():
+            row[slot[name]] = np.mean(values)
+            row[len(names) + slot[name]] = np.std(values, ddof=1) if len(values) > 1 else 0.0
+        return row
+
+    missing = np.full(2 * len(names), np.nan)
+    for j, got in distributed.in_turn(len(archs), scores_row, missing):
+        for t, name in enumerate(names):
+            means[name][j], stds[name][j] = got[t], got[len(names) + t]
+        if on_arch is not None:
+            on_arch(j, {n: means[n][j] for n in names}, {n: stds[n][j] for n in names})
+        if progress is not None:
+            progress("archs", j + 1, len(archs))
     for name, values in ensemble_scores(proxies, means).items():
         means[name], stds[name] = values, np.zeros(len(archs))
     return {p.name: means[p.name] for p in proxies}, {p.name: stds[p.name] for p in proxies}

@@ -302,26 +302,27 @@ def score_programs(
     values = np.full((len(base), len(archs)), np.nan)
     k = settings.num_inits
     starts = range(0, len(archs), arch_chunk)
-    count = jax.process_count()
-    for first in range(0, len(starts), count):  # a round: one chunk per process
+
+    def chunk_scores(c: int) -> np.ndarray:
+        """[len(base), arch_chunk]: every base program on chunk ``c`` (NaN-padded)."""
         block = np.full((len(base), arch_chunk), np.nan)
-        if first + jax.process_index() < len(starts):
-            start = starts[first + jax.process_index()]
-            chunk = archs[start : start + arch_chunk]
-            st = [arch_stats(key, space, a, dataset, terminals, settings) for a in chunk]
-            stacked = StackedStats.of(st, k)
-            del st  # only the stacked copy stays in memory while the programs run
-            with np.errstate(invalid="ignore"):
-                block[:, : len(chunk)] = stacked.scores(base).mean(-1)
-            del stacked
-            # Statistics can sit in reference cycles (failed programs' tracebacks hold frames
-            # that hold stacks); the cyclic collector runs by object counts, not bytes, so
-            # without this a search's memory grew by ~0.3 GB per 8 NB201 architectures.
-            gc.collect()
-        for c, got in enumerate(distributed.gather(block), first):
-            if c < len(starts):
-                n = min(arch_chunk, len(archs) - starts[c])
-                values[:, starts[c] : starts[c] + n] = got[:, :n]
+        chunk = archs[starts[c] : starts[c] + arch_chunk]
+        st = [arch_stats(key, space, a, dataset, terminals, settings) for a in chunk]
+        stacked = StackedStats.of(st, k)
+        del st  # only the stacked copy stays in memory while the programs run
+        with np.errstate(invalid="ignore"):
+            block[:, : len(chunk)] = stacked.scores(base).mean(-1)
+        del stacked
+        # Statistics can sit in reference cycles (failed programs' tracebacks hold frames
+        # that hold stacks); the cyclic collector runs by object counts, not bytes, so
+        # without this a search's memory grew by ~0.3 GB per 8 NB201 architectures.
+        gc.collect()
+        return block
+
+    missing = np.full((len(base), arch_chunk), np.nan)
+    for c, got in distributed.in_turn(len(starts), chunk_scores, missing):
+        n = min(arch_chunk, len(archs) - starts[c])
+        values[:, starts[c] : starts[c] + n] = got[:, :n]
     row = {m: i for i, m in enumerate(base)}
     for p, program in enumerate(programs):
         if program.kind == E:
