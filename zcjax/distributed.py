@@ -71,15 +71,20 @@ def row_multiple() -> int:
     return jax.local_device_count()
 
 
-def shard_rows(x: jax.Array) -> jax.Array:
-    """``x`` [R, ...] split along its leading axis over this process's devices
-    (``NamedSharding`` of a 1-D mesh), so jitted per-row kernels run on all of them; as it is
-    on one device or when R does not divide evenly."""
+def rows_sharding(rows: int) -> NamedSharding | None:
+    """Arrays [rows, ...] split along their leading axis over this process's devices (a
+    ``NamedSharding`` of a 1-D mesh); None on one device or when ``rows`` does not divide."""
     devices = jax.local_devices()
-    if len(devices) == 1 or x.shape[0] % len(devices):
-        return x
-    mesh = Mesh(np.array(devices), ("rows",))
-    return jax.device_put(x, NamedSharding(mesh, PartitionSpec("rows")))
+    if len(devices) == 1 or rows % len(devices):
+        return None
+    return NamedSharding(Mesh(np.array(devices), ("rows",)), PartitionSpec("rows"))
+
+
+def shard_rows(x: jax.Array) -> jax.Array:
+    """``x`` [R, ...] placed by ``rows_sharding`` (split over this process's devices), so
+    jitted per-row kernels run on all of them; as it is where that is None."""
+    sharding = rows_sharding(x.shape[0])
+    return x if sharding is None else jax.device_put(x, sharding)
 
 
 def is_writer() -> bool:

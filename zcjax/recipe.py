@@ -47,6 +47,16 @@ def init_stats(
         model=model,
     )
     k = settings.num_inits
+    if settings.stats_method == "batched":
+        return stats.collect_stats_batched(
+            [key],
+            [plan],
+            [x],
+            terminals,
+            num_inits=k,
+            weight_init=settings.weight_init,
+            labels=None if loss != CROSS_ENTROPY else [labels],
+        )[0]
     if settings.use_vmap():
         return collect(key, num_inits=k)
     return stats.stack_inits([collect(key_init) for key_init in jax.random.split(key, k)])
@@ -74,24 +84,36 @@ def arch_stats(
     return init_stats(key_inits, plan, x, labels, terminals, loss, settings, model)
 
 
-def _program_proxy_scores(
+def chunk_stats(
     key: jax.Array,
-    plan,
-    model,
-    x: jax.Array,
-    labels: jax.Array,
-    proxies: Sequence[ProgramProxy],
+    space: SearchSpace,
+    archs: Sequence[Hashable],
+    dataset: str,
+    terminals: Sequence[str],
     settings: Settings,
-) -> dict[str, np.ndarray]:
-    """[K] scores of each program proxy; one statistics collection per (loss, init)."""
-    out: dict[str, np.ndarray] = {}
-    for loss in sorted({p.loss for p in proxies}):
-        group = [p for p in proxies if p.loss == loss]
-        terminals = tuple(sorted({t for p in group for t in p.program.terminals}))
-        st = init_stats(key, plan, x, labels, terminals, loss, settings, model)
-        for p in group:
-            out[p.name] = network_score(p.program, st, settings.num_inits)
-    return out
+    loss: str = SUM_LOGITS,
+) -> list[stats.Stats]:
+    """``[arch_stats(key, space, a, ...) for a in archs]``; with ``stats_method="batched"``
+    the architectures run together (``stats.collect_stats_batched``), the same numbers."""
+    if settings.stats_method != "batched":
+        return [arch_stats(key, space, a, dataset, terminals, settings, loss) for a in archs]
+    keys, plans, xs, labels = [], [], [], []
+    for arch in archs:
+        key_batch, key_inits = arch_keys(key, space.arch_id(arch))
+        plan, x, y = arch_inputs(key_batch, space, arch, dataset, settings)
+        keys.append(key_inits)
+        plans.append(plan)
+        xs.append(x)
+        labels.append(y)
+    return stats.collect_stats_batched(
+        keys,
+        plans,
+        xs,
+        terminals,
+        num_inits=settings.num_inits,
+        weight_init=settings.weight_init,
+        labels=labels if loss == CROSS_ENTROPY else None,
+    )
 
 
 def _extra_batch(key: jax.Array, dataset: str, settings: Settings, i: int):
@@ -116,22 +138,26 @@ def _network_scores(key, plan, x, labels, extra_batch, bn_free_plan, proxies, se
     return out
 
 
-def _init_scores(key_batch, key_inits, space, arch, dataset, programs, networks, settings):
-    """[K] scores of every program and classic proxy of one architecture ({} if none)."""
-    if not (programs or networks):
-        return {}
-    plan, x, labels = arch_inputs(key_batch, space, arch, dataset, settings)
-    out = {}
-    if programs:
-        model = _model(space, arch, dataset, settings)
-        out |= _program_proxy_scores(key_inits, plan, model, x, labels, programs, settings)
-    if networks:
+def _chunk_scores(key, space, archs, dataset, programs, networks, settings):
+    """[K] scores of every program and classic proxy, one dict per arch of ``archs``."""
+    out = [{} for _ in archs]
+    for loss in sorted({p.loss for p in programs}):  # one statistics collection per loss
+        group = [p for p in programs if p.loss == loss]
+        terminals = tuple(sorted({t for p in group for t in p.program.terminals}))
+        for scores, st in zip(
+            out, chunk_stats(key, space, archs, dataset, terminals, settings, loss)
+        ):
+            for p in group:
+                scores[p.name] = network_score(p.program, st, settings.num_inits)
+    for scores, arch in zip(out, archs if networks else ()):
+        key_batch, key_inits = arch_keys(key, space.arch_id(arch))
+        plan, x, labels = arch_inputs(key_batch, space, arch, dataset, settings)
         batches = functools.partial(_extra_batch, key_batch, dataset, settings)
 
-        def bn_free():
+        def bn_free(arch=arch):
             return at_resolution(space.plan(arch, dataset, bn=False), settings.resolution)
 
-        out |= _network_scores(key_inits, plan, x, labels, batches, bn_free, networks, settings)
+        scores |= _network_scores(key_inits, plan, x, labels, batches, bn_free, networks, settings)
     return out
 
 
@@ -153,8 +179,9 @@ def score_archs(
     soon as they exist (``run_scoring`` writes them to the CSV); rank ensembles, which need the
     whole set, are added at the end (their members are scored too), with std 0.
 
+    With ``stats_method="batched"`` chunks of ``settings.arch_batch`` archs run together.
     In a multi-process run (``zcjax.distributed``) each process scores its share, one
-    architecture per process per round, and every process gets all the scores.
+    architecture (or chunk) per process per round, and every process gets all the scores.
     """
     proxies = with_members(proxies, get_proxy)
     programs = [p for p in proxies if isinstance(p, ProgramProxy)]
@@ -164,30 +191,34 @@ def score_archs(
     means = {n: np.empty(len(archs)) for n in names}
     stds = {n: np.zeros(len(archs)) for n in names}
 
-    def scores_row(i: int) -> np.ndarray:
-        """Arch ``i``'s means then stds, in ``names`` order."""
-        arch, row = archs[i], np.full(2 * len(names), np.nan)
-        key_batch, key_inits = arch_keys(key, space.arch_id(arch))
-        for p in proxies:
-            if isinstance(p, CostProxy):
-                row[slot[p.name]] = p.fn(space, arch, dataset)
-                row[len(names) + slot[p.name]] = 0.0
-        per_init = _init_scores(
-            key_batch, key_inits, space, arch, dataset, programs, networks, settings
-        )
-        for name, values in per_init.items():
-            row[slot[name]] = np.mean(values)
-            row[len(names) + slot[name]] = np.std(values, ddof=1) if len(values) > 1 else 0.0
-        return row
+    chunk = settings.arch_batch if settings.stats_method == "batched" else 1
+    starts = range(0, len(archs), chunk)
 
-    missing = np.full(2 * len(names), np.nan)
-    for j, got in distributed.in_turn(len(archs), scores_row, missing):
-        for t, name in enumerate(names):
-            means[name][j], stds[name][j] = got[t], got[len(names) + t]
-        if on_arch is not None:
-            on_arch(j, {n: means[n][j] for n in names}, {n: stds[n][j] for n in names})
-        if progress is not None:
-            progress("archs", j + 1, len(archs))
+    def chunk_rows(c: int) -> np.ndarray:
+        """[chunk, 2 * len(names)]: means then stds of chunk ``c``'s archs (NaN-padded)."""
+        part = archs[starts[c] : starts[c] + chunk]
+        rows = np.full((chunk, 2 * len(names)), np.nan)
+        for row, arch in zip(rows, part):
+            for p in proxies:
+                if isinstance(p, CostProxy):
+                    row[slot[p.name]] = p.fn(space, arch, dataset)
+                    row[len(names) + slot[p.name]] = 0.0
+        per_arch = _chunk_scores(key, space, part, dataset, programs, networks, settings)
+        for row, per_init in zip(rows, per_arch):
+            for name, values in per_init.items():
+                row[slot[name]] = np.mean(values)
+                row[len(names) + slot[name]] = np.std(values, ddof=1) if len(values) > 1 else 0
+        return rows
+
+    missing = np.full((chunk, 2 * len(names)), np.nan)
+    for c, rows in distributed.in_turn(len(starts), chunk_rows, missing):
+        for j, got in enumerate(rows[: len(archs) - starts[c]], starts[c]):
+            for t, name in enumerate(names):
+                means[name][j], stds[name][j] = got[t], got[len(names) + t]
+            if on_arch is not None:
+                on_arch(j, {n: means[n][j] for n in names}, {n: stds[n][j] for n in names})
+            if progress is not None:
+                progress("archs", j + 1, len(archs))
     for name, values in ensemble_scores(proxies, means).items():
         means[name], stds[name] = values, np.zeros(len(archs))
     return {p.name: means[p.name] for p in proxies}, {p.name: stds[p.name] for p in proxies}

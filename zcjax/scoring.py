@@ -240,7 +240,7 @@ def csv_settings(
     doc["proxies"] = list(proxies)
     doc["programs"] = list(config.programs)
     doc["target"] = target
-    doc["settings"] = {k: v for k, v in dataclasses.asdict(settings).items() if k != "data_dir"}
+    doc["settings"] = settings.recorded()
     doc["data"] = "embedded" if data.is_embedded(root) else str(root and root.resolve())
     return doc
 

@@ -7,6 +7,8 @@ import dataclasses
 
 import jax
 
+NOT_RECORDED = ("data_dir", "arch_batch")
+
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
@@ -26,11 +28,15 @@ class Settings:
       stats_method: ``"engine"`` (kernels shared by all architectures: no per-architecture
         compilation) or ``"module"`` (one jit of the whole Flax network per architecture:
         ~20% faster per pass once compiled, but 1.5-6 s to compile each new architecture on a
-        CPU, so it only pays for an architecture scored dozens of times). The module path
-        loops over inits.
+        CPU, so it only pays for an architecture scored dozens of times), or ``"batched"``
+        (``arch_batch`` architectures at a time, their ops grouped across them into one call
+        per kernel: ``zcjax.engine.batched``, meant for accelerators; on a 2-core CPU it is
+        no faster than the engine). The module path loops over inits.
+      arch_batch: architectures run together with ``stats_method="batched"`` (scores do not
+        depend on it).
       data_dir: the data folder (None: ``$ZCJAX_DATA``, ./data, ../shared/data, else the
         embedded default; "embedded" picks that); where the data lives is not a setting of
-        the numbers, so scores CSVs and checkpoints omit it.
+        the numbers, so scores CSVs and checkpoints omit it (``recorded``), as ``arch_batch``.
     """
 
     num_inits: int = 1
@@ -41,11 +47,12 @@ class Settings:
     weight_init: str = "eznas"
     vmap_inits: bool | None = None
     stats_method: str = "engine"
+    arch_batch: int = 8
     data_dir: str | None = None
     resolution: int | None = None
 
     def __post_init__(self):
-        for name in ("num_inits", "batch_size"):
+        for name in ("num_inits", "batch_size", "arch_batch"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
@@ -58,11 +65,16 @@ class Settings:
         choices = {
             "inputs": ("data", "noise"),
             "normalization": ("official", "eznas"),
-            "stats_method": ("engine", "module"),
+            "stats_method": ("engine", "module", "batched"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
+
+    def recorded(self) -> dict:
+        """The settings that make the numbers, as scores CSVs and checkpoints record them:
+        all but where the data lives and how many architectures run together."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_RECORDED}
 
     def use_vmap(self) -> bool:
         if self.stats_method == "module":

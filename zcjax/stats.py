@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from zcjax import engine, netplan
+from zcjax.engine import batched
 from zcjax.keys import init_keys
 from zcjax.program.network import NetworkFacts
 from zcjax.program.terminals import EZNAS_ARGS, INPUTS, TERMINALS
@@ -181,6 +182,11 @@ def collect_stats(
             )
         else:
             raise ValueError(f"Unknown method {method!r}; expected 'engine' or 'module'.")
+    return _assemble(plan, params, by_source, terminals)
+
+
+def _assemble(plan, params, by_source, terminals) -> Stats:
+    """Stats of one network from its pass outputs ``{source: {unit path: {quantity: ...}}}``."""
     layers = []
     for unit in plan.units:
         layer = {}
@@ -197,6 +203,64 @@ def collect_stats(
                 layer[t] = by_source[source][unit.path][quantity]
         layers.append(layer)
     return Stats(tuple(layers), tuple("/".join(u.path) for u in plan.units), network_facts(plan))
+
+
+def collect_stats_batched(
+    keys: Sequence[jax.Array],
+    plans: Sequence[netplan.Plan],
+    xs: Sequence[jax.Array],
+    terminals: Sequence[str],
+    *,
+    num_inits: int,
+    weight_init: str = "eznas",
+    labels: Sequence[jax.Array] | None = None,
+    mode: str | None = None,
+    warm_buckets: bool = False,
+) -> list[Stats]:
+    """``[stack_inits([collect_stats(k, plans[i], xs[i], ...) for k in split(keys[i], K)])]``:
+    the K inits of a chunk of networks, their ops grouped across networks of one family
+    (``engine.batched``; plans of several families run as one chunk per family).
+
+    Args:
+      keys: one key per network, as ``collect_stats``'s (split into its K inits).
+      plans, xs: the networks and their data batches D [B, H, W, 3].
+      labels: one [B] label array per network (cross-entropy gradients), or None.
+      mode: how group calls run their members (``engine.batched.MODES``; None: per backend).
+      warm_buckets: also compile every group at every bucket size (a warm-up chunk).
+
+    Returns:
+      one Stats per network, every array with a leading [K] axis.
+    """
+    terminals = check_terminals(terminals)
+    members = [(i, k) for i in range(len(plans)) for k in range(num_inits)]
+    params, inputs = [], []
+    for i, key in enumerate(keys):
+        for key_init in jax.random.split(key, num_inits):
+            key_params, key_noise = init_keys(key_init)
+            params.append(engine.init_params(key_params, plans[i], weight_init))
+            inputs.append(make_inputs(key_noise, xs[i]))
+    families: dict[tuple, list[int]] = {}
+    for m, (i, _) in enumerate(members):
+        families.setdefault(batched.family(plans[i]), []).append(m)
+    by_source = [{} for _ in members]
+    for source in passes_needed(terminals):
+        want = _quantities_for_pass(terminals, source)
+        for group in families.values():
+            out = batched.unit_quantities_batched(
+                [params[m] for m in group],
+                [plans[members[m][0]] for m in group],
+                [inputs[m][source] for m in group],
+                want,
+                labels=None if labels is None else [labels[members[m][0]] for m in group],
+                mode=mode,
+                warm_buckets=warm_buckets,
+            )
+            for m, units in zip(group, out):
+                by_source[m][source] = units
+    per_member = [
+        _assemble(plans[i], params[m], by_source[m], terminals) for m, (i, _) in enumerate(members)
+    ]
+    return [stack_inits(per_member[i * num_inits : (i + 1) * num_inits]) for i in range(len(plans))]
 
 
 def network_facts(plan: netplan.Plan) -> NetworkFacts:
@@ -220,6 +284,7 @@ __all__ = [
     "TERMINALS",
     "Stats",
     "collect_stats",
+    "collect_stats_batched",
     "make_inputs",
     "passes_needed",
     "stack_inits",

@@ -228,9 +228,9 @@ def _run_group(task, members, mode, buckets, masks=None, warm=False) -> list:
 def unit_quantities_batched(
     params_list,
     plans,
-    x: jax.Array,
+    x,
     want: tuple[str, ...],
-    labels: jax.Array | None = None,
+    labels=None,
     *,
     mode: str | None = None,
     buckets: tuple[int, ...] | None = None,
@@ -242,10 +242,10 @@ def unit_quantities_batched(
     Args:
       params_list: each architecture's parameters (``engine.init_params``; not stacked).
       plans: their plans, of one family (``check_family``; ValueError otherwise).
-      x: the input batch [B, H, W, C] all architectures run on.
+      x: the input batch [B, H, W, C] all architectures run on, or one per architecture.
       want: names from ``UNIT_FIELDS``.
-      labels: [B] class labels: gradients of the mean cross-entropy instead of the sum of
-        the logits.
+      labels: [B] class labels (or one such array per architecture): gradients of the mean
+        cross-entropy instead of the sum of the logits.
       mode: ``"vmap"`` or ``"loop"`` (how a group call runs its members; see the module
         docstring); None for ``default_mode()``.
       buckets: group call sizes (``BUCKETS[mode]`` if None); larger groups are split.
@@ -287,7 +287,12 @@ def unit_quantities_batched(
             groups[(_config(op), tuple(a.shape for a in xs))].append((i, op, rule, xs))
         return groups
 
-    values = [{0: x} for _ in plans]
+    xs = list(x) if isinstance(x, (list, tuple)) else [x] * len(plans)
+    if labels is not None and not isinstance(labels, (list, tuple)):
+        labels = [labels] * len(plans)
+    if len(xs) != len(plans) or (labels is not None and len(labels) != len(plans)):
+        raise ValueError(f"Got inputs or labels for other than the {len(plans)} plans.")
+    values = [{0: xi} for xi in xs]
     for position in order:
         for (cfg, _), members in groups_at(position, lambda i, op, rule: True).items():
             args = [(rule.take(op, params_list[i]), xs) for i, op, rule, xs in members]
@@ -309,7 +314,7 @@ def unit_quantities_batched(
 
     logits = [(values[i][plan.output],) for i, plan in enumerate(plans)]
     if labels is not None:
-        logits = [(y, labels) for (y,) in logits]
+        logits = [(y, yl) for (y,), yl in zip(logits, labels)]
     cots = _run_group(("cotangent", labels is not None), logits, mode, buckets, warm=warm_buckets)
     pending = [{plan.output: [g]} for plan, g in zip(plans, cots)]
 

@@ -15,6 +15,7 @@ from zcjax import distributed
 from zcjax.files import write_atomic
 from zcjax.gp.config import SearchConfig
 from zcjax.gp.state import SearchState
+from zcjax.settings import NOT_RECORDED
 
 
 def save_json(path: str | os.PathLike, obj) -> None:
@@ -87,10 +88,11 @@ def resume(workdir: str | os.PathLike, config: SearchConfig) -> SearchState | No
 
 
 def search_settings(config: SearchConfig) -> dict:
-    """``config`` as JSON without where the data lives, which is not a search setting: what a
-    search must match (``generations`` aside) to resume another."""
+    """``config`` as JSON without where the data lives and how many architectures run
+    together, which do not change the numbers: what a search must match (``generations``
+    aside) to resume another."""
     d = config.to_json()
-    d["settings"] = {k: v for k, v in d["settings"].items() if k != "data_dir"}
+    d["settings"] = {k: v for k, v in d["settings"].items() if k not in NOT_RECORDED}
     return d
 
 

@@ -41,7 +41,7 @@ from zcjax.program.kinds import E
 from zcjax.program.network import NetworkFacts, combine, is_network, network_values
 from zcjax.program.primitives import PRIMITIVES
 from zcjax.program.tree import Program
-from zcjax.recipe import arch_stats
+from zcjax.recipe import chunk_stats
 from zcjax.settings import Settings
 from zcjax.spaces import SearchSpace
 from zcjax.stats import Stats
@@ -307,7 +307,7 @@ def score_programs(
         """[len(base), arch_chunk]: every base program on chunk ``c`` (NaN-padded)."""
         block = np.full((len(base), arch_chunk), np.nan)
         chunk = archs[starts[c] : starts[c] + arch_chunk]
-        st = [arch_stats(key, space, a, dataset, terminals, settings) for a in chunk]
+        st = chunk_stats(key, space, chunk, dataset, terminals, settings)
         stacked = StackedStats.of(st, k)
         del st  # only the stacked copy stays in memory while the programs run
         with np.errstate(invalid="ignore"):
