@@ -341,3 +341,34 @@ def bench_generation(config) -> list[dict]:
             }
         )
     return records
+
+
+def bench_scale(
+    key: jax.Array,
+    space: SearchSpace,
+    archs: Sequence[Hashable],
+    dataset: str,
+    settings: Settings,
+    arch_batches: Sequence[int],
+) -> list[dict]:
+    """EZNAS-A scoring (``recipe.score_archs``) of ``archs`` by this process group, cold then
+    warm, for each B of ``arch_batches`` (1: the per-architecture engine; B > 1:
+    ``stats_method="batched"``, B architectures per group of kernel calls)."""
+    records = []
+    for b in arch_batches:
+        method = "engine" if b == 1 else "batched"
+        s = dataclasses.replace(settings, stats_method=method, arch_batch=b)
+
+        def run(s=s):
+            return score_archs(key, space, archs, get_proxies("eznas_a"), dataset, s)[0]
+
+        clear_compilation_caches()
+        extra = {
+            "arch_batch": b,
+            "processes": jax.process_count(),
+            "devices": jax.device_count(),
+            "backend": jax.default_backend(),
+        }
+        for phase in ("cold", "warm"):
+            records.append(_record("scale", phase, len(archs), _timed(run), **extra))
+    return records

@@ -19,12 +19,24 @@ Issue 14's throughput, a generation of its search:
 ``--parts=models`` measures the compile overhead per never-seen model, e.g. on NDS:
 
   python experiments/benchmark.py --space=nds_darts_in --parts=models --resolution=64
+
+``--parts=scale`` (issue 15): EZNAS-A scoring in archs/s for 1, 2 and 4 processes (each
+its own device: a multi-process run on localhost, ``jax.distributed`` with CPU collectives; on
+an accelerator host give each process its GPU) and B in {1, 8, 32} architectures per group of
+kernel calls (``stats_method="batched"``). On a CPU the processes share its cores, so this
+shows correctness and the batching gain, not device scaling:
+
+  python experiments/benchmark.py --parts=scale --batch_size=16 --scale_archs=64
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import socket
+import subprocess
+import sys
 
 import bench_lib as bench
 import cli
@@ -71,7 +83,11 @@ flags.DEFINE_string(
     "Named search config (zcjax.gp.config.CONFIGS) whose two generations --parts=gp times; "
     "'discover' is issue 14's search (4 tasks, promotion): tens of minutes on 2 CPU cores.",
 )
+flags.DEFINE_list("scale_processes", ["1", "2", "4"], "Process counts of --parts=scale.")
+flags.DEFINE_list("scale_batches", ["1", "8", "32"], "Architectures per chunk, --parts=scale.")
+flags.DEFINE_integer("scale_archs", 64, "Never-seen architectures per --parts=scale run.")
 flags.DEFINE_integer("seed", 0, "Seed.")
+cli.define_distributed_flags()
 flags.adopt_module_key_flags(cli)
 
 
@@ -80,8 +96,48 @@ def emit(records):
         print(json.dumps(r), flush=True)
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def spawn_scale() -> None:
+    """Runs ``--parts=scale`` in a fresh group of P processes for each P of
+    --scale_processes (each process one CPU device) and relays process 0's records."""
+    keep = [a for a in sys.argv[1:] if not a.startswith(("--parts", "--scale_processes"))]
+    env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "")}
+    for count in map(int, FLAGS.scale_processes):
+        port = _free_port()
+        procs = [
+            subprocess.Popen(
+                [sys.executable, sys.argv[0], *keep, "--parts=scale", f"--scale_processes={count}"]
+                + [f"--coordinator_address=localhost:{port}", f"--num_processes={count}"]
+                + [f"--process_id={i}"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for i in range(count)
+        ]
+        outs = [p.communicate() for p in procs]
+        for p, (_, err) in zip(procs, outs):
+            if p.returncode:
+                lines = [x for x in err.splitlines() if not x.startswith(("I", "W"))]
+                raise RuntimeError("a --parts=scale process failed: " + "\n".join(lines[-20:]))
+        for line in outs[0][0].splitlines():
+            if line.startswith('{"bench": "scale"'):
+                print(line, flush=True)
+
+
 def main(argv):
-    del argv
+    if "scale" in FLAGS.parts and FLAGS.coordinator_address is None:
+        spawn_scale()  # the other parts run here, scale in its own process groups
+        FLAGS.parts = [p for p in FLAGS.parts if p != "scale"]
+        if not FLAGS.parts:
+            return
+    cli.init_distributed()
     enable_compilation_cache("none")  # cold means compiled, never loaded from disk
     space = get_space(FLAGS.space)
     FLAGS.dataset = FLAGS.dataset or space.datasets[0]
@@ -90,6 +146,12 @@ def main(argv):
     benchmark = None if space.enumerate else space.load_benchmark(settings.data_dir)
     archs = sample_archs(key_archs, space, FLAGS.num_archs, benchmark)
     emit(bench.environment_record(settings, len(archs)))
+    if "scale" in FLAGS.parts:
+        few = archs[: FLAGS.scale_archs]
+        batches = [int(b) for b in FLAGS.scale_batches]
+        records = bench.bench_scale(key, space, few, FLAGS.dataset, settings, batches)
+        if jax.process_index() == 0:
+            emit(records)
     if "proxies" in FLAGS.parts:
         emit(bench.bench_proxies(key, space, archs, FLAGS.dataset, settings, FLAGS.proxies))
     if "models" in FLAGS.parts:

@@ -69,3 +69,35 @@ def test_benchmark_times_two_generations_of_a_search(data_dir):
     for r in generations:
         assert r["program_arch_evaluations"] > 0 and r["program_archs_per_s"] > 0
         assert {"screen_stats_s", "children_s", "evaluation_s", "promotion_s"} <= set(r)
+
+
+@pytest.mark.slow
+def test_benchmark_scale_runs_process_groups_and_arch_batches(data_dir):
+    """``--parts=scale``: one record per (processes, B, cold/warm), from groups of 1 and 2
+    processes; the warm pass compiles nothing."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "experiments" / "benchmark.py"),
+            "--parts=scale",
+            "--scale_processes=1,2",
+            "--scale_batches=1,2",
+            "--scale_archs=2",
+            "--num_archs=2",
+            "--batch_size=2",
+            "--resolution=8",
+            f"--data_dir={data_dir}",
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    scale = {(r["processes"], r["arch_batch"], r["phase"]): r for r in records}
+    assert set(scale) == {(p, b, ph) for p in (1, 2) for b in (1, 2) for ph in ("cold", "warm")}
+    for (p, _, phase), r in scale.items():
+        assert r["archs"] == 2 and r["devices"] == p and r["archs_per_s"] > 0
+        if phase == "warm":
+            assert r["compiles"] == 0
