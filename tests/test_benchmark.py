@@ -13,27 +13,35 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
-def test_benchmark_prints_json_records_for_the_new_proxies(data_dir):
+def _records(data_dir, *args: str) -> list[dict]:
+    """The JSON records benchmark.py prints with ``args`` (it must succeed)."""
     proc = subprocess.run(
         [
             sys.executable,
             str(REPO / "experiments" / "benchmark.py"),
-            "--parts=sota",
-            "--sota=meco,swap",
-            "--classic=synflow",
-            "--num_archs=3",
-            "--sota_archs=3",
-            "--classic_batch_size=4",
+            *args,
             f"--data_dir={data_dir}",
         ],
         capture_output=True,
         text=True,
         env=os.environ,
-        timeout=600,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.slow
+def test_benchmark_prints_json_records_for_the_new_proxies(data_dir):
+    records = _records(
+        data_dir,
+        "--parts=sota",
+        "--sota=meco,swap",
+        "--classic=synflow",
+        "--num_archs=3",
+        "--sota_archs=3",
+        "--classic_batch_size=4",
+    )
     by = {(r.get("bench"), r.get("phase")) for r in records}
     for name in ("meco", "swap"):
         assert (name, "cold") in by and (name, "warm") in by
@@ -44,26 +52,16 @@ def test_benchmark_prints_json_records_for_the_new_proxies(data_dir):
 
 @pytest.mark.slow
 def test_benchmark_times_two_generations_of_a_search(data_dir):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "experiments" / "benchmark.py"),
-            "--parts=gp",
-            "--gp_config=smoke",
-            "--gp_programs=4",
-            "--gp_archs=2",
-            "--gp_baseline_programs=1",
-            "--num_archs=2",
-            "--batch_size=2",
-            f"--data_dir={data_dir}",
-        ],
-        capture_output=True,
-        text=True,
-        env=os.environ,
-        timeout=900,
+    records = _records(
+        data_dir,
+        "--parts=gp",
+        "--gp_config=smoke",
+        "--gp_programs=4",
+        "--gp_archs=2",
+        "--gp_baseline_programs=1",
+        "--num_archs=2",
+        "--batch_size=2",
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     generations = [r for r in records if r.get("bench") == "gp_generation"]
     assert [r["phase"] for r in generations] == ["cold", "warm"]
     for r in generations:
@@ -75,26 +73,16 @@ def test_benchmark_times_two_generations_of_a_search(data_dir):
 def test_benchmark_scale_runs_process_groups_and_arch_batches(data_dir):
     """``--parts=scale``: one record per (processes, B, cold/warm), from groups of 1 and 2
     processes; the warm pass compiles nothing."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "experiments" / "benchmark.py"),
-            "--parts=scale",
-            "--scale_processes=1,2",
-            "--scale_batches=1,2",
-            "--scale_archs=2",
-            "--num_archs=2",
-            "--batch_size=2",
-            "--resolution=8",
-            f"--data_dir={data_dir}",
-        ],
-        capture_output=True,
-        text=True,
-        env=os.environ,
-        timeout=900,
+    records = _records(
+        data_dir,
+        "--parts=scale",
+        "--scale_processes=1,2",
+        "--scale_batches=1,2",
+        "--scale_archs=2",
+        "--num_archs=2",
+        "--batch_size=2",
+        "--resolution=8",
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     scale = {(r["processes"], r["arch_batch"], r["phase"]): r for r in records}
     assert set(scale) == {(p, b, ph) for p in (1, 2) for b in (1, 2) for ph in ("cold", "warm")}
     for (p, _, phase), r in scale.items():

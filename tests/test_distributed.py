@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -142,42 +144,59 @@ def _search_result(work: Path) -> tuple[dict, list[dict], list[dict]]:
     return state, history, rows
 
 
-@pytest.mark.slow
-def test_two_processes_run_the_search_of_one(tmp_path, data_dir):
-    """``evolve.py --config=smoke`` (one generation) on 2 processes: the checkpoint, history and
-    held-out table equal one process's, wall times aside; only process 0 writes and prints."""
-    evolve = [sys.executable, str(REPO / "experiments" / "evolve.py"), "--config=smoke"]
-    common = ["--generations=1", "--baselines=params", "--candidates=2", "--top_k=1"]
-    common.append(f"--data_dir={Path(data_dir).resolve()}")
-    one = tmp_path / "one"
-    single = subprocess.run(
-        [*evolve, *common, f"--workdir={one}"], capture_output=True, text=True, timeout=900
-    )
-    assert single.returncode == 0, single.stderr[-2000:]
-    two = tmp_path / "two"
+EVOLVE = [sys.executable, str(REPO / "experiments" / "evolve.py"), "--config=smoke"]
+EVOLVE_COMMON = ["--baselines=params", "--candidates=2", "--top_k=1"]
+
+
+def _start_search(work: Path, data_dir, generations: int, count: int) -> list[subprocess.Popen]:
+    """``count`` processes of one smoke search (a multi-process run on localhost if > 1)."""
+    args = [*EVOLVE, *EVOLVE_COMMON, f"--generations={generations}", f"--workdir={work}"]
+    args.append(f"--data_dir={Path(data_dir).resolve()}")
+    if count == 1:
+        return [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
     port = _free_port()
-    procs = [
+    distributed_flags = [f"--coordinator_address=localhost:{port}", f"--num_processes={count}"]
+    return [
         subprocess.Popen(
-            [
-                *evolve,
-                *common,
-                f"--workdir={two}",
-                f"--coordinator_address=localhost:{port}",
-                "--num_processes=2",
-                f"--process_id={i}",
-            ],
+            [*args, *distributed_flags, f"--process_id={i}"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for i in range(2)
+        for i in range(count)
     ]
+
+
+def _finish(procs: list[subprocess.Popen]) -> list[str]:
+    """Each process's stdout, once all succeeded."""
     outs = [p.communicate(timeout=900) for p in procs]
     for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err[-2000:]
-    assert "gen   0" in outs[0][0] and "held-out test split" in outs[0][0]
-    assert "gen   0" not in outs[1][0] and "held-out test split" not in outs[1][0]
-    assert _search_result(two) == _search_result(one)
+    return [out for out, _ in outs]
+
+
+@pytest.mark.slow
+def test_a_killed_two_process_search_resumes_as_one_process(tmp_path, data_dir):
+    """``evolve.py --config=smoke`` for 2 generations on 2 processes, both killed once the
+    first checkpoint exists, then resumed by the same command: the checkpoint, history and
+    held-out table equal an uninterrupted one-process search's, wall times aside; only
+    process 0 writes and prints."""
+    killed = tmp_path / "killed"
+    procs = _start_search(killed, data_dir, 2, 2)
+    deadline = time.monotonic() + 900
+    while not (killed / "checkpoint.json").exists() and time.monotonic() < deadline:
+        assert all(p.poll() is None for p in procs), procs[0].communicate()[1][-2000:]
+        time.sleep(0.2)
+    for p in procs:
+        p.send_signal(signal.SIGKILL)
+        p.communicate()
+    state = json.loads((killed / "checkpoint.json").read_text())["state"]
+    assert len(state["history"]) < 2  # killed before the search ended
+    outs = _finish(_start_search(killed, data_dir, 2, 2))
+    assert "gen   1" in outs[0] and "held-out test split" in outs[0]
+    assert "gen   1" not in outs[1] and "held-out test split" not in outs[1]
+    _finish(_start_search(tmp_path / "one", data_dir, 2, 1))
+    assert _search_result(killed) == _search_result(tmp_path / "one")
 
 
 _DEVICES_SCRIPT = """
