@@ -4,6 +4,10 @@ give the per-architecture engine's scores, for proxies, GP programs and on sever
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -93,3 +97,55 @@ def test_batched_stats_compile_nothing_for_new_archs():
         with compiles.count_compiles() as c:
             chunk(archs[start : start + 4])
         assert c.count == 0, archs[start : start + 4]
+
+
+_DEVICES_SCRIPT = """
+import json
+import jax
+import jax.numpy as jnp
+from zcjax import engine
+from zcjax.archs import sample_archs
+from zcjax.engine import batched
+from zcjax.inputs import at_resolution
+from zcjax.proxies import get_proxies
+from zcjax.recipe import score_archs
+from zcjax.settings import Settings
+from zcjax.spaces import SPACES, nb201
+
+space = SPACES["nb201"]
+archs = sample_archs(jax.random.key(4), space, 4)
+s = Settings(batch_size=2, resolution=8, inputs="noise", num_inits=2, stats_method="batched",
+             arch_batch=4)
+got = score_archs(jax.random.key(1), space, archs, get_proxies("eznas_a"), "cifar10", s)[0]
+plan = at_resolution(nb201.plan((3, 3, 3, 3, 3, 3), cells_per_stage=1), 8)
+op = plan.ops[0]
+member = (engine.rule_of(op).take(op, engine.init_params(jax.random.key(0), plan)),
+          (jnp.ones((2, 8, 8, 3)),))
+task = ("forward", batched._config(op))
+hlo = [batched._group_call.lower((member,) * n, None, task=task, mode="vmap").as_text()
+       for n in (4, 2)]
+print(json.dumps({"devices": jax.local_device_count(), "mode": batched.default_mode(),
+                  "split": ["manual_computation" in h for h in hlo],
+                  "eznas_a": got["eznas_a"].tolist()}))
+"""
+
+
+@pytest.mark.slow
+def test_batched_scores_on_four_devices_equal_one_device():
+    """With 4 (forced host) devices a group call of 4 members is split over them
+    (``shard_map``; 2 members, which do not divide, stay on one device), and EZNAS-A's scores
+    equal the one-device engine's. The collective timeout is raised because 4 device threads
+    share 2 cores here."""
+    flags = "--xla_force_host_platform_device_count=4"
+    flags += " --xla_cpu_collective_call_terminate_timeout_seconds=600"
+    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _DEVICES_SCRIPT], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["devices"] == 4 and got["mode"] == "vmap" and got["split"] == [True, False]
+    space = SPACES["nb201"]
+    archs = sample_archs(jax.random.key(4), space, 4)
+    one = score_archs(jax.random.key(1), space, archs, get_proxies("eznas_a"), "cifar10", SETTINGS)
+    np.testing.assert_allclose(got["eznas_a"], one[0]["eznas_a"], rtol=1e-4)

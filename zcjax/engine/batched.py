@@ -51,7 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zcjax import netplan
+from zcjax import distributed, netplan
 from zcjax.engine.kernels import EAGER
 from zcjax.engine.plans import value_shapes
 from zcjax.engine.rules import rule_of
@@ -66,8 +66,11 @@ MODES = ("vmap", "loop")
 
 
 def default_mode() -> str:
-    """``"loop"`` on CPU (grouped convs are slow there), ``"vmap"`` on accelerators."""
-    return "loop" if jax.default_backend() == "cpu" else "vmap"
+    """``"loop"`` on one CPU device (grouped convs are slow there), else ``"vmap"`` (on
+    accelerators, and wherever several local devices share the stacked members)."""
+    if jax.default_backend() == "cpu" and jax.local_device_count() == 1:
+        return "loop"
+    return "vmap"
 
 
 def bucket_size(n: int, buckets: tuple[int, ...]) -> int:
@@ -179,7 +182,13 @@ def _group_call(members, masks, task, mode):
     size = len(members)
     if mode == "vmap":
         stacked = jax.tree.map(lambda *a: jnp.stack(a), *members)
-        out = jax.vmap(f)(stacked, masks)
+        rows = distributed.rows_sharding(size)
+        if rows is None:
+            out = jax.vmap(f)(stacked, masks)
+        else:  # each local device runs its share of the members
+            specs = (rows.spec, None if masks is None else rows.spec)
+            run = jax.shard_map(jax.vmap(f), mesh=rows.mesh, in_specs=specs, out_specs=rows.spec)
+            out = run(stacked, masks)
         return tuple(jax.tree.map(lambda a, i=i: a[i], out) for i in range(size))
     rows = [None] * size if masks is None else [masks[i] for i in range(size)]
     return tuple(f(members[i], rows[i]) for i in range(size))
