@@ -160,3 +160,44 @@ def test_fits_equals_eval_shape_of_the_whole_program(act_in, act_out, weight):
         outcomes.append(expected)
     assert any(outcomes)
     assert act_in == act_out or not all(outcomes)
+
+
+def test_subtree_memo_computes_shared_subtrees_once_and_keeps_nothing_after():
+    from zcjax.program.compile import SubtreeMemo, unit_output
+    from zcjax.program.host_primitives import host_kernel
+
+    texts = [
+        "frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))",
+        "mean(sigmoid(logdet(sign(relu_in_grad@data))))",  # shares sigmoid(logdet(sign(..)))
+        "abs(logdet(sign(relu_in_grad@data)))",  # shares logdet(sign(..)), kept inside a hit
+        "mean(relu(bn_out@data))",  # shares nothing
+    ]
+    programs = [parse(t) for t in texts]
+    rng = np.random.default_rng(0)
+    terminals = {
+        "relu_in_grad@data": rng.normal(size=(2, 3, 4, 4)).astype(np.float32),
+        "bn_out@data": rng.normal(size=(2, 3, 4, 4)).astype(np.float32),
+    }
+    calls = []
+
+    def op(name):
+        calls.append(name)
+        return host_kernel(name)
+
+    alone = [unit_output(p, terminals, op=op, torch_layout=True) for p in programs]
+    calls_alone = len(calls)
+    calls.clear()
+    memo = SubtreeMemo(programs)
+    shared = [unit_output(p, terminals, op=op, torch_layout=True, memo=memo) for p in programs]
+    for a, b in zip(alone, shared):
+        np.testing.assert_array_equal(a, b)
+    # Program 1 reuses sigmoid(...) (3 ops), program 2 logdet(sign(..)) (2 ops).
+    assert (calls_alone, len(calls), memo.hits) == (13, 8, 2)
+    assert memo._kept == {} and memo._bytes == 0  # everything freed at its last use
+    # With no room to keep anything, every op runs and the outputs are the same.
+    calls.clear()
+    memo = SubtreeMemo(programs, max_bytes=0)
+    again = [unit_output(p, terminals, op=op, torch_layout=True, memo=memo) for p in programs]
+    assert len(calls) == calls_alone and memo.hits == 0
+    for a, b in zip(alone, again):
+        np.testing.assert_array_equal(a, b)

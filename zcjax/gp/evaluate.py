@@ -35,7 +35,13 @@ from zcjax import distributed, stats
 from zcjax.gp import fitness as fit
 from zcjax.gp.tasks import TaskData
 from zcjax.program import network
-from zcjax.program.compile import fits, network_mean, to_torch_layout, unit_output
+from zcjax.program.compile import (
+    SubtreeMemo,
+    fits,
+    network_mean,
+    to_torch_layout,
+    unit_output,
+)
 from zcjax.program.host_primitives import host_kernel
 from zcjax.program.kinds import E
 from zcjax.program.network import NetworkFacts, combine, is_network, network_values
@@ -189,15 +195,14 @@ class StackedStats:
         """[P, N, K] float64 network scores of each program; NaN marks invalid. An ensemble
         (kind E) is ranked over these N networks (its members' means over inits)."""
         out = np.full((len(programs), len(self.num_units), self.num_inits), np.nan)
-        units: dict[Program, list | None] = {}  # unit program -> per-network unit scores
+        needed = (u for p in programs for m in network.members(p) for u in network.unit_programs(m))
+        units = _stacked_unit_scores(
+            list(dict.fromkeys(needed)), self.stacks, self.num_units, self.num_inits, self.executor
+        )
         values: dict[Program, np.ndarray] = {}  # unit-rooted or N program -> [N, K]
         shape = (len(self.num_units), self.num_inits)
 
         def unit_scores(program):
-            if program not in units:
-                units[program] = _stacked_unit_scores(
-                    program, self.stacks, self.num_units, self.num_inits, self.executor
-                )
             if units[program] is None:
                 raise _Invalid
             return units[program]
@@ -245,36 +250,56 @@ def population_scores(
 
 
 def _stacked_unit_scores(
-    program: Program,
+    programs: Sequence[Program],
     stacks: list[UnitStack],
     num_units: list[int],
     num_inits: int,
     executor: str = "device",
-) -> list[tuple[np.ndarray, np.ndarray]] | None:
-    """Per network (unit scores [L, K] float32, NaN where skipped; fitting [L]) of one unit
-    program on stacked units; None if the program fails (invalid)."""
+) -> dict[Program, list[tuple[np.ndarray, np.ndarray]] | None]:
+    """Per unit program, per network (unit scores [L, K] float32, NaN where skipped; fitting
+    [L]); None for a program that fails (invalid).
+
+    Stack by stack, every program that fits the stack runs on it with one ``SubtreeMemo``:
+    a subtree several programs share (children share most of their parents' trees) is
+    computed once per stack.
+    """
     op, means_of = (host_kernel, _host_unit_means) if executor == "host" else (kernel, _unit_means)
-    pending = []
-    try:
-        for stack in stacks:
-            names = {t for t, _ in stack.shapes}
+    pending: dict[Program, list | None] = {p: [] for p in programs}
+    for stack in stacks:
+        names = {t for t, _ in stack.shapes}
+        for program in programs:
             missing = [t for t in program.terminals if t not in names]
             if missing:
                 raise KeyError(f"Statistics lack terminals {missing} that {program} reads.")
-            if fits(program, stack.shapes):
-                value = unit_output(program, stack.terminals(program), op=op, torch_layout=True)
-                pending.append((stack, means_of(value)))
-        means = jax.device_get([m for _, m in pending])
-    except _PROGRAM_ERRORS:
-        return None
-    units = [np.full((n, num_inits), np.nan, np.float32) for n in num_units]
-    fitting = [np.zeros(n, bool) for n in num_units]
-    for (stack, _), m in zip(pending, means):
-        m = np.asarray(m)[: stack.rows].reshape(len(stack.members), num_inits)
-        for (n, u), row in zip(stack.members, m):
-            units[n][u] = row
-            fitting[n][u] = True
-    return list(zip(units, fitting))
+        fitting = [p for p in programs if pending[p] is not None and fits(p, stack.shapes)]
+        memo = SubtreeMemo(fitting)
+        for program in fitting:
+            try:
+                value = unit_output(
+                    program, stack.terminals(program), op=op, torch_layout=True, memo=memo
+                )
+                pending[program].append((stack, means_of(value)))
+            except _PROGRAM_ERRORS:
+                pending[program] = None
+        del memo
+    out = {}
+    for program, got in pending.items():
+        try:
+            means = None if got is None else jax.device_get([m for _, m in got])
+        except _PROGRAM_ERRORS:
+            means = None
+        if means is None:
+            out[program] = None
+            continue
+        units = [np.full((n, num_inits), np.nan, np.float32) for n in num_units]
+        fitting = [np.zeros(n, bool) for n in num_units]
+        for (stack, _), m in zip(got, means):
+            m = np.asarray(m)[: stack.rows].reshape(len(stack.members), num_inits)
+            for (n, u), row in zip(stack.members, m):
+                units[n][u] = row
+                fitting[n][u] = True
+        out[program] = list(zip(units, fitting))
+    return out
 
 
 def score_programs(

@@ -32,6 +32,55 @@ if TYPE_CHECKING:  # statistics are only read here: parsing programs needs no en
     from zcjax.stats import Stats
 
 Terminals = dict[str, jax.Array]
+Subtree = tuple[str, ...]  # a subtree's nodes in prefix order, rooted at a primitive
+
+
+@functools.cache
+def subtrees(nodes: Subtree) -> tuple[Subtree, ...]:
+    """Every primitive-rooted subtree of the tree ``nodes`` (itself first), in prefix order."""
+    program = Program(nodes)
+    return tuple(
+        nodes[i : program.subtree_end(i)] for i, name in enumerate(nodes) if name in PRIMITIVES
+    )
+
+
+class SubtreeMemo:
+    """Outputs of the subtrees that several programs share, for one set of terminals.
+
+    Built from the programs about to run on those terminals (each run once, with this memo
+    passed to ``unit_output``): a subtree is kept from its first computation to its last use,
+    and only while the kept outputs total at most ``max_bytes``. The outputs are the ones
+    recomputing would give (the primitives are pure), so scores do not change.
+    """
+
+    def __init__(self, programs, max_bytes: int = 1 << 30):
+        self._uses: dict[Subtree, int] = {}
+        for program in programs:
+            for key in subtrees(program.nodes):
+                self._uses[key] = self._uses.get(key, 0) + 1
+        self._kept: dict[Subtree, jax.Array] = {}
+        self._bytes, self._max_bytes = 0, max_bytes
+        self.hits = 0
+
+    def take(self, key: Subtree) -> jax.Array | None:
+        """The kept output of ``key`` (None if not kept); counts one use of ``key`` and, on a
+        hit, of the subtrees inside it, which will not run."""
+        value = self._kept.get(key)
+        for k in subtrees(key) if value is not None else (key,):
+            self._use(k)
+        self.hits += value is not None
+        return value
+
+    def put(self, key: Subtree, value: jax.Array) -> None:
+        """Keeps ``key``'s output if a later program will use it and the budget allows."""
+        if self._uses.get(key, 0) > 0 and self._bytes + value.nbytes <= self._max_bytes:
+            self._kept[key] = value
+            self._bytes += value.nbytes
+
+    def _use(self, key: Subtree) -> None:
+        left = self._uses[key] = self._uses.get(key, 0) - 1
+        if left <= 0 and key in self._kept:
+            self._bytes -= self._kept.pop(key).nbytes
 
 
 def to_torch_layout(name: str, x: jax.Array) -> jax.Array:
@@ -48,6 +97,7 @@ def unit_output(
     terminals: Terminals,
     op: Callable[[str], Callable[..., jax.Array]] | None = None,
     torch_layout: bool = False,
+    memo: SubtreeMemo | None = None,
 ) -> jax.Array:
     """The program's raw output on one unit's terminals (any shape out).
 
@@ -55,6 +105,8 @@ def unit_output(
       terminals: native layout, or PyTorch layout if ``torch_layout``.
       op: maps a primitive's name to the function to call (default: its ``fn``); the GP's
         evaluator passes jitted, unit-vmapped kernels shared by all programs.
+      memo: outputs of subtrees other programs computed on the same terminals
+        (``SubtreeMemo``): a subtree found there is not recomputed.
     """
     nodes = program.nodes
 
@@ -63,12 +115,20 @@ def unit_output(
         if name in TERMINAL_KINDS:
             x = terminals[name]
             return (x if torch_layout else to_torch_layout(name, x)), i + 1
+        if memo is not None:
+            key = nodes[i : program.subtree_end(i)]
+            hit = memo.take(key)
+            if hit is not None:
+                return hit, i + len(key)
         fn = PRIMITIVES[name].fn if op is None else op(name)
         args, j = [], i + 1
         for _ in range(PRIMITIVES[name].arity):
             value, j = run(j)
             args.append(value)
-        return fn(*args), j
+        out = fn(*args)
+        if memo is not None:
+            memo.put(key, out)
+        return out, j
 
     return run(0)[0]
 
