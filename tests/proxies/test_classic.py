@@ -213,3 +213,23 @@ def test_classic_proxies_do_not_compile_per_architecture():
     assert warm > 50  # the counter sees the kernels compile
     assert new <= 5, f"{new} compilations for 10 new archs"
     assert np.isfinite(scores["snip"]).all() and np.isfinite(scores["synflow"]).all()
+
+
+def test_passes_keep_layer_outputs_only_when_asked(key):
+    x = jax.random.normal(key, (2, 4, 4, 2))
+    passes, params = _tiny_passes(key, x)
+    lean = Passes(TINY, params, x, passes.labels, layers=False)
+    assert lean.cross_entropy.layers is None and len(passes.cross_entropy.layers) == 2
+    for a, b in zip(kernels(lean.cross_entropy.params), kernels(passes.cross_entropy.params)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_scoring_keeps_layers_for_fisher_and_snip_is_unchanged():
+    import zcjax
+
+    kw = dict(num_archs=2, seed=3, batch_size=4, inputs="noise")
+    alone = zcjax.score("nb201", ["snip"], **kw).scores["snip"]
+    both = zcjax.score("nb201", ["snip", "fisher"], **kw).scores
+    np.testing.assert_array_equal(alone, both["snip"])
+    assert np.isfinite(both["fisher"]).all() and (both["fisher"] > 0).all()

@@ -43,9 +43,12 @@ class ProgramProxy:
 
 @dataclasses.dataclass(frozen=True)
 class NetworkProxy:
+    """``reads_layers``: ``fn`` reads ``passes.cross_entropy.layers`` (kept only if asked)."""
+
     name: str
     fn: Callable[[Passes], float]
     description: str = ""
+    reads_layers: bool = False
 
 
 Proxy = CostProxy | ProgramProxy | NetworkProxy | EnsembleProxy
@@ -68,7 +71,9 @@ PROXIES: dict[str, Proxy] = {
     "grad_norm": NetworkProxy("grad_norm", gradient.grad_norm, "sum of weight-gradient norms (CE)"),
     "snip": NetworkProxy("snip", gradient.snip, "sum |w * dL/dw| (Lee et al. 2019)"),
     "grasp": NetworkProxy("grasp", gradient.grasp, "sum -w * Hg (Wang et al. 2020)"),
-    "fisher": NetworkProxy("fisher", gradient.fisher, "per-channel Fisher information"),
+    "fisher": NetworkProxy(
+        "fisher", gradient.fisher, "per-channel Fisher information", reads_layers=True
+    ),
     "synflow": NetworkProxy("synflow", synflow.synflow, "synaptic flow (Tanaka et al. 2020)"),
     "jacob_cov": NetworkProxy("jacob_cov", activation.jacob_cov, "input-Jacobian correlation"),
     "naswot": NetworkProxy(
