@@ -143,7 +143,7 @@ def workdir(tmp_path_factory):
     tasks = [TaskData(t, None, truth, "acc", tuple(range(10)), ()) for t in config.tasks]
     calls = []
 
-    def offspring(config, keys, parents, screen):
+    def offspring(config, keys, parents, screen, dependence=None):
         children = [parents[i % len(parents)] for i in range(config.offspring)]
         return children, 0, 3 + len(calls), 2
 

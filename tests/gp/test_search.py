@@ -15,12 +15,18 @@ import pytest
 import scipy.stats
 
 from zcjax import stats
-from zcjax.gp import INVALID, checkpoint, search
+from zcjax.gp import INVALID, checkpoint, search, structural
 from zcjax.gp import evaluate as gp_evaluate
 from zcjax.gp import fitness as fit
 from zcjax.gp.config import CONFIGS, SearchConfig, get_config
 from zcjax.gp.evaluate import StackedStats, score_programs
-from zcjax.gp.generation import GenerationKeys, make_offspring, screen_ok, select
+from zcjax.gp.generation import (
+    GenerationKeys,
+    dependence_runs,
+    make_offspring,
+    screen_ok,
+    select,
+)
 from zcjax.gp.heldout import best_programs, final_programs, validation_key
 from zcjax.gp.state import SearchState, initial_state
 from zcjax.gp.tasks import GENERAL_TASKS, Task, load_tasks, sample_task_archs, split_archs
@@ -153,6 +159,34 @@ def test_children_are_screened_for_validity(screen):
     assert ok.tolist() == [False, False, True]
 
 
+@pytest.mark.slow
+def test_structural_children_are_rejected_when_asked(screen, data_dir):
+    structural_ = parse("net_abslog(net_sum(mean(numel(bn_out@data))))")  # sizes only
+    ensemble = parse(
+        "ensemble2(net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))), "
+        "net_neg(log_params))"
+    )  # data-dependent through its first member
+    config = dataclasses.replace(
+        TINY, offspring=8, cx_prob=0.0, mut_prob=0.0, root_kinds=("N", "E"), trees=2
+    )
+    keys = GenerationKeys.of(config, 0)
+    space = get_space("nb201")
+    archs = [
+        space.parse(a)
+        for a in (
+            "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|nor_conv_3x3~1|none~2|",
+            "|nor_conv_1x1~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|avg_pool_3x3~2|",
+        )
+    ]
+    runs = structural.check_runs(jax.random.key(2), space, archs, "cifar10", config.settings)
+    assert structural.dependent_in(runs, [structural_, ensemble]).tolist() == [False, True]
+    parents = [structural_, ensemble]
+    kept, _, rejected, _ = make_offspring(config, keys, parents, [screen], runs)
+    assert kept == [ensemble] * 8 and rejected > 0
+    free, _, none_rejected, _ = make_offspring(config, keys, parents, [screen])
+    assert set(free) == set(parents) and none_rejected == 0
+
+
 def test_selection_elites_and_dedupe():
     progs = [parse(t) for t in ("mean(weight)", "mean(relu_in@data)", "mean(bn_out@data)")]
     children = [progs[0], progs[1], progs[2], progs[1]]
@@ -223,6 +257,26 @@ def test_resume_with_promotion_equals_an_uninterrupted_run(tmp_path, data_dir, m
     assert resumed.archive == whole.archive
     assert resumed.validation == whole.validation
     assert without_times(resumed.history) == without_times(whole.history)
+
+
+@pytest.mark.slow
+def test_a_search_that_requires_data_dependence_selects_no_structural_program(data_dir):
+    config = dataclasses.replace(
+        PROMOTED,
+        generations=1,
+        require_data_dependence=True,
+        root_kinds=("N", "E"),
+        trees=2,
+        seed_programs=("log_params", "net_mean(mean(relu_in_grad@data))"),
+    )
+    state = search.run(config)
+    assert parse("log_params") not in state.population  # a seed, structural: not selected
+    # The generation's own check (its screening architectures) passes every survivor.
+    tasks, keys = load_tasks(config), GenerationKeys.of(config, 0)
+    archs = sample_task_archs(keys.archs, tasks, config.archs_per_task)
+    runs = dependence_runs(config, keys.stats, tasks, archs)
+    assert structural.dependent_in(runs, list(state.population)).all()
+    assert dependence_runs(PROMOTED, keys.stats, tasks, archs) is None  # off by default
 
 
 def test_a_kill_while_writing_leaves_the_old_file(tmp_path, monkeypatch):

@@ -17,6 +17,9 @@ PROGRAMS_CHECKED = {
     "frobenius_norm(weight)": True,  # changes with the init only
     PROGRAMS["eznas_a"].text: True,
     "invert(zeros_like(relu_in@data))": True,  # no finite score: not shown to be structural
+    "net_abslog(net_sum(mean(numel(bn_out@data))))": False,  # network language, sizes only
+    f"ensemble2(net_mean({PROGRAMS['eznas_a'].text}), log_params)": True,  # by its member
+    "ensemble2(log_params, log_flops)": False,
 }
 SETTINGS = Settings(batch_size=2, normalization="eznas")
 

@@ -65,6 +65,11 @@ class SearchConfig:
         like the others) instead of variations (EZNAS code: 0; the paper's variant).
       screen_archs: architectures per task a child must be valid on to count (ours; EZNAS's
         check used 2 networks of one task).
+      require_data_dependence: also reject children that are structural (``gp.structural``:
+        no unit score changes between two inits nor between data and noise, checked on the
+        first task's ``screen_archs`` screening architectures), so the search can only find
+        proxies that read the network's response (ours; default off: programs such as
+        ``log_params`` compete).
       max_rounds: rounds of children making before a generation goes on with fewer.
       arch_chunk: architectures whose statistics are held in memory at once.
       test_archs: size of each space's held-out test split (disjoint from the search split).
@@ -99,6 +104,7 @@ class SearchConfig:
     fill_survivors: bool = False
     immigrants: int = 0
     screen_archs: int = 2
+    require_data_dependence: bool = False
     max_rounds: int = 20
     arch_chunk: int = 4
     test_archs: int = 1000
@@ -192,6 +198,7 @@ class SearchConfig:
 # Fields newer than some checkpoints, with the values those searches ran with (promotion and
 # validation off), so an old checkpoint reads back as the search it was.
 _ADDED = {
+    "require_data_dependence": False,
     "promote_fraction": 0.2,
     "promote_archs": 0,
     "validation_archs": 0,

@@ -191,14 +191,21 @@ class StackedStats:
             executor,
         )
 
+    def unit_scores(
+        self, programs: Sequence[Program]
+    ) -> dict[Program, list[tuple[np.ndarray, np.ndarray]] | None]:
+        """Per unit program (EZNAS's kinds), per network (unit scores [L, K] float32, NaN
+        where skipped; fitting [L]); None where the program fails."""
+        return _stacked_unit_scores(
+            programs, self.stacks, self.num_units, self.num_inits, self.executor
+        )
+
     def scores(self, programs: Sequence[Program]) -> np.ndarray:
         """[P, N, K] float64 network scores of each program; NaN marks invalid. An ensemble
         (kind E) is ranked over these N networks (its members' means over inits)."""
         out = np.full((len(programs), len(self.num_units), self.num_inits), np.nan)
         needed = (u for p in programs for m in network.members(p) for u in network.unit_programs(m))
-        units = _stacked_unit_scores(
-            list(dict.fromkeys(needed)), self.stacks, self.num_units, self.num_inits, self.executor
-        )
+        units = self.unit_scores(list(dict.fromkeys(needed)))
         values: dict[Program, np.ndarray] = {}  # unit-rooted or N program -> [N, K]
         shape = (len(self.num_units), self.num_inits)
 

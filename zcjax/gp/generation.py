@@ -15,6 +15,7 @@ import numpy as np
 from zcjax import stats
 from zcjax.gp import fitness as fit
 from zcjax.gp import operators as ops
+from zcjax.gp import structural
 from zcjax.gp.config import SearchConfig
 from zcjax.gp.evaluate import StackedStats, task_fitness
 from zcjax.gp.fitness import INVALID
@@ -98,20 +99,40 @@ def screen_stats(
     return screen
 
 
+def dependence_runs(
+    config: SearchConfig, key: jax.Array, tasks: Sequence[TaskData], archs: list[list]
+) -> list[StackedStats] | None:
+    """``structural.check_runs`` on the first task's screening architectures, if the search
+    rejects structural children (``require_data_dependence``), else None."""
+    if not config.require_data_dependence:
+        return None
+    td = tasks[0]
+    return structural.check_runs(
+        jax.random.fold_in(key, 1),
+        td.space,
+        archs[0][: config.screen_archs],
+        td.task.dataset,
+        td.settings(config.settings),
+    )
+
+
 def make_offspring(
     config: SearchConfig,
     keys: GenerationKeys,
     parents: Sequence[Program],
     screen: Sequence[StackedStats],
+    dependence: Sequence[StackedStats] | None = None,
 ) -> tuple[list[Program], int, int, int]:
     """``config.offspring`` children valid on the screening statistics: ``immigrants`` fresh
     random programs (``gen_half_and_half``, the EZNAS paper's immigrants), the rest made by
-    ``var_or`` from ``parents``.
+    ``var_or`` from ``parents``. With ``dependence`` (``dependence_runs``), children must
+    also be data-dependent there (``structural.dependent_in``).
 
     Returns:
       (children, immigrants, rejected, rounds): children lists the varied ones, then the
       ``immigrants`` fresh ones; rejected counts candidates that failed ``screen_ok`` on some
-      task's screening architectures (each distinct program is screened once).
+      task's screening architectures or were structural (each distinct program is screened
+      once).
     """
     lo, hi = config.init_heights
     wanted = {"varied": config.offspring - config.immigrants, "fresh": config.immigrants}
@@ -146,6 +167,8 @@ def make_offspring(
             ok = np.ones(len(new), bool)
             for st in screen:
                 ok &= screen_ok(st.scores(new))
+            if dependence is not None:
+                ok[ok] = structural.dependent_in(dependence, [c for c, o in zip(new, ok) if o])
             verdict.update(zip(new, ok.tolist()))
         for source, cs in candidates.items():
             for c in cs:
@@ -277,15 +300,24 @@ def run_generation(
     t0 = time.perf_counter()
     archs = sample_task_archs(keys.archs, tasks, config.archs_per_task)
     screen = screen_stats(config, keys.stats, tasks, archs)
+    dependence = dependence_runs(config, keys.stats, tasks, archs)
     t_screen = time.perf_counter()
-    children, immigrants, rejected, rounds = make_offspring(config, keys, state.population, screen)
-    del screen
+    children, immigrants, rejected, rounds = make_offspring(
+        config, keys, state.population, screen, dependence
+    )
+    dependent_parents = None
+    if dependence is not None:
+        dependent_parents = structural.dependent_in(dependence, list(state.population))
+    del screen, dependence
     t_children = time.perf_counter()
     small = Scored.of(config, keys.stats, list(dict.fromkeys(children)), tasks, archs)
     t_evaluation = time.perf_counter()
     chosen, candidates = small, children
     if config.promote_archs:
-        pool = promotion_pool(config, small, state.population)
+        parents = state.population
+        if dependent_parents is not None:  # structural parents (seeds, generation 0) go no further
+            parents = [p for p, d in zip(parents, dependent_parents) if d]
+        pool = promotion_pool(config, small, parents)
         big_archs = sample_task_archs(keys.promotion, tasks, config.promote_archs)
         chosen, candidates = Scored.of(config, keys.stats, pool, tasks, big_archs), pool
     population, best = select_scored(config, keys.selection, chosen, candidates)

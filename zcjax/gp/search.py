@@ -8,7 +8,10 @@ One generation (EZNAS's schedule, every number a ``SearchConfig`` setting):
    (``gen_half_and_half``; the EZNAS paper's immigrants, 0 in its code). A child counts only if
    its scores on the first ``screen_archs`` architectures of every task are finite and not all
    equal (``screen_ok``), as EZNAS's quick validity check required; rejected children are
-   counted and replaced, for at most ``max_rounds`` rounds.
+   counted and replaced, for at most ``max_rounds`` rounds. With ``require_data_dependence``
+   a child must also be data-dependent (``structural``: its unit scores change between two
+   inits or between data and noise on the first task's screening architectures), and
+   structural parents are not promoted, so no structural program is selected.
 3. Every distinct child is scored population-major (``evaluate.StackedStats``): the
    statistics of each sampled (architecture, init) are computed once, all children read them.
    Fitness = Kendall tau with accuracy, worst (or mean) over tasks (``fitness``).

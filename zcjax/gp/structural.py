@@ -15,14 +15,16 @@ from collections.abc import Hashable, Sequence
 import jax
 import numpy as np
 
-from zcjax.gp.evaluate import population_scores
+from zcjax.gp.evaluate import StackedStats
 from zcjax.inputs import arch_inputs
 from zcjax.keys import arch_key
+from zcjax.program import network
 from zcjax.program.registry import SUM_LOGITS
 from zcjax.program.tree import Program
 from zcjax.recipe import init_stats
 from zcjax.settings import Settings
 from zcjax.spaces import SearchSpace
+from zcjax.stats import TERMINALS
 
 RTOL = 1e-6  # a score "changes" when it moves by more than this, relative to its size
 
@@ -40,6 +42,36 @@ def scores_change(a: np.ndarray, b: np.ndarray, rtol: float = RTOL) -> np.ndarra
     return ~same.all(axis=1)
 
 
+def check_runs(
+    key: jax.Array,
+    space: SearchSpace,
+    archs: Sequence[Hashable],
+    dataset: str,
+    settings: Settings,
+    terminals: Sequence[str] = TERMINALS,
+    loss: str = SUM_LOGITS,
+) -> list[StackedStats]:
+    """Statistics of ``archs`` under three runs that differ in one thing each.
+
+    ``key`` splits into (batch, init, other init) keys, each folded with an architecture's id.
+    Run 0 is that batch (``settings.inputs``, normally data) with the init key; run 1 the same
+    batch with the other init key; run 2 noise inputs (``Settings(inputs="noise")``, drawn with
+    the batch key) with the init key. One init each (``num_inits=1``) on the engine.
+    """
+    key_batch, key_init, key_other = jax.random.split(key, 3)
+    settings = dataclasses.replace(settings, num_inits=1, stats_method="engine")
+    noise = dataclasses.replace(settings, inputs="noise")
+    out = []
+    for run, key_inits in [(settings, key_init), (settings, key_other), (noise, key_init)]:
+        st = []
+        for arch in archs:
+            i = space.arch_id(arch)
+            plan, x, labels = arch_inputs(arch_key(key_batch, i), space, arch, dataset, run)
+            st.append(init_stats(arch_key(key_inits, i), plan, x, labels, terminals, loss, run))
+        out.append(StackedStats.of(st, 1))
+    return out
+
+
 def check_scores(
     key: jax.Array,
     programs: Sequence[Program],
@@ -49,32 +81,48 @@ def check_scores(
     settings: Settings,
     loss: str = SUM_LOGITS,
 ) -> np.ndarray:
-    """Scores of ``programs`` on ``archs`` under three runs that differ in one thing each.
-
-    ``key`` splits into (batch, init, other init) keys, each folded with an architecture's id.
-    Run 0 is that batch (``settings.inputs``, normally data) with the init key; run 1 the same
-    batch with the other init key; run 2 noise inputs (``Settings(inputs="noise")``, drawn with
-    the batch key) with the init key. One init each (``num_inits=1``) on the engine.
-
-    Returns:
-      [3, P, N] float64 scores; NaN marks a program invalid on an architecture.
-    """
-    key_batch, key_init, key_other = jax.random.split(key, 3)
-    settings = dataclasses.replace(settings, num_inits=1, stats_method="engine")
-    noise = dataclasses.replace(settings, inputs="noise")
-    runs = [(settings, key_init), (settings, key_other), (noise, key_init)]
-    terminals = tuple(sorted({t for p in programs for t in p.terminals}))
-    out = np.full((len(runs), len(programs), len(archs)), np.nan)
+    """[3, P, N] float64 scores of ``programs`` on ``archs`` under ``check_runs``'s three
+    runs; NaN marks a program invalid on an architecture."""
+    out = np.full((3, len(programs), len(archs)), np.nan)
     if not programs:
         return out
-    for r, (run, key_inits) in enumerate(runs):
-        st = []
-        for arch in archs:
-            i = space.arch_id(arch)
-            plan, x, labels = arch_inputs(arch_key(key_batch, i), space, arch, dataset, run)
-            st.append(init_stats(arch_key(key_inits, i), plan, x, labels, terminals, loss, run))
+    terminals = tuple(sorted({t for p in programs for t in p.terminals}))
+    runs = check_runs(key, space, archs, dataset, settings, terminals, loss)
+    for r, run in enumerate(runs):
         with np.errstate(invalid="ignore"):
-            out[r] = population_scores(programs, st, 1)[..., 0]
+            out[r] = run.scores(programs)[..., 0]
+    return out
+
+
+def dependent_in(runs: Sequence[StackedStats], programs: Sequence[Program]) -> np.ndarray:
+    """[P] bool: True where a program is data-dependent on ``check_runs``'s statistics.
+
+    A program is data-dependent when its scores change (``scores_change``) between two inits
+    or between data and noise inputs (runs 0-1 and 0-2), or when the unit scores of one of the
+    unit programs it reads change (so a rank ensemble, whose ranks over 2-3 architectures
+    rarely move, counts by its members). Being structural is a claim that needs evidence, so a
+    program with no finite score in run 0 (invalid on every architecture checked) also counts
+    as data-dependent.
+    """
+    if not programs:
+        return np.zeros(0, bool)
+    with np.errstate(invalid="ignore"):
+        s = np.stack([run.scores(programs)[..., 0] for run in runs])
+    out = scores_change(s[0], s[1]) | scores_change(s[0], s[2]) | ~np.isfinite(s[0]).any(axis=1)
+    units = [[u for m in network.members(p) for u in network.unit_programs(m)] for p in programs]
+    per_run = [run.unit_scores(list(dict.fromkeys(u for us in units for u in us))) for run in runs]
+
+    def flat(run, unit):  # [1, L] this unit program's unit scores on every network
+        got = per_run[run][unit]
+        return np.full((1, 1), np.nan) if got is None else np.concatenate([s for s, _ in got]).T
+
+    for p, us in enumerate(units):
+        for u in us:
+            base = flat(0, u)
+            if any(
+                base.shape != flat(r, u).shape or scores_change(base, flat(r, u))[0] for r in (1, 2)
+            ):
+                out[p] = True
     return out
 
 
@@ -87,16 +135,13 @@ def data_dependence(
     settings: Settings,
     loss: str = SUM_LOGITS,
 ) -> np.ndarray:
-    """[P] bool: True where a program is data-dependent on ``archs`` (2-3 are enough).
-
-    A program is data-dependent when its scores change (``scores_change``) between two inits
-    or between data and noise inputs (``check_scores``'s runs 0-1 and 0-2). Being structural
-    is a claim that needs evidence, so a program with no finite score in run 0 (invalid on
-    every architecture checked) also counts as data-dependent.
-    """
-    s = check_scores(key, programs, space, archs, dataset, settings, loss)
-    no_score = ~np.isfinite(s[0]).any(axis=1)
-    return scores_change(s[0], s[1]) | scores_change(s[0], s[2]) | no_score
+    """[P] bool: True where a program is data-dependent on ``archs`` (2-3 are enough), by
+    ``dependent_in`` on ``check_runs``."""
+    if not programs:
+        return np.zeros(0, bool)
+    terminals = tuple(sorted({t for p in programs for t in p.terminals}))
+    runs = check_runs(key, space, archs, dataset, settings, terminals, loss)
+    return dependent_in(runs, programs)
 
 
 def is_structural(
