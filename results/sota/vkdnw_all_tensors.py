@@ -20,8 +20,14 @@ with open(OUT, "w") as out:
     for i in range(0, len(archs), 10):
         chunk = archs[i : i + 10]
         result = zcjax.score(
-            "nb201", ["vkdnw"], archs=chunk, dataset="cifar10", inputs="noise",
-            batch_size=64, weight_init="kaiming_fan_in", seed=0,
+            "nb201",
+            ["vkdnw"],
+            archs=chunk,
+            dataset="cifar10",
+            inputs="noise",
+            batch_size=64,
+            weight_init="kaiming_fan_in",
+            seed=0,
         )
         for arch, score in zip(chunk, result.scores["vkdnw"]):
             out.write(f"{arch},{score}\n")
