@@ -130,3 +130,27 @@ def test_evolve_without_workdir_uses_the_per_user_folder(tmp_path):
     assert proc.returncode != 0 and "error: Task 'nb201'" in proc.stderr
     assert proc.stdout.splitlines()[0] == f"compilation cache: {folder}"
     assert folder.is_dir()
+
+
+def test_mapped_fraction_counts_this_process_mappings():
+    fraction = cache.mapped_fraction()
+    if not os.path.exists(cache.MAX_MAP_COUNT):
+        assert fraction is None
+    else:
+        assert 0.0 < fraction < 1.0  # a Python process holds some hundreds of 65,530
+
+
+@pytest.mark.parametrize("held, cleared", [(0.4, False), (0.6, True)])
+def test_compiled_kernels_are_dropped_past_half_the_mappings(monkeypatch, held, cleared):
+    from zcjax import compiles
+    from zcjax.gp import evaluate
+
+    monkeypatch.setattr(cache, "mapped_fraction", lambda: held)
+    x = jax.numpy.ones((2, 3))
+    evaluate.kernel("relu")(x).block_until_ready()  # compiled and held
+    assert evaluate.kernel.cache_info().currsize >= 1
+    assert cache.clear_compiled_if_mapped() is cleared
+    assert (evaluate.kernel.cache_info().currsize == 0) is cleared
+    with compiles.count_compiles() as c:
+        evaluate.kernel("relu")(x).block_until_ready()
+    assert (c.count > 0) is cleared  # a dropped kernel is compiled (or loaded) again

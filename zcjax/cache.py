@@ -4,7 +4,8 @@ Scoring and searching compile many small kernels (~55 ms each on a CPU); a popul
 loads them instead, so repeated runs skip most compilation. The folder is, in order,
 ``$ZCJAX_CACHE``, ``$XDG_CACHE_HOME/zcjax/xla``, ``~/.cache/zcjax/xla``; ``ZCJAX_CACHE=none``
 turns the default off. Call ``enable_compilation_cache`` before anything compiles: JAX reads
-these settings once, at its first compilation.
+these settings once, at its first compilation. ``clear_compiled`` drops the compiled kernels
+held in memory (they reload from the folder).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from __future__ import annotations
 import os
 
 import jax
+
+from zcjax.gp import evaluate
+from zcjax.program import compile as program_compile
 
 ENV_VAR = "ZCJAX_CACHE"
 OFF = ("", "none")
@@ -58,3 +62,44 @@ def enable_compilation_cache(path: str | None = None) -> str | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return path
+
+
+MAX_MAP_COUNT = "/proc/sys/vm/max_map_count"
+
+
+def mapped_fraction() -> float | None:
+    """The fraction of Linux's per-process limit on memory mappings (``vm.max_map_count``)
+    this process holds; None where ``/proc`` does not tell (other systems)."""
+    try:
+        with open(MAX_MAP_COUNT) as f:
+            limit = int(f.read())
+        with open("/proc/self/maps", "rb") as f:
+            held = sum(1 for _ in f)
+    except (OSError, ValueError):
+        return None
+    return held / limit if limit > 0 else None
+
+
+def clear_compiled() -> None:
+    """Drops every compiled kernel held in memory: JAX's caches and zcjax's jitted-function
+    caches. Later calls reload kernels from the persistent cache (or compile them again)."""
+    jax.clear_caches()
+    program_compile.compiled_layer_score.cache_clear()
+    program_compile.fits.cache_clear()
+    evaluate.kernel.cache_clear()
+
+
+def clear_compiled_if_mapped(fraction: float = 0.5) -> bool:
+    """``clear_compiled()`` if this process holds more than ``fraction`` of its memory
+    mappings; whether it did.
+
+    A long search compiles kernels for new programs and stack shapes all the time, and each
+    executable keeps its own mappings: a search that never cleared them aborted after 1.5
+    hours (``LLVM ERROR: Unable to allocate section memory``) at Linux's default limit of
+    65,530. ``gp.search.run`` calls this after every generation.
+    """
+    held = mapped_fraction()
+    if held is None or held <= fraction:
+        return False
+    clear_compiled()
+    return True
