@@ -8,6 +8,7 @@
 # (not committed). One search at a time: each holds up to ~9 GB of statistics. From the
 # repository root:
 #   SEEDS="0 1" bash results/gp/run.sh      # seeds one after another, logs in runs/
+#   CONFIG=discover_seeded SEEDS=0 bash results/gp/run.sh   # another named config
 set -euo pipefail
 export PYTHONUNBUFFERED=1  # generation lines reach the logs as they happen
 # glibc's dynamic mmap threshold let freed statistics buffers fragment the heap: scoring 30
@@ -18,8 +19,9 @@ export PYTHONUNBUFFERED=1  # generation lines reach the logs as they happen
 # 8 archs of each task: 232 s, RSS 3.5 -> 4.0 GB (64 KiB: 346 s, 0.7 -> 2.3 GB).
 export MALLOC_MMAP_THRESHOLD_=33554432
 mkdir -p runs
+CONFIG=${CONFIG:-discover}
 for seed in ${SEEDS:-0 1}; do
-  python experiments/evolve.py --config=discover --seed=$seed \
-    --workdir=results/gp/discover_seed$seed --compilation_cache_dir=runs/xla_cache \
-    >> runs/discover_seed$seed.log 2>&1  # appends: a resumed run keeps the earlier lines
+  python experiments/evolve.py --config=$CONFIG --seed=$seed \
+    --workdir=results/gp/${CONFIG}_seed$seed --compilation_cache_dir=runs/xla_cache \
+    >> runs/${CONFIG}_seed$seed.log 2>&1  # appends: a resumed run keeps the earlier lines
 done
