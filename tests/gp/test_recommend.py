@@ -56,6 +56,20 @@ def test_recommend_ranks_generation_bests_by_validation_across_searches(tmp_path
     )
 
 
+def test_recommend_leaves_out_the_search_s_seed_programs(tmp_path):
+    config = configs.get_config("discover_seeded").search
+    seeded = str(parse(config.seed_programs[-1]))
+    a = _save(
+        tmp_path / "a",
+        0,
+        [_record(0, seeded, 0.60), _record(1, "net_mean(relu_in@data)", 0.30)],
+        config=config,
+    )
+    b = _save(tmp_path / "b", 1, [_record(0, seeded, 0.50)])  # not seeded in this search
+    recs = recommend([a, b])
+    assert [(r.program, r.seed) for r in recs] == [(seeded, 1), ("net_mean(relu_in@data)", 0)]
+
+
 def test_search_command_names_the_config_or_points_to_the_checkpoint():
     discover = dataclasses.replace(configs.get_config("discover").search, seed=4, generations=7)
     assert "--config=discover --seed=4 " in search_command(discover, "w")

@@ -15,7 +15,7 @@ from zcjax.gp import config as configs
 from zcjax.gp.generation import Scored
 from zcjax.gp.heldout import validation_key
 from zcjax.gp.tasks import load_tasks, sample_task_archs
-from zcjax.program import Program
+from zcjax.program import Program, parse
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +53,9 @@ def _comparable(config: configs.SearchConfig) -> dict:
 def recommend(workdirs: Sequence[str | os.PathLike]) -> list[Recommendation]:
     """Every distinct generation-best of the searches in ``workdirs`` that has a validation
     fitness, best validation fitness first (ties: lower seed, earlier generation). A program
-    best in several generations is listed once, at its first."""
+    best in several generations is listed once, at its first. A search's own
+    ``seed_programs`` (hand-designed starting points, e.g. EZNAS-A + params) are not
+    discoveries and are left out."""
     found: dict[str, Recommendation] = {}
     for workdir in workdirs:
         path = os.path.join(workdir, checkpoint.CHECKPOINT)
@@ -61,9 +63,10 @@ def recommend(workdirs: Sequence[str | os.PathLike]) -> list[Recommendation]:
             raise FileNotFoundError(f"{workdir} has no {checkpoint.CHECKPOINT}")
         config, state = checkpoint.read_checkpoint(path)
         command = search_command(config, str(workdir))
+        seeded = {str(parse(text)) for text in config.seed_programs}
         for record in state.history:
             value = record.get("validation_fitness")
-            if value is None:
+            if value is None or record["best_program"] in seeded:
                 continue
             rec = Recommendation(
                 record["best_program"],

@@ -11,9 +11,10 @@ EZNAS-A's input is read three ways in public code; all three are here, selectabl
 - ``eznas_a_weight_grad_xent``: the conv-weight gradient of a cross-entropy loss on labelled
   data, as third-party re-implementations (PicoNAS) read it.
 
-``evolved``, ``evolved_2``, ... are ours (issue 14): the generation bests of the ``discover``
-searches in ``results/gp/`` with the best fitness on their search's validation sample, as
-``experiments/recommend.py`` lists them; each ``origin`` names its search. They were searched
+``evolved``, ``evolved_2``, ... are ours (issue 14): the generation bests of the searches in
+``results/gp/`` with the best fitness on their search's validation sample, as
+``experiments/recommend.py`` lists them (seed 0's searches share that sample; programs a search
+was seeded with are not candidates); each ``origin`` names its search. They were searched
 at batch 16 with EZNAS's input normalisation (``SearchConfig.settings``).
 """
 
@@ -97,6 +98,19 @@ PROGRAMS = {
         "EZNAS program found on NDS-NASNet",
     ),
     "evolved": ProgramSpec(
+        "ensemble3(net_mean(frobenius_norm(sigmoid(logdet(sign(conv_in@perturbed))))), "
+        "log_params, net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))))",
+        "evolved (issue 14): best of generation 3, seed 0 of discover_seeded; EZNAS-A's tree "
+        "on perturbed conv inputs, log params and EZNAS-A, by the sum of log-ranks",
+        origin=Origin(
+            "python experiments/evolve.py --config=discover_seeded --seed=0 "
+            "--workdir=results/gp/discover_seeded_seed0",
+            seed=0,
+            generation=3,
+            validation_fitness=0.6590,
+        ),
+    ),
+    "evolved_2": ProgramSpec(
         "net_abslog(net_sum(mean(numel(bn_out@data))))",
         "evolved (issue 14): best of generation 1, seed 0; structural (sum of activation sizes)",
         origin=Origin(
@@ -107,7 +121,7 @@ PROGRAMS = {
             validation_fitness=0.5271,
         ),
     ),
-    "evolved_2": ProgramSpec(
+    "evolved_3": ProgramSpec(
         "ensemble3(net_std(gt0(logdet(weight_grad@noise))), net_mul(log_params, log_flops), "
         "net_abslog(net_sum(mean(numel(bn_out@data)))))",
         "evolved (issue 14): best of generation 2, seed 0",
@@ -117,19 +131,6 @@ PROGRAMS = {
             seed=0,
             generation=2,
             validation_fitness=0.5158,
-        ),
-    ),
-    "evolved_3": ProgramSpec(
-        "ensemble2(net_sum(gt(normalize(sigmoid(relu(kl_div(conv_in_grad@perturbed, "
-        "bn_out@perturbed)))), lt0(sigmoid(relu(softmax(weight_grad@perturbed)))))), "
-        "net_abslog(net_neg(net_add(log_params, log_flops))))",
-        "evolved (issue 14): best of generation 0, seed 0",
-        origin=Origin(
-            "python experiments/evolve.py --config=discover --seed=0 "
-            "--workdir=results/gp/discover_seed0",
-            seed=0,
-            generation=0,
-            validation_fitness=0.4804,
         ),
     ),
 }
