@@ -16,7 +16,7 @@ from zcjax.proxies import get_proxies, vkdnw
 from zcjax.proxies.passes import Passes
 from zcjax.recipe import score_archs
 from zcjax.settings import Settings
-from zcjax.spaces import SPACES
+from zcjax.spaces import SPACES, nb201
 
 # Stem conv+BN -> ReLU-conv(stride 2)-BN unit, plus a pooled shortcut -> BN-ReLU-GAP-linear head.
 TINY = netplan.Plan(
@@ -288,3 +288,15 @@ def test_tangent_chunks_do_not_change_the_fisher(monkeypatch):
     assert scale > 0
     for chunk in (16, 4):
         np.testing.assert_allclose(found[chunk], found[1], rtol=1e-4, atol=1e-6 * scale)
+
+
+@pytest.mark.parametrize("index", [0, 5000, 9999, 15624, 7777])
+def test_aleph_counts_the_reference_networks_tensors(index):
+    """The reference's TinyNetwork (AZ-NAS's ``custom/tss_model.py`` over xautodl's cells):
+    stem conv + BN (3 tensors), two ResNet reduction blocks (conv + BN twice, a 1x1 shortcut
+    conv: 7 each), the last BN and the classifier (2 + 2), and in each of the 15 cells 3 per
+    conv edge (conv, BN scale, BN bias); skip, pooling and none have none."""
+    arch = nb201.arch_from_id(index)
+    plan = nb201.plan(arch)
+    _, total = vkdnw.selected_tensors(plan, engine.value_shapes(plan, 2))
+    assert total == 21 + 45 * nb201.arch_to_string(arch).count("conv")
