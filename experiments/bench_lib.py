@@ -25,6 +25,7 @@ from zcjax.gp.generation import run_generation
 from zcjax.gp.state import initial_state
 from zcjax.gp.tasks import load_tasks
 from zcjax.inputs import at_resolution, input_batch
+from zcjax.program import compile as program_compile
 from zcjax.program.compile import network_score
 from zcjax.program.registry import SUM_LOGITS
 from zcjax.proxies import get_proxies
@@ -35,6 +36,9 @@ from zcjax.spaces import SearchSpace
 
 def clear_compilation_caches() -> None:
     cache.clear_compiled()
+    program_compile.compiled_layer_score.cache_clear()
+    program_compile.fits.cache_clear()
+    gp_evaluate.kernel.cache_clear()
 
 
 def _timed(fn) -> dict:

@@ -148,9 +148,7 @@ def test_compiled_kernels_are_dropped_past_half_the_mappings(monkeypatch, held, 
     monkeypatch.setattr(cache, "mapped_fraction", lambda: held)
     x = jax.numpy.ones((2, 3))
     evaluate.kernel("relu")(x).block_until_ready()  # compiled and held
-    assert evaluate.kernel.cache_info().currsize >= 1
     assert cache.clear_compiled_if_mapped() is cleared
-    assert (evaluate.kernel.cache_info().currsize == 0) is cleared
     with compiles.count_compiles() as c:
         evaluate.kernel("relu")(x).block_until_ready()
     assert (c.count > 0) is cleared  # a dropped kernel is compiled (or loaded) again

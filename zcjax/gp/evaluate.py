@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zcjax import distributed, stats
+from zcjax import cache, distributed, stats
 from zcjax.gp import fitness as fit
 from zcjax.gp.tasks import TaskData
 from zcjax.program import network
@@ -349,6 +349,7 @@ def score_programs(
         # that hold stacks); the cyclic collector runs by object counts, not bytes, so
         # without this a search's memory grew by ~0.3 GB per 8 NB201 architectures.
         gc.collect()
+        cache.clear_compiled_if_mapped()  # or a long search hits Linux's mapping limit
         return block
 
     missing = np.full((len(base), arch_chunk), np.nan)

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from zcjax import cache
 from zcjax.gp.checkpoint import resume, save
 from zcjax.gp.config import SearchConfig
 from zcjax.gp.generation import run_generation
@@ -77,7 +76,6 @@ def run(
         done += 1
         if workdir:
             save(workdir, config, state)
-        cache.clear_compiled_if_mapped()  # or a long search hits the kernel's mapping limit
         if progress is not None:
             progress("generation", state.history[-1])
     return state
