@@ -6,6 +6,7 @@
 #   bash results/heldout/run.sh                 # SEED=1 bash results/heldout/run.sh
 #   DATASETS="cifar10" PARTS="baselines az_nas" bash results/heldout/run.sh
 #   DATASETS= PARTS=nds NDS_SPACES="darts_in enas_in" bash results/heldout/run.sh
+#   DATASETS=cifar10 PARTS=headline bash results/heldout/run.sh  # all 15,625 (hours; resumes)
 set -euo pipefail
 SEED=${SEED:-0}
 OUT=results/heldout/seed$SEED
@@ -39,6 +40,11 @@ for ds in $DATASETS; do
         while IFS= read -r p; do args+=("--program=$p"); done <<< "$EVOLVED"
         python experiments/score.py --archs_file=$SPLIT --dataset=$ds $SEARCH "${args[@]}" \
           --proxies= --output=$OUT/evolved_$ds.csv --progress_every=300 ;;
+      headline)  # every NB201 architecture: evolved next to the proxies it must beat
+        python experiments/score.py --num_archs=15625 --dataset=$ds $SEARCH \
+          --program="$(echo "$EVOLVED" | head -1)" \
+          --proxies=eznas_a,params,flops,eznas_a+params \
+          --output=$OUT/headline_$ds.csv --progress_every=600 ;;
     esac
   done
   csvs=$(ls $OUT/{baselines,az_nas,evolved}_$ds.csv 2>/dev/null | paste -sd, - || true)

@@ -1,0 +1,94 @@
+"""Issue 14 item 7, NDS part: one table over the NDS ImageNet spaces that run.sh's nds part
+scored -- tau and rho with 95% bootstrap CIs of the evolved program next to EZNAS-A, params,
+FLOPs and their rank ensemble -- and the target's count (evolved above EZNAS-A's rho on at
+least four of the five cell spaces). From the repository root:
+
+  python results/heldout/nds_summary.py [SEED]   # -> results/heldout/seed<SEED>/nds_summary.md
+
+DARTS_in is the space the search's nds_darts_in task drew from, so it is reported twice: all
+records, and its test split (the records the search never saw). Ensemble scores are the ones
+the CSV computed over all of a space's records.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from zcjax import metrics, scorefile
+from zcjax.program import PROGRAMS
+
+CELL_SPACES = ("darts_in", "amoeba_in", "enas_in", "nasnet_in", "pnas_in")
+SPACES = CELL_SPACES + ("resnext-a_in", "resnext-b_in")
+BASELINES = ("eznas_a", "params", "flops", "eznas_a+params")
+
+
+def test_split(path: Path) -> set[int]:
+    """The record indices listed in a recommend.py test-split file."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return {int(ln.split()[0]) for ln in lines if ln and not ln.startswith("#")}
+
+
+def cell(key, scores, target) -> str:
+    c = metrics.correlations(scores, target)
+    ci = metrics.bootstrap_ci(key, scores, target)
+    lo, hi = ci["spearman"]
+    return f"{c['spearman']:.3f} [{lo:.3f}, {hi:.3f}] / {c['kendall_tau']:.3f}"
+
+
+def main(seed: int) -> None:
+    out = Path(f"results/heldout/seed{seed}")
+    evolved = PROGRAMS["evolved"].text
+    names = ("evolved",) + BASELINES
+    head = "| space | n | " + " | ".join(names) + " | evolved > EZNAS-A |"
+    lines = [
+        "# NDS ImageNet spaces: evolved against EZNAS-A, params, FLOPs and their ensemble",
+        "",
+        f"Search seed {seed}'s settings (batch 16, EZNAS init and normalisation, one init), "
+        "32 px CIFAR-10 images substituting ImageNet, every record of each space. Each cell: "
+        "Spearman rho [95% bootstrap CI] / Kendall tau against the record's accuracy. "
+        f"evolved = `{evolved}`.",
+        "",
+        head,
+        "|" + "---|" * (len(names) + 3),
+    ]
+    wins = 0
+    key = jax.random.key(seed)
+    split = test_split(out / f"nds_darts_in_seed{seed}_test.txt")
+    rows = [(s, None) for s in SPACES]
+    rows.insert(1, ("darts_in", split))
+    for j, (space, subset) in enumerate(rows):
+        path = out / f"nds_{space}.csv"
+        if not path.exists():
+            continue
+        sf = scorefile.read(path)
+        keep = np.ones(len(sf.index), bool) if subset is None else np.isin(sf.index, list(subset))
+        target = sf.target[keep]
+        cells, rhos = [], {}
+        for i, name in enumerate(names):
+            scores = sf.scores[evolved if name == "evolved" else name][keep]
+            rhos[name] = metrics.correlations(scores, target)["spearman"]
+            cells.append(cell(jax.random.fold_in(key, 100 * j + i), scores, target))
+        win = rhos["evolved"] > rhos["eznas_a"]
+        counted = space in CELL_SPACES and subset is None
+        wins += win and counted
+        label = space if subset is None else f"{space} (test split)"
+        lines.append(
+            f"| {label} | {int(keep.sum())} | " + " | ".join(cells) + f" | {'yes' if win else 'no'} |"
+        )
+    lines += [
+        "",
+        f"Evolved above EZNAS-A's rho on {wins} of the {len(CELL_SPACES)} cell spaces "
+        "(all records; the target asks for at least 4).",
+        "",
+    ]
+    text = "\n".join(lines)
+    (out / "nds_summary.md").write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
