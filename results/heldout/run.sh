@@ -20,10 +20,14 @@ if [ ! -f "$SPLIT" ]; then
 fi
 # The search's own settings (discover: batch 16, EZNAS's normalisation and init, one init).
 SEARCH="--batch_size=16 --normalization=eznas --weight_init=eznas --num_inits=1 --seed=$SEED"
-# The registered evolved programs, as text (a CSV records program texts, so a changed
-# registry entry starts a new file instead of mixing two programs).
+# The registered evolved programs that this seed's searches found, as text (for seed 0:
+# evolved, evolved_4, evolved_5; seed 1: evolved_2, evolved_3), so that each is scored on
+# architectures its search never saw. A CSV records program texts and a resumed CSV must match
+# them: a changed registry entry needs a new file, never a mix of two programs.
 EVOLVED=$(python -c "from zcjax.program import PROGRAMS
-print('\n'.join(PROGRAMS[n].text for n in ('evolved', 'evolved_2', 'evolved_3')))")
+print('\n'.join(s.text for n, s in PROGRAMS.items()
+                 if n.startswith('evolved') and s.origin.seed == $SEED))")
+BEST=$(python -c "from zcjax.program import PROGRAMS; print(PROGRAMS['evolved'].text)")
 for ds in $DATASETS; do
   for part in $PARTS; do
     case $part in
@@ -42,7 +46,7 @@ for ds in $DATASETS; do
           --proxies= --output=$OUT/evolved_$ds.csv --progress_every=300 ;;
       headline)  # every NB201 architecture: evolved next to the proxies it must beat
         python experiments/score.py --num_archs=15625 --dataset=$ds $SEARCH \
-          --program="$(echo "$EVOLVED" | head -1)" \
+          --program="$BEST" \
           --proxies=eznas_a,params,flops,eznas_a+params \
           --output=$OUT/headline_$ds.csv --progress_every=600 ;;
     esac

@@ -13,8 +13,8 @@ EZNAS-A's input is read three ways in public code; all three are here, selectabl
 
 ``evolved``, ``evolved_2``, ... are ours (issue 14): the generation bests of the searches in
 ``results/gp/`` with the best fitness on their search's validation sample, as
-``experiments/recommend.py`` lists them (seed 0's searches share that sample; programs a search
-was seeded with are not candidates); each ``origin`` names its search. They were searched
+``experiments/recommend.py`` lists them (the searches of one seed share that sample, other seeds
+draw another of the same size; programs a search was seeded with are not candidates); each ``origin`` names its search. They were searched
 at batch 16 with EZNAS's input normalisation (``SearchConfig.settings``).
 """
 
@@ -111,8 +111,35 @@ PROGRAMS = {
         ),
     ),
     "evolved_2": ProgramSpec(
+        "ensemble3(net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))), "
+        "net_mul(log_flops, log_flops), "
+        "net_mean(frobenius_norm(sigmoid(logdet(exp(gt(conv_in@perturbed, bn_out_grad@perturbed)))))))",
+        "evolved (issue 14): best of generation 10, seed 1 of discover_seeded; EZNAS-A, log "
+        "FLOPs and a logdet tree on perturbed inputs, by the sum of log-ranks",
+        origin=Origin(
+            "python experiments/evolve.py --config=discover_seeded --seed=1 "
+            "--workdir=results/gp/discover_seeded_seed1",
+            seed=1,
+            generation=10,
+            validation_fitness=0.6463,
+        ),
+    ),
+    "evolved_3": ProgramSpec(
+        "ensemble3(net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))), "
+        "net_add(net_mul(log_flops, log_flops), net_min(weight)), net_add(log_flops, log_params))",
+        "evolved (issue 14): best of generation 7, seed 1 of discover_seeded",
+        origin=Origin(
+            "python experiments/evolve.py --config=discover_seeded --seed=1 "
+            "--workdir=results/gp/discover_seeded_seed1",
+            seed=1,
+            generation=7,
+            validation_fitness=0.5659,
+        ),
+    ),
+    "evolved_4": ProgramSpec(
         "net_abslog(net_sum(mean(numel(bn_out@data))))",
-        "evolved (issue 14): best of generation 1, seed 0; structural (sum of activation sizes)",
+        "evolved (issue 14): best of generation 1, seed 0 of discover; structural (sum of "
+        "activation sizes)",
         origin=Origin(
             "python experiments/evolve.py --config=discover --seed=0 "
             "--workdir=results/gp/discover_seed0",
@@ -121,10 +148,10 @@ PROGRAMS = {
             validation_fitness=0.5271,
         ),
     ),
-    "evolved_3": ProgramSpec(
+    "evolved_5": ProgramSpec(
         "ensemble3(net_std(gt0(logdet(weight_grad@noise))), net_mul(log_params, log_flops), "
         "net_abslog(net_sum(mean(numel(bn_out@data)))))",
-        "evolved (issue 14): best of generation 2, seed 0",
+        "evolved (issue 14): best of generation 2, seed 0 of discover",
         origin=Origin(
             "python experiments/evolve.py --config=discover --seed=0 "
             "--workdir=results/gp/discover_seed0",
