@@ -2,12 +2,14 @@
 
   python experiments/report.py --csv=scores.csv            # -> scores_report/
   python experiments/report.py --csv=base.csv,az_nas.csv,evolved.csv --out_dir=heldout/c10
+  python experiments/report.py --csv=headline.csv.gz --compare   # CIs for one (gzipped) CSV
   python experiments/report.py --workdir=runs/eznas_c10_c100  # -> runs/eznas_c10_c100/report/
 
 A scores CSV (``score.py --output``) gives ``table.md`` (Kendall tau, Spearman rho, Pearson r
 per proxy against the CSV's target) and one scatter plot per proxy; a CSV without a target gives
 score histograms and score ranges. Several CSVs of the same space, dataset and target (e.g.
-baselines at one setting, AZ-NAS at its own, an evolved program) give ``comparison.md`` (tau
+baselines at one setting, AZ-NAS at its own, an evolved program), or one with ``--compare``,
+give ``comparison.md`` (tau
 and rho with 95% bootstrap CIs of every proxy of every file, on the architectures all files
 scored) and ``comparison.png``. A work folder (``evolve.py --workdir``) gives ``fitness.png``
 (best fitness +- SE, its validation fitness, median fitness, invalid children per generation),
@@ -30,6 +32,11 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list(
     "csv", None, "Scores CSV(s) written by score.py --output; several (comma-separated) compare."
 )
+flags.DEFINE_bool(
+    "compare",
+    False,
+    "Write comparison.md/.png (95% bootstrap CIs) for a single CSV too (several always do).",
+)
 flags.DEFINE_integer("ci_seed", 0, "Seed of the bootstrap CIs of a comparison of several CSVs.")
 flags.DEFINE_string("workdir", None, "Work folder of evolve.py --workdir.")
 flags.DEFINE_string(
@@ -47,7 +54,7 @@ def main(argv):
         sys.exit("error: give --csv=scores.csv and/or --workdir=runs/x")
     written = []
     try:
-        if FLAGS.csv and len(FLAGS.csv) > 1:
+        if FLAGS.csv and (len(FLAGS.csv) > 1 or FLAGS.compare):
             first = Path(FLAGS.csv[0])
             out = FLAGS.out_dir or first.with_name(first.stem + "_comparison")
             key = jax.random.key(FLAGS.ci_seed)

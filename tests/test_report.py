@@ -4,6 +4,7 @@ a search folder's fitness plot reads the fields ``search`` writes, errors are on
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import importlib.util
 import json
 import math
@@ -275,6 +276,20 @@ def test_without_matplotlib_the_error_says_how_to_get_it(cli, tmp_path, monkeypa
         report.csv_report(csv, tmp_path / "out")
     with pytest.raises(SystemExit, match=re.escape(f"error: {report.PLOT_HINT}")):
         run_main(cli, f"--csv={csv}")
+
+
+def test_one_gzipped_csv_compares_with_cis(cli, tmp_path):
+    """``--compare`` gives one CSV (here gzipped, as whole-space CSVs are kept) the comparison
+    table with CIs; its rho is the plain CSV's."""
+    csv = write_csv(tmp_path / "scores.csv")
+    packed = tmp_path / "scores.csv.gz"
+    packed.write_bytes(gzip.compress(csv.read_bytes()))
+    run_main(cli, f"--csv={packed}", "--compare", f"--out_dir={tmp_path / 'cmp'}")
+    rows = {r["proxy"]: r for r in parse_markdown((tmp_path / "cmp" / "comparison.md").read_text())}
+    sf = scorefile.read(csv)
+    want = metrics.correlations(sf.scores["synflow"], sf.target)["spearman"]
+    assert abs(float(rows["synflow"]["spearman"]) - want) <= 5e-4
+    assert_png(tmp_path / "cmp" / "comparison.png")
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """The scores CSV: written as archs are scored, read back, and resumed after a kill."""
 
+import gzip
 import os
 import signal
 import subprocess
@@ -38,6 +39,15 @@ def test_rows_read_back_exactly(tmp_path, data_dir):
     assert back.target_name == "cifar10_valid"
     assert any(n.startswith("inputs: standard-normal noise") for n in back.notes)
     assert any(n.startswith("data: ") for n in back.notes)
+
+    packed = tmp_path / "s.csv.gz"
+    packed.write_bytes(gzip.compress(path.read_bytes()))
+    again = scorefile.read(packed)
+    assert again.arch_strings == back.arch_strings and again.settings == back.settings
+    for name in ("params", "naswot"):
+        np.testing.assert_array_equal(again.scores[name], back.scores[name])
+    with pytest.raises(scorefile.ScoreFileError, match="cannot read scores CSV"):
+        scorefile.read(tmp_path / "missing.csv.gz")
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gzip
 import io
 import json
 import os
@@ -111,12 +112,17 @@ def _split(path: Path, text: str) -> tuple[dict, list[str], list[list[str]]]:
 
 
 def read(path: str | os.PathLike) -> ScoreFile:
-    """Reads a scores CSV written by ``score.py`` (rows of a killed run's last arch included)."""
+    """Reads a scores CSV written by ``score.py`` (rows of a killed run's last arch included),
+    or its gzip (``*.gz``: a whole-space CSV compresses ~13x)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as f:
+                text = f.read()
+        else:
+            text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise ScoreFileError(f"cannot read scores CSV {path}: {e.strerror}.") from None
+        raise ScoreFileError(f"cannot read scores CSV {path}: {e.strerror or e}.") from None
     settings, notes, rows = _split(path, text)
     archs: dict[str, int] = {}
     index, target, proxies = [], [], []

@@ -44,11 +44,16 @@ for ds in $DATASETS; do
         while IFS= read -r p; do args+=("--program=$p"); done <<< "$EVOLVED"
         python experiments/score.py --archs_file=$SPLIT --dataset=$ds $SEARCH "${args[@]}" \
           --proxies= --output=$OUT/evolved_$ds.csv --progress_every=300 ;;
-      headline)  # every NB201 architecture: evolved next to the proxies it must beat
+      headline)  # every NB201 architecture: evolved next to the proxies it must beat; the
+        # CSV is committed gzipped (14 MB -> ~1 MB; report.py reads either) and resumes from it
+        csv=$OUT/headline_$ds.csv
+        [ -f $csv ] || [ ! -f $csv.gz ] || gunzip -k $csv.gz
         python experiments/score.py --num_archs=15625 --dataset=$ds $SEARCH \
           --program="$BEST" \
           --proxies=eznas_a,params,flops,eznas_a+params \
-          --output=$OUT/headline_$ds.csv --progress_every=600 ;;
+          --output=$csv --progress_every=600
+        gzip -kf $csv
+        python experiments/report.py --csv=$csv.gz --compare --out_dir=$OUT/headline_$ds > /dev/null ;;
     esac
   done
   csvs=$(ls $OUT/{baselines,az_nas,evolved}_$ds.csv 2>/dev/null | paste -sd, - || true)
