@@ -199,6 +199,20 @@ def test_spectrum_entropy_hand_computed():
     np.testing.assert_allclose(vkdnw.spectrum_entropy(np.full(7, 3.0)), math.log(9), rtol=1e-9)
 
 
+def test_decile_ratio_hand_computed():
+    # Eigenvalues 1..10: q_4 = 1 + 0.9 * 4 = 4.6, q_9 = 9.1.
+    np.testing.assert_allclose(vkdnw.decile_ratio(np.arange(1.0, 11.0)), 4.6 / 9.1)
+    assert vkdnw.decile_ratio(np.zeros(5)) == 0.0
+    assert vkdnw.decile_ratio(np.full(7, 3.0)) == 1.0
+    # The two tie-breaks can disagree: 30% tiny eigenvalues under a flat top give q_4 = q_9
+    # (ratio 1) but three near-zero deciles (entropy log 6 + ...); an even spread from 0.5 to 1
+    # has ratio 0.74 and deciles near equal (entropy near log 9).
+    gap, even = np.r_[np.full(30, 1e-6), np.ones(70)], np.linspace(0.5, 1.0, 100)
+    np.testing.assert_allclose(vkdnw.decile_ratio(even), 0.7 / 0.95, rtol=1e-6)
+    assert vkdnw.decile_ratio(gap) > vkdnw.decile_ratio(even)
+    assert vkdnw.spectrum_entropy(gap) < vkdnw.spectrum_entropy(even)
+
+
 SETTINGS = Settings(batch_size=4, inputs="noise", resolution=32, weight_init="kaiming_fan_in")
 
 
@@ -206,11 +220,17 @@ def test_finite_on_nb201_archs():
     space = SPACES["nb201"]
     archs = sample_archs(jax.random.key(4), space, 3)
     means, _ = score_archs(
-        jax.random.key(0), space, archs, get_proxies("vkdnw,vkdnw_entropy"), "cifar10", SETTINGS
+        jax.random.key(0),
+        space,
+        archs,
+        get_proxies("vkdnw,vkdnw_entropy,vkdnw_ratio"),
+        "cifar10",
+        SETTINGS,
     )
-    assert np.isfinite(means["vkdnw"]).all() and np.isfinite(means["vkdnw_entropy"]).all()
+    assert all(np.isfinite(means[n]).all() for n in ("vkdnw", "vkdnw_entropy", "vkdnw_ratio"))
     aleph = means["vkdnw"] - means["vkdnw_entropy"]
     np.testing.assert_array_equal(aleph, np.round(aleph))  # a count of tensors
+    np.testing.assert_array_equal(np.floor(means["vkdnw_ratio"]), aleph)  # same size first
 
 
 @pytest.mark.slow

@@ -94,6 +94,9 @@ PROXIES: dict[str, Proxy] = {
     "vkdnw_entropy": NetworkProxy(
         "vkdnw_entropy", vkdnw.vkdnw_entropy, "VKDNW: entropy of Fisher eigenvalue deciles"
     ),
+    "vkdnw_ratio": NetworkProxy(
+        "vkdnw_ratio", vkdnw.vkdnw_ratio, "VKDNW_single ranked as the reference's NB201 analysis"
+    ),
     "meco": NetworkProxy("meco", meco.meco, "min eigenvalue of feature-map correlations"),
     "swap": NetworkProxy("swap", swap.swap, "distinct sample-wise ReLU activation patterns"),
     "swap_reg": NetworkProxy("swap_reg", swap.swap_reg, "SWAP x Gaussian of params (NB201 mu)"),

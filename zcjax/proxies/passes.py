@@ -115,7 +115,8 @@ class Passes:
     @functools.cached_property
     def vkdnw_spectrum(self):
         """(singular values of VKDNW's Fisher matrix, number of parameter tensors), shared by
-        ``vkdnw`` and ``vkdnw_entropy`` (``proxies.vkdnw``; BN in eval mode, its own passes)."""
+        ``vkdnw``, ``vkdnw_entropy`` and ``vkdnw_ratio`` (``proxies.vkdnw``; BN in eval mode, its own
+        passes)."""
         from zcjax.proxies import vkdnw
 
         return vkdnw.fisher_spectrum(self)

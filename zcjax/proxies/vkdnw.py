@@ -405,6 +405,22 @@ def vkdnw(passes) -> float:
     return float(total) + spectrum_entropy(eig)
 
 
+def decile_ratio(eigenvalues: np.ndarray) -> float:
+    """q_4 / q_9 in [0, 1] (the 40% and 90% quantiles of ``eigenvalues``; 0 when q_9 is 0):
+    the reference's analysis code ranks by -log(q_9 / q_4), which this orders the same way."""
+    q = np.quantile(np.asarray(eigenvalues, np.float64), QUANTILES)
+    return float(q[3] / q[8]) if q[8] > 0 else 0.0
+
+
+def vkdnw_ratio(passes) -> float:
+    """VKDNW_single as the reference's NB201 analysis ranks it (``NB201/tss_utils.py``,
+    ``get_scores``: the dense rank of the pair (``vkdnw_dim``, -log(lambda_8 / lambda_3)), the
+    90% and 40% quantiles): aleph + q_4 / q_9, tensors first and the decile ratio within a
+    size, where ``vkdnw`` breaks ties by the entropy as the paper's text defines it."""
+    eig, total = passes.vkdnw_spectrum
+    return float(total) + decile_ratio(eig)
+
+
 def vkdnw_entropy(passes) -> float:
     """VKDNW alone: the decile entropy of the Fisher spectrum."""
     return spectrum_entropy(passes.vkdnw_spectrum[0])
