@@ -77,7 +77,9 @@ def main(seed: int) -> None:
         wins += win and counted
         label = space if subset is None else f"{space} (test split)"
         lines.append(
-            f"| {label} | {int(keep.sum())} | " + " | ".join(cells) + f" | {'yes' if win else 'no'} |"
+            f"| {label} | {int(keep.sum())} | "
+            + " | ".join(cells)
+            + f" | {'yes' if win else 'no'} |"
         )
     lines += [
         "",

@@ -6,7 +6,8 @@ import csv
 import sys
 import time
 
-import zcjax
+from vkdnw_paper import score_vkdnw
+
 from zcjax.proxies import vkdnw
 
 SOURCE = "results/sota/vkdnw_agg_cifar10.csv"  # run.sh's scores: the same archs, first 128
@@ -19,16 +20,7 @@ start = time.time()
 with open(OUT, "w") as out:
     for i in range(0, len(archs), 10):
         chunk = archs[i : i + 10]
-        result = zcjax.score(
-            "nb201",
-            ["vkdnw"],
-            archs=chunk,
-            dataset="cifar10",
-            inputs="noise",
-            batch_size=64,
-            weight_init="kaiming_fan_in",
-            seed=0,
-        )
+        result = score_vkdnw(chunk)
         for arch, score in zip(chunk, result.scores["vkdnw"]):
             out.write(f"{arch},{score}\n")
         out.flush()
