@@ -72,6 +72,12 @@ def check_runs(
     return out
 
 
+def _runs_for(key, programs, space, archs, dataset, settings, loss) -> list[StackedStats]:
+    """``check_runs`` with the terminals ``programs`` read."""
+    terminals = tuple(sorted({t for p in programs for t in p.terminals}))
+    return check_runs(key, space, archs, dataset, settings, terminals, loss)
+
+
 def check_scores(
     key: jax.Array,
     programs: Sequence[Program],
@@ -86,9 +92,7 @@ def check_scores(
     out = np.full((3, len(programs), len(archs)), np.nan)
     if not programs:
         return out
-    terminals = tuple(sorted({t for p in programs for t in p.terminals}))
-    runs = check_runs(key, space, archs, dataset, settings, terminals, loss)
-    for r, run in enumerate(runs):
+    for r, run in enumerate(_runs_for(key, programs, space, archs, dataset, settings, loss)):
         with np.errstate(invalid="ignore"):
             out[r] = run.scores(programs)[..., 0]
     return out
@@ -139,9 +143,7 @@ def data_dependence(
     ``dependent_in`` on ``check_runs``."""
     if not programs:
         return np.zeros(0, bool)
-    terminals = tuple(sorted({t for p in programs for t in p.terminals}))
-    runs = check_runs(key, space, archs, dataset, settings, terminals, loss)
-    return dependent_in(runs, programs)
+    return dependent_in(_runs_for(key, programs, space, archs, dataset, settings, loss), programs)
 
 
 def is_structural(
