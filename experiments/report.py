@@ -3,6 +3,7 @@
   python experiments/report.py --csv=scores.csv            # -> scores_report/
   python experiments/report.py --csv=base.csv,az_nas.csv,evolved.csv --out_dir=heldout/c10
   python experiments/report.py --csv=headline.csv.gz --compare   # CIs for one (gzipped) CSV
+  python experiments/report.py --csv=vkdnw.csv --compare --target=cifar10_test  # other target
   python experiments/report.py --workdir=runs/eznas_c10_c100  # -> runs/eznas_c10_c100/report/
 
 A scores CSV (``score.py --output``) gives ``table.md`` (Kendall tau, Spearman rho, Pearson r
@@ -38,6 +39,13 @@ flags.DEFINE_bool(
     "Write comparison.md/.png (95% bootstrap CIs) for a single CSV too (several always do).",
 )
 flags.DEFINE_integer("ci_seed", 0, "Seed of the bootstrap CIs of a comparison of several CSVs.")
+flags.DEFINE_string(
+    "target",
+    None,
+    "Benchmark column to correlate with instead of each CSV's own target, e.g. cifar10_test "
+    "(the cifar10 model's test accuracy, as VKDNW's code uses); needs the benchmark table.",
+)
+flags.DEFINE_string("data_dir", None, "Data folder for --target (default: as score.py finds it).")
 flags.DEFINE_string("workdir", None, "Work folder of evolve.py --workdir.")
 flags.DEFINE_string(
     "out_dir",
@@ -58,10 +66,13 @@ def main(argv):
             first = Path(FLAGS.csv[0])
             out = FLAGS.out_dir or first.with_name(first.stem + "_comparison")
             key = jax.random.key(FLAGS.ci_seed)
-            written += report.comparison_report(key, FLAGS.csv, out)
+            written += report.comparison_report(
+                key, FLAGS.csv, out, target=FLAGS.target, data_dir=FLAGS.data_dir
+            )
         elif FLAGS.csv:
             csv = Path(FLAGS.csv[0])
-            written += report.csv_report(csv, FLAGS.out_dir or csv.with_name(csv.stem + "_report"))
+            out = FLAGS.out_dir or csv.with_name(csv.stem + "_report")
+            written += report.csv_report(csv, out, target=FLAGS.target, data_dir=FLAGS.data_dir)
         if FLAGS.workdir:
             out = FLAGS.out_dir or Path(FLAGS.workdir) / "report"
             written += report.workdir_report(FLAGS.workdir, out)

@@ -364,3 +364,33 @@ def test_comparison_of_several_csvs_uses_their_common_archs(tmp_path):
     other.write_text(scorefile.header(SETTINGS | {"dataset": "cifar100"}, []))
     with pytest.raises(ValueError, match="cannot compare scores of dataset 'cifar10' and"):
         report.comparison_report(jax.random.key(0), [a, other], tmp_path / "bad")
+
+
+def test_target_judges_scores_against_another_benchmark_column(cli, tmp_path, data_dir):
+    """``--target=cifar10_test`` replaces the CSV's cifar10_valid by the benchmark's
+    cifar10_test of each arch (looked up by text): the comparison's rho is the rho against the
+    table's column, which differs from the CSV's own; an unknown column is one error line."""
+    from zcjax.data import load_nb201_table
+
+    table = load_nb201_table(data_dir)
+    rows = np.arange(0, 15625, 521)[:N]  # 30 real NB201 archs
+    valid, test = table["cifar10_valid"][rows], table["cifar10_test"][rows]
+    score = np.random.default_rng(0).normal(0, 3, N) + test  # ranks closer to test than valid
+    text = scorefile.header(SETTINGS, NOTES)
+    for i, r in enumerate(rows):
+        text += scorefile.arch_rows(
+            int(table["index"][r]), str(table["arch"][r]), {"s": score[i]}, {"s": 0.0}, valid[i]
+        )
+    csv = tmp_path / "scores.csv"
+    csv.write_text(text)
+    run_main(cli, f"--csv={csv}", "--compare", "--target=cifar10_test", f"--out_dir={tmp_path}/t")
+    md = (tmp_path / "t" / "comparison.md").read_text()
+    assert md.startswith("# Correlation with cifar10_test")
+    got = float(parse_markdown(md)[0]["spearman"])
+    want, own = (metrics.correlations(score, t)["spearman"] for t in (test, valid))
+    assert abs(got - want) <= 5e-4 and abs(want - own) > 5e-3
+    sf = report.retarget(scorefile.read(csv), "cifar10_test", data_dir)
+    np.testing.assert_array_equal(sf.target, test)
+    assert sf.target_name == "cifar10_test" and sf.scores["s"] is not None
+    with pytest.raises(SystemExit, match="unknown target column 'cifar10_tset'; columns are"):
+        run_main(cli, f"--csv={csv}", "--target=cifar10_tset", f"--out_dir={tmp_path}/u")

@@ -14,6 +14,7 @@ a picture is drawn (``pip install -e '.[plot]'``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -28,6 +29,7 @@ from zcjax import metrics, scorefile
 from zcjax.gp import checkpoint, heldout
 from zcjax.gp.fitness import INVALID
 from zcjax.program import PROGRAMS
+from zcjax.spaces import get_space
 
 PLOT_HINT = "plots need matplotlib: pip install -e '.[plot]'"
 CORRELATION_COLUMNS = ("proxy", "kendall_tau", "spearman", "pearson", "n", "invalid")
@@ -35,6 +37,34 @@ SUMMARY_COLUMNS = ("proxy", "n", "invalid", "min", "median", "max")
 DECADES = 1e3  # max/min ratio from which a score axis is logarithmic
 
 # ----------------------------------------------------------------------------- numbers
+
+
+def retarget(
+    sf: scorefile.ScoreFile, target: str, data_dir: str | os.PathLike | None = None
+) -> scorefile.ScoreFile:
+    """``sf`` judged against another column of its space's benchmark, e.g. NB201's
+    ``cifar10_test`` (the ``cifar10`` model's test accuracy, which VKDNW's code correlates
+    with) instead of the ``cifar10_valid`` that score.py uses by default. Each architecture is
+    looked up by its text; NaN where the benchmark lacks it.
+
+    Raises ValueError naming an unknown column (and listing the known ones).
+    """
+    space = get_space(sf.settings.get("space", "nb201"))
+    benchmark = space.load_benchmark(data_dir)
+    if target not in benchmark.table:
+        raise ValueError(
+            f"unknown target column {target!r}; columns are: {', '.join(benchmark.table.columns)}"
+        )
+    values = benchmark.column(target, [space.parse(a) for a in sf.arch_strings])
+    return dataclasses.replace(sf, target=values, settings={**sf.settings, "target": target})
+
+
+def read_scores(
+    path: str | os.PathLike, target: str | None = None, data_dir: str | os.PathLike | None = None
+) -> scorefile.ScoreFile:
+    """A scores CSV, judged against ``target`` (a benchmark column) when given."""
+    sf = scorefile.read(path)
+    return sf if target is None else retarget(sf, target, data_dir)
 
 
 def invalid_count(sf: scorefile.ScoreFile, proxy: str) -> int:
@@ -216,15 +246,21 @@ def plot_histogram(path: Path, proxy: str, scores, row: dict) -> None:
     fig.savefig(path, dpi=120)
 
 
-def csv_report(csv_path: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
+def csv_report(
+    csv_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    target: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+) -> list[Path]:
     """Writes ``table.md`` and one PNG per proxy (``scatter_<proxy>.png``, or
-    ``hist_<proxy>.png`` without a target) of a scores CSV to ``out_dir``.
+    ``hist_<proxy>.png`` without a target) of a scores CSV to ``out_dir``; ``target`` judges
+    the scores against another benchmark column (``retarget``).
 
     Returns:
       the written files, table first. Raises ``scorefile.ScoreFileError`` for an unreadable
       CSV, ImportError without matplotlib.
     """
-    sf = scorefile.read(csv_path)
+    sf = read_scores(csv_path, target, data_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = out / "table.md"
@@ -370,16 +406,19 @@ def comparison_report(
     csv_paths: Sequence[str | os.PathLike],
     out_dir: str | os.PathLike,
     num_resamples: int = 1000,
+    target: str | None = None,
+    data_dir: str | os.PathLike | None = None,
 ) -> list[Path]:
     """Writes ``comparison.md`` and ``comparison.png``: every proxy of several scores CSVs
     (e.g. baselines at one setting, AZ-NAS at its own, an evolved program) on the
-    architectures they all scored, with bootstrap CIs drawn from ``key``.
+    architectures they all scored, with bootstrap CIs drawn from ``key``; ``target`` judges
+    them against another benchmark column (``retarget``).
 
     Returns:
       the two files. Raises ``scorefile.ScoreFileError`` for an unreadable CSV, ValueError for
       CSVs that cannot be compared, ImportError without matplotlib.
     """
-    files = [scorefile.read(p) for p in csv_paths]
+    files = [read_scores(p, target, data_dir) for p in csv_paths]
     rows, n = comparison_table(key, files, num_resamples)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
