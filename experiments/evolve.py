@@ -57,6 +57,12 @@ _TEXT_FLAGS = {"tasks": _TASKS, "seed_programs": cli.PROGRAMS}
 cli.define_flags(_BASE.search, skip=("settings",), text=_TEXT_FLAGS)
 cli.define_flags(_BASE.search.settings)
 cli.define_flags(_BASE.heldout)
+flags.DEFINE_string(
+    "arm",
+    None,
+    "Ablation arm (zcjax.gp.config.ABLATION_ARMS, e.g. no_promotion): switches one of issue "
+    "14's levers in the named config (use --config=ablate for the ablation's budget).",
+)
 flags.DEFINE_string("workdir", None, "Folder for checkpoints, history and results (resumes).")
 cli.define_cache_flag(
     f"$JAX_COMPILATION_CACHE_DIR, else WORKDIR/xla_cache, else {cli.USER_CACHE}",
@@ -71,6 +77,8 @@ def config_from_flags() -> configs.EvolveConfig:
     that holds a search, that search's settings replace the named config's (rerunning a
     command resumes its search even after a default changed; a flag given still counts)."""
     base = configs.get_config(FLAGS.config)
+    if FLAGS.arm:
+        base = configs.ablation_arm(FLAGS.arm, base)
     saved = checkpoint.saved_config(FLAGS.workdir) if FLAGS.workdir else None
     if saved is not None:
         where = dataclasses.replace(saved.settings, data_dir=base.search.settings.data_dir)

@@ -18,7 +18,7 @@ from zcjax import stats
 from zcjax.gp import INVALID, checkpoint, search, structural
 from zcjax.gp import evaluate as gp_evaluate
 from zcjax.gp import fitness as fit
-from zcjax.gp.config import CONFIGS, SearchConfig, get_config
+from zcjax.gp.config import ABLATION_ARMS, CONFIGS, SearchConfig, ablation_arm, get_config
 from zcjax.gp.evaluate import StackedStats, score_programs
 from zcjax.gp.generation import (
     GenerationKeys,
@@ -373,6 +373,17 @@ def test_named_configs():
     assert any(p.startswith("ensemble2(net_mean(") for p in seeded.seed_programs)
     for name in CONFIGS:
         get_config(name).search.validate()
+    # The ablation: every arm is ``ablate`` with exactly its own fields switched, and valid.
+    ablate = get_config("ablate").search
+    assert [str(t) for t in ablate.tasks] == ["nb201:cifar10", "nds_darts_in:imagenet@32"]
+    for arm, fields in ABLATION_ARMS.items():
+        switched = ablation_arm(arm).search
+        switched.validate()
+        assert dataclasses.replace(switched, **{k: getattr(ablate, k) for k in fields}) == ablate
+        assert all(getattr(switched, k) != getattr(ablate, k) for k in fields), arm
+    assert ablation_arm("seeded").search.seed_programs == seeded.seed_programs
+    with pytest.raises(ValueError, match="Unknown ablation arm 'bogus'; known: all_levers"):
+        ablation_arm("bogus")
     # A checkpoint written before ``trees`` existed reads back as a one-tree search.
     old = SearchConfig().to_json()
     del old["trees"]

@@ -305,11 +305,59 @@ def _discover_seeded() -> EvolveConfig:
     return dataclasses.replace(base, search=search)
 
 
+def _ablate() -> EvolveConfig:
+    """``discover`` at the budget of an ablation (issue 14: each lever on and off at the same
+    budget): 20 children a generation (10 immigrants, 2 elites, 10 parents), 5 generations, two
+    tasks (NB201 CIFAR-10 and NDS-DARTS at 32 px, the two spaces of ``discover``). The levers
+    are switched off one at a time from here (``ABLATION_ARMS``); a run costs about half an
+    hour of one CPU core."""
+    base = _discover()
+    search = dataclasses.replace(
+        base.search,
+        tasks=parse_tasks("nb201:cifar10,nds_darts_in:imagenet@32"),
+        generations=5,
+        population=20,
+        offspring=20,
+        survivors=10,
+        immigrants=10,
+        elites=2,
+    )
+    return dataclasses.replace(base, search=search)
+
+
+# Issue 14's levers, each switched off from ``ablate`` (which has them all on): the fields that
+# switch it off. ``seeded`` switches one on instead (the hand-design start of discover_seeded).
+ABLATION_ARMS = {
+    "all_levers": {},
+    "no_promotion": {"promote_archs": 0},  # select on the 20 screening archs, as EZNAS
+    "dedupe_fitness": {"dedupe": "fitness"},  # EZNAS's de-duplication
+    "no_immigrants": {"immigrants": 0},
+    "no_elites": {"elites": 0},
+    "one_tree": {"trees": 1, "root_kinds": (N,)},  # the network language without ensembles
+    "eznas_language": {"trees": 1, "root_kinds": KINDS},  # unit programs, mean over units
+    "seeded": {
+        "fill_survivors": True,
+        "seed_programs": _discover_seeded().search.seed_programs,
+    },
+}
+
+
+def ablation_arm(name: str, base: EvolveConfig | None = None) -> EvolveConfig:
+    """``base`` (default: ``ablate``) with one lever switched: ``ABLATION_ARMS[name]``."""
+    if name not in ABLATION_ARMS:
+        raise ValueError(f"Unknown ablation arm {name!r}; known: {', '.join(ABLATION_ARMS)}.")
+    base = base or _ablate()
+    return dataclasses.replace(
+        base, search=dataclasses.replace(base.search, **ABLATION_ARMS[name])
+    )
+
+
 CONFIGS = {
     "default": EvolveConfig,  # the defaults above: EZNAS's schedule, our fitness and de-dup
     "eznas": _eznas,  # EZNAS's search as its code ran it
     "discover": _discover,  # issue 14: network language, ensembles, four tasks
     "discover_seeded": _discover_seeded,  # discover from EZNAS-A, params, FLOPs; refilled
+    "ablate": _ablate,  # discover at an ablation's budget (ABLATION_ARMS switch its levers)
     "smoke": _smoke,  # the default search shrunk to a CPU test of a minute or two
 }
 
