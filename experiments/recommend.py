@@ -10,6 +10,11 @@ fixed validation sample of its search split; no test architecture is seen), and 
 ``--references='net_mean(...);log_params;ensemble2(...)'`` also scores known programs on the
 first search's validation sample with its fitness, to compare its best with hand design.
 
+``--confirm_top=K --confirm_archs=500`` re-scores the first K on a fresh confirmation sample
+of 500 search-split architectures per task (one per seed) and ranks them by that: the
+validation sample chose each generation's best, so its top values are biased upwards. The
+registry entries then follow the confirmed order.
+
 ``--test_archs_dir=DIR`` writes each search's test split per space
 (``DIR/<space>_seed<S>_test.txt``), the architectures its fitness never saw, for a held-out
 report scored in resumable parts with ``score.py --archs_file`` (see ``results/heldout``).
@@ -25,7 +30,7 @@ from absl import app, flags
 from zcjax.gp import checkpoint
 from zcjax.gp.checkpoint import CheckpointError
 from zcjax.gp.heldout import write_test_splits
-from zcjax.gp.recommend import recommend, reference_fitness
+from zcjax.gp.recommend import confirm, recommend, reference_fitness
 from zcjax.program import parse
 
 FLAGS = flags.FLAGS
@@ -35,6 +40,12 @@ flags.DEFINE_string(
     "references",
     None,
     "Programs (semicolon-separated text) to score on the first search's validation sample.",
+)
+flags.DEFINE_integer(
+    "confirm_top", 0, "Re-score this many of the best on the confirmation sample (0: off)."
+)
+flags.DEFINE_integer(
+    "confirm_archs", 500, "Architectures per task of the confirmation sample (search split)."
 )
 flags.DEFINE_string(
     "test_archs_dir",
@@ -64,9 +75,42 @@ def main(argv):
         print_references(FLAGS.workdirs[0], FLAGS.references)
     if FLAGS.test_archs_dir:
         write_splits(FLAGS.workdirs, FLAGS.test_archs_dir)
+    confirmed = {}
+    if FLAGS.confirm_top > 0:
+        try:
+            done = confirm(
+                FLAGS.workdirs,
+                recs[: FLAGS.confirm_top],
+                FLAGS.confirm_archs,
+                on_seed=lambda seed, n: print(
+                    f"scoring {n} programs of seed {seed} on its confirmation sample", flush=True
+                ),
+            )
+        except ValueError as e:
+            sys.exit(f"error: {e}")
+        print(f"\n# confirmed on {FLAGS.confirm_archs} search-split archs per task (per seed)")
+        print(
+            "| rank | confirmed | validation | seed | gen | "
+            + " | ".join(done[0].tasks)
+            + " | program |"
+        )
+        print("|---" * (len(done[0].tasks) + 6) + "|")
+        for i, c in enumerate(done, 1):
+            taus = " | ".join(f"{t:.3f}" for t in c.taus)
+            print(
+                f"| {i} | {c.fitness:+.3f} | {c.rec.validation_fitness:+.3f} | {c.rec.seed} "
+                f"| {c.rec.generation} | {taus} | `{c.rec.program}` |"
+            )
+        confirmed = {c.rec.program: c.fitness for c in done}
+        recs = [c.rec for c in done]
     print("\n# registry entries (zcjax/program/registry.py, PROGRAMS):")
     for i, r in enumerate(recs[: FLAGS.top]):
         name = "evolved" if i == 0 else f"evolved_{i + 1}"
+        extra = (
+            f"            confirmation_fitness={confirmed[r.program]:.4f},\n"
+            if r.program in confirmed
+            else ""
+        )
         print(
             f'    "{name}": ProgramSpec(\n'
             f'        "{r.program}",\n'
@@ -76,6 +120,7 @@ def main(argv):
             f"            seed={r.seed},\n"
             f"            generation={r.generation},\n"
             f"            validation_fitness={r.validation_fitness:.4f},\n"
+            f"{extra}"
             f"        ),\n"
             f"    ),"
         )

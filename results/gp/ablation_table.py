@@ -50,9 +50,13 @@ def main(root: Path) -> str:
             continue
         val = np.mean([runs[arm, s]["validation"] for s in seeds])
         paired = [s for s in seeds if ("all_levers", s) in runs]
-        diff = np.mean(
-            [runs[arm, s]["validation"] - runs["all_levers", s]["validation"] for s in paired]
-        ) if paired else float("nan")
+        diff = (
+            np.mean(
+                [runs[arm, s]["validation"] - runs["all_levers", s]["validation"] for s in paired]
+            )
+            if paired
+            else float("nan")
+        )
         gens = sorted({runs[arm, s]["generations"] for s in seeds})
         summary.append(
             {

@@ -112,3 +112,38 @@ def test_reference_fitness_is_the_signed_tau_on_the_validation_sample(data_dir):
     np.testing.assert_allclose(fitness, [want, -want], rtol=1e-6)
     with pytest.raises(ValueError, match="no validation sample"):
         reference_fitness(dataclasses.replace(config, validation_archs=0), programs)
+
+
+def test_confirm_rescores_the_top_on_a_fresh_sample_per_seed(tmp_path, data_dir):
+    """Each seed's programs are scored on that seed's confirmation sample (not its validation
+    sample) with the search's fitness, best confirmed first; params are the benchmark's."""
+    from zcjax.gp.heldout import confirmation_key
+    from zcjax.gp.recommend import confirm
+
+    def config(seed):
+        return dataclasses.replace(
+            configs.SearchConfig(),
+            tasks=(Task("nb201", "cifar10"),),
+            validation_archs=12,
+            test_archs=50,
+            seed=seed,
+            settings=Settings(num_inits=1, batch_size=2, data_dir=str(data_dir)),
+        )
+
+    a = _save(tmp_path / "a", 0, [_record(0, "net_neg(log_params)", 0.9)], config(0))
+    b = _save(tmp_path / "b", 1, [_record(0, "log_params", 0.2)], config(1))
+    recs = recommend([a, b])
+    assert [r.program for r in recs] == ["net_neg(log_params)", "log_params"]
+    done = confirm([a, b], recs, 15)
+    assert [c.rec.program for c in done] == ["log_params", "net_neg(log_params)"]
+    for c in done:
+        td = load_tasks(config(c.rec.seed))[0]
+        archs = sample_task_archs(confirmation_key(c.rec.seed), [td], 15)[0]
+        assert not set(archs) & set(td.test)  # drawn from the search split
+        assert archs != sample_task_archs(validation_key(c.rec.seed), [td], 15)[0]
+        tau = scipy.stats.kendalltau(td.benchmark.column("params_cifar10", archs), td.target(archs))
+        sign = -1 if c.rec.program.startswith("net_neg") else 1
+        np.testing.assert_allclose(c.fitness, sign * tau.statistic, rtol=1e-6)
+        assert c.tasks == ("nb201:cifar10",) and c.taus == (c.fitness,)
+    with pytest.raises(ValueError, match="at least 3"):
+        confirm([a, b], recs, 2)

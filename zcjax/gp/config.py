@@ -347,9 +347,7 @@ def ablation_arm(name: str, base: EvolveConfig | None = None) -> EvolveConfig:
     if name not in ABLATION_ARMS:
         raise ValueError(f"Unknown ablation arm {name!r}; known: {', '.join(ABLATION_ARMS)}.")
     base = base or _ablate()
-    return dataclasses.replace(
-        base, search=dataclasses.replace(base.search, **ABLATION_ARMS[name])
-    )
+    return dataclasses.replace(base, search=dataclasses.replace(base.search, **ABLATION_ARMS[name]))
 
 
 CONFIGS = {

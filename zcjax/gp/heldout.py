@@ -100,6 +100,12 @@ def validation_key(seed: int) -> jax.Array:
     return jax.random.fold_in(Keys.of(seed).split, 0)
 
 
+def confirmation_key(seed: int) -> jax.Array:
+    """Key of the confirmation sample (``recommend.confirm``): ``fold_in(split key, 2)``,
+    beside the validation and structural keys."""
+    return jax.random.fold_in(Keys.of(seed).split, 2)
+
+
 STRUCTURAL_ARCHS = 2  # architectures the structural check runs on
 
 

@@ -12,10 +12,12 @@ EZNAS-A's input is read three ways in public code; all three are here, selectabl
   data, as third-party re-implementations (PicoNAS) read it.
 
 ``evolved``, ``evolved_2``, ... are ours (issue 14): the generation bests of the searches in
-``results/gp/`` with the best fitness on their search's validation sample, as
-``experiments/recommend.py`` lists them (the searches of one seed share that sample, other seeds
-draw another of the same size; programs a search was seeded with are not candidates); each ``origin`` names its search. They were searched
-at batch 16 with EZNAS's input normalisation (``SearchConfig.settings``).
+``results/gp/``, ranked by ``experiments/recommend.py --confirm_top``: by their search's
+fitness on a confirmation sample of the search split (500 architectures per NB201 task; never a
+test architecture), after their validation sample (100 per task) had picked them. The searches
+of one seed share these samples, other seeds draw their own of the same size; programs a search
+was seeded with are not candidates. Each ``origin`` names its search. They were searched at
+batch 16 with EZNAS's input normalisation (``SearchConfig.settings``).
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ CROSS_ENTROPY = "cross_entropy"
 @dataclasses.dataclass(frozen=True)
 class Origin:
     """Where an evolved program came from: the search (its command and seed), the generation
-    whose best it was, and its fitness on that search's validation sample, which chose it."""
+    whose best it was, its fitness on that search's validation sample and, where the choice
+    was confirmed (``recommend.py --confirm_top``), on the larger confirmation sample."""
 
     command: str
     seed: int
     generation: int
     validation_fitness: float
+    confirmation_fitness: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +57,15 @@ class ProgramSpec:
     def program(self) -> Program:
         return parse(self.text)
 
+
+_SEEDED_0 = (
+    "python experiments/evolve.py --config=discover_seeded --seed=0 "
+    "--workdir=results/gp/discover_seeded_seed0"
+)
+_SEEDED_1 = (
+    "python experiments/evolve.py --config=discover_seeded --seed=1 "
+    "--workdir=results/gp/discover_seeded_seed1"
+)
 
 PROGRAMS = {
     "eznas_a": ProgramSpec(
@@ -98,66 +111,74 @@ PROGRAMS = {
         "EZNAS program found on NDS-NASNet",
     ),
     "evolved": ProgramSpec(
+        "ensemble3(net_sum(gt(normalize(sigmoid(relu(kl_div(conv_in_grad@perturbed, "
+        "bn_out@perturbed)))), weight_grad@perturbed)), "
+        "net_abslog(net_neg(net_add(log_params, log_flops))), "
+        "net_mean(frobenius_norm(sigmoid(logdet(sign(conv_in@noise))))))",
+        "evolved (issue 14): best of generation 8, seed 0 of discover_seeded; a kl_div tree of "
+        "conv-input gradients and BN outputs, a size term and EZNAS-A's tree on noise conv "
+        "inputs, by the sum of log-ranks (no EZNAS-A member)",
+        origin=Origin(
+            _SEEDED_0,
+            seed=0,
+            generation=8,
+            validation_fitness=0.6909,
+            confirmation_fitness=0.7034,
+        ),
+    ),
+    "evolved_2": ProgramSpec(
+        "ensemble3(net_sum(gt(normalize(sigmoid(relu(kl_div(conv_in_grad@perturbed, "
+        "bn_out@perturbed)))), weight_grad@perturbed)), "
+        "net_abslog(net_neg(net_add(log_params, log_flops))), "
+        "net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))))",
+        "evolved (issue 14): best of generation 5, seed 0 of discover_seeded; the kl_div tree, "
+        "a size term and EZNAS-A, by the sum of log-ranks",
+        origin=Origin(
+            _SEEDED_0,
+            seed=0,
+            generation=5,
+            validation_fitness=0.6508,
+            confirmation_fitness=0.6734,
+        ),
+    ),
+    "evolved_3": ProgramSpec(
+        "ensemble3(net_mean(frobenius_norm(sigmoid(logdet(sign(conv_in@perturbed))))), "
+        "net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))), log_flops)",
+        "evolved (issue 14): best of generation 7, seed 0 of discover_seeded; EZNAS-A's tree "
+        "on perturbed conv inputs, EZNAS-A and log FLOPs, by the sum of log-ranks",
+        origin=Origin(
+            _SEEDED_0,
+            seed=0,
+            generation=7,
+            validation_fitness=0.6710,
+            confirmation_fitness=0.6661,
+        ),
+    ),
+    "evolved_4": ProgramSpec(
         "ensemble3(net_mean(frobenius_norm(sigmoid(logdet(sign(conv_in@perturbed))))), "
         "log_params, net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))))",
         "evolved (issue 14): best of generation 3, seed 0 of discover_seeded; EZNAS-A's tree "
         "on perturbed conv inputs, log params and EZNAS-A, by the sum of log-ranks",
         origin=Origin(
-            "python experiments/evolve.py --config=discover_seeded --seed=0 "
-            "--workdir=results/gp/discover_seeded_seed0",
+            _SEEDED_0,
             seed=0,
             generation=3,
             validation_fitness=0.6590,
+            confirmation_fitness=0.659,
         ),
     ),
-    "evolved_2": ProgramSpec(
+    "evolved_5": ProgramSpec(
         "ensemble3(net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))), "
         "net_mul(log_flops, log_flops), "
         "net_mean(frobenius_norm(sigmoid(logdet(exp(gt(conv_in@perturbed, bn_out_grad@perturbed)))))))",
         "evolved (issue 14): best of generation 10, seed 1 of discover_seeded; EZNAS-A, log "
         "FLOPs and a logdet tree on perturbed inputs, by the sum of log-ranks",
         origin=Origin(
-            "python experiments/evolve.py --config=discover_seeded --seed=1 "
-            "--workdir=results/gp/discover_seeded_seed1",
+            _SEEDED_1,
             seed=1,
             generation=10,
             validation_fitness=0.6463,
-        ),
-    ),
-    "evolved_3": ProgramSpec(
-        "ensemble3(net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))), "
-        "net_add(net_mul(log_flops, log_flops), net_min(weight)), net_add(log_flops, log_params))",
-        "evolved (issue 14): best of generation 7, seed 1 of discover_seeded",
-        origin=Origin(
-            "python experiments/evolve.py --config=discover_seeded --seed=1 "
-            "--workdir=results/gp/discover_seeded_seed1",
-            seed=1,
-            generation=7,
-            validation_fitness=0.5659,
-        ),
-    ),
-    "evolved_4": ProgramSpec(
-        "net_abslog(net_sum(mean(numel(bn_out@data))))",
-        "evolved (issue 14): best of generation 1, seed 0 of discover; structural (sum of "
-        "activation sizes)",
-        origin=Origin(
-            "python experiments/evolve.py --config=discover --seed=0 "
-            "--workdir=results/gp/discover_seed0",
-            seed=0,
-            generation=1,
-            validation_fitness=0.5271,
-        ),
-    ),
-    "evolved_5": ProgramSpec(
-        "ensemble3(net_std(gt0(logdet(weight_grad@noise))), net_mul(log_params, log_flops), "
-        "net_abslog(net_sum(mean(numel(bn_out@data)))))",
-        "evolved (issue 14): best of generation 2, seed 0 of discover",
-        origin=Origin(
-            "python experiments/evolve.py --config=discover --seed=0 "
-            "--workdir=results/gp/discover_seed0",
-            seed=0,
-            generation=2,
-            validation_fitness=0.5158,
+            confirmation_fitness=0.6459,
         ),
     ),
 }
