@@ -102,7 +102,7 @@ def main(argv):
                 f"| {c.rec.generation} | {taus} | `{c.rec.program}` |"
             )
         confirmed = {c.rec.program: c.fitness for c in done}
-        recs = [c.rec for c in done]
+        recs = [c.rec for c in done] + recs[FLAGS.confirm_top :]  # the rest unconfirmed
     print("\n# registry entries (zcjax/program/registry.py, PROGRAMS):")
     for i, r in enumerate(recs[: FLAGS.top]):
         name = "evolved" if i == 0 else f"evolved_{i + 1}"
