@@ -51,10 +51,7 @@ def retarget(
     """
     space = get_space(sf.settings.get("space", "nb201"))
     benchmark = space.load_benchmark(data_dir)
-    if target not in benchmark.table:
-        raise ValueError(
-            f"unknown target column {target!r}; columns are: {', '.join(benchmark.table.columns)}"
-        )
+    benchmark.require_column(target)
     values = benchmark.column(target, [space.parse(a) for a in sf.arch_strings])
     return dataclasses.replace(sf, target=values, settings={**sf.settings, "target": target})
 

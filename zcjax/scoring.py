@@ -138,10 +138,8 @@ def run_scoring(
             source = f"standard-normal noise, labels in 0..{data.NUM_CLASSES[config.dataset] - 1}"
         notes.append(f"inputs: {source}, {size}x{size}, batch {settings.batch_size}")
     target_name = config.target or space.default_target(config.dataset)
-    if benchmark is not None and target_name not in benchmark.table:
-        raise ValueError(
-            f"Unknown target column {target_name!r}; columns are: {', '.join(benchmark.table.columns)}"
-        )
+    if benchmark is not None:
+        benchmark.require_column(target_name)
     key = jax.random.key(config.seed)
     key_archs, key_score = jax.random.split(key)
     if archs is not None:

@@ -132,3 +132,11 @@ def test_written_test_splits_read_back_as_the_split(data_dir, tmp_path):
     assert len(tasks[0].test) == 1000 and len(tasks[3].test) == 60
     other = heldout.write_test_splits(dataclasses.replace(config, seed=4), tmp_path / "splits")
     assert other[0].read_text() != paths[0].read_text()  # each seed has its own split
+
+
+def test_unknown_target_column_is_one_line_naming_the_task():
+    config = SearchConfig(tasks=parse_tasks("nb201:cifar10:cifar10_tset"))
+    with pytest.raises(ValueError, match="unknown target column 'cifar10_tset'; columns are") as e:
+        load_tasks(config)
+    assert str(e.value).startswith("Task nb201:cifar10:cifar10_tset: ")
+    assert "\n" not in str(e.value) and "cifar10_valid" in str(e.value)

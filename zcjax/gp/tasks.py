@@ -160,8 +160,7 @@ def load_tasks(config: SearchConfig, min_search: int | None = None) -> list[Task
         space = get_space(task.space)
         benchmark = space.load_benchmark(config.settings.data_dir)
         target = task.target or space.default_target(task.dataset)
-        if target not in benchmark.table:
-            raise ValueError(f"Task {task}: unknown target column {target!r}.")
+        benchmark.require_column(target, context=f"Task {task}: ")
         pool = benchmark.archs if space.enumerate is None else space.enumerate()
         _, test_archs = split_sizes(task.space, len(pool), config.test_archs, min_search)
         search, test = split_archs(

@@ -39,6 +39,13 @@ class Benchmark:
             raise KeyError(f"No architecture with official index {index} in {self.table.source}.")
         return int(rows[0])
 
+    def require_column(self, name: str, context: str = "") -> None:
+        """Raises ValueError (one line: ``context``, the name and the known columns) unless the
+        table has column ``name``; what every caller that takes a target column checks first."""
+        if name not in self.table:
+            known = ", ".join(self.table.columns)
+            raise ValueError(f"{context}unknown target column {name!r}; columns are: {known}")
+
     def column(self, name: str, archs: Sequence[Hashable]) -> np.ndarray:
         """Values of column ``name`` for ``archs`` (NaN where an arch is not in the table)."""
         values = np.asarray(self.table[name], np.float64)
