@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import collections
+import gc
+
 import jax
 import numpy as np
 import pytest
 
 from zcjax import compiles, stats
-from zcjax.gp.evaluate import StackedStats, population_scores
-from zcjax.program import network_score, parse
+from zcjax.gp.evaluate import StackedStats, population_scores, score_programs
+from zcjax.program import host_primitives, network_score, parse
 from zcjax.recipe import arch_stats
 from zcjax.settings import Settings
 from zcjax.spaces import get_space
@@ -83,10 +86,16 @@ def test_host_and_device_executors_agree(setup):
     np.testing.assert_allclose(host, device, rtol=2e-5, atol=1e-6)
     assert np.array_equal(np.isnan(host), np.isnan(device))
     assert np.isfinite(host[[0, 1, 3, 5, 6]]).all()
-    # Only determinants compile (per matrix size and padded count), and only once.
+    # Only determinants compile: a few block sizes per (primitive, matrix size), so once the
+    # sizes were seen a new program compiles nothing.
     fresh = [parse("mean(logdet(mul(sign(relu_in@data), bn_out_grad@noise)))")]
+    fresher = [parse("mean(logdet(add(relu_in@data, bn_out_grad@noise)))")]
     with compiles.count_compiles() as c:
         host_stats.scores(fresh + programs)
+    sizes = {x.shape[-1] for st in all_stats for layer in st.layers for x in layer.values()}
+    assert c.count <= 2 * len(sizes) * len(host_primitives._BLOCKS)
+    with compiles.count_compiles() as c:
+        host_stats.scores(fresher)
     assert c.count == 0, f"the NumPy executor compiled {c.count} kernels"
 
 
@@ -137,3 +146,28 @@ def test_stack_padding_wastes_at_most_a_third_with_few_sizes():
     sizes = {n: _bucket(n) for n in range(1, 1025)}
     assert all(n <= b and (b - n) / b <= 1 / 3 for n, b in sizes.items())
     assert len(set(sizes.values())) <= 2 * 10 + 1  # 2^k and 3 * 2^k up to 1024
+
+
+def test_scoring_leaves_no_reference_cycles():
+    """Statistics must be freed by reference counting as soon as a chunk is done: the
+    evaluator no longer runs the cyclic collector per chunk (it cost 10% of a search), so a
+    cycle (a recursive closure holding terminals, a memo, unit scores) would hold them."""
+    space = get_space("nb201")
+    archs = [space.parse(a) for a in ARCHS]
+    programs = [parse(t) for t in PROGRAMS] + [
+        parse("net_std(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data)))))"),
+        parse("ensemble2(net_mean(mean(relu_in@data)), log_params)"),
+    ]
+    key = jax.random.key(0)
+    score_programs(key, programs, space, archs, "cifar10", SETTINGS, arch_chunk=2)  # warm
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        scores = score_programs(key, programs, space, archs, "cifar10", SETTINGS, arch_chunk=2)
+        gc.collect()  # with score_programs' own collection, finds every cycle it left
+        garbage = [getattr(o, "__qualname__", type(o).__name__) for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert np.isfinite(scores[0]).all() and np.isnan(scores[2]).all()  # valid and invalid ran
+    assert garbage == [], collections.Counter(garbage).most_common(5)

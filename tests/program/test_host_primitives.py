@@ -6,7 +6,8 @@ import jax
 import numpy as np
 import pytest
 
-from zcjax.program.host_primitives import HOST_PRIMITIVES, host_kernel
+from zcjax.program import host_primitives
+from zcjax.program.host_primitives import HOST_PRIMITIVES, distinct_rows, host_kernel
 from zcjax.program.kinds import AM, WM, A, S, W
 from zcjax.program.primitives import UNIT_PRIMITIVES
 
@@ -75,3 +76,40 @@ def test_scalar_broadcasting_is_per_unit():
     np.testing.assert_array_equal(out[0], 2.0)
     np.testing.assert_array_equal(out[1], 5.0)
     np.testing.assert_array_equal(host_kernel("add")(s, a)[1], 6.0)
+
+
+def test_distinct_rows_groups_equal_bits_and_survives_key_collisions(monkeypatch):
+    rng = np.random.default_rng(1)
+    base = np.sign(rng.standard_normal((5, 4, 4))).astype(np.float32)
+    base[4] = -0.0  # equal to zeros as values, not as bits
+    rows = base[rng.integers(0, 5, 40)]
+    rows[0] = 0.0
+    first, inverse = distinct_rows(rows)
+    assert len(first) == len({r.tobytes() for r in rows})
+    np.testing.assert_array_equal(rows[first][inverse].view(np.uint32), rows.view(np.uint32))
+    # Every key equal (a projection on zeros): the bit check must still split the groups.
+    monkeypatch.setattr(host_primitives, "_key_weights", lambda size: np.zeros(size, np.float32))
+    first, inverse = distinct_rows(rows)
+    assert len(first) == len({r.tobytes() for r in rows})
+    np.testing.assert_array_equal(rows[first][inverse].view(np.uint32), rows.view(np.uint32))
+
+
+@pytest.mark.parametrize("name", ["det", "logdet"])
+def test_determinants_of_repeated_singular_matrices_equal_jax_bit_for_bit(name):
+    """The host executor computes each distinct matrix once; repeated and exactly singular
+    sign matrices (round-off determinants) must still give JAX's bits."""
+    rng = np.random.default_rng(2)
+    pool = np.sign(rng.standard_normal((6, 8, 8))).astype(np.float32)
+    pool[:3, 1] = pool[:3, 0]  # duplicate rows: singular, determinant is round-off
+    a = pool[rng.integers(0, 6, (3, 16))]  # [R=3, 16 matrices, 8, 8]
+    want = np.asarray(jax.jit(jax.vmap(UNIT_PRIMITIVES[name].fn))(a))
+    got = host_kernel(name)(a)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+@pytest.mark.parametrize("m", [1, 63, 64, 65, 1100, 16384 + 1024 + 3, 600_000])
+def test_determinant_blocks_cover_every_matrix_with_few_sizes(m):
+    sizes = host_primitives._block_sizes(m)
+    assert set(sizes) <= set(host_primitives._BLOCKS)
+    assert m <= sum(sizes) < m + 64
+    assert sizes == sorted(sizes, reverse=True)

@@ -130,7 +130,10 @@ def unit_output(
             memo.put(key, out)
         return out, j
 
-    return run(0)[0]
+    try:
+        return run(0)[0]
+    finally:
+        run = None  # a recursive closure is a reference cycle; left, it holds the terminals
 
 
 def layer_score(program: Program, terminals: Terminals) -> jax.Array:
@@ -186,7 +189,10 @@ def fits(program: Program, shapes: tuple[tuple[str, tuple[int, ...]], ...]) -> b
             args.append(value)
         return _primitive_spec(name, tuple(args)), j
 
-    return spec(0)[0] is not None
+    try:
+        return spec(0)[0] is not None
+    finally:
+        spec = None  # break the recursive closure's reference cycle
 
 
 def _layer_inputs(program: Program, layer: Terminals, lead: int) -> tuple[Terminals, tuple]:

@@ -109,7 +109,10 @@ def network_values(
         with np.errstate(all="ignore"):
             return fn(*args), j
 
-    value = run(0)[0]
+    try:
+        value = run(0)[0]
+    finally:
+        run = None  # a recursive closure is a reference cycle; left, it holds the unit scores
     return np.where(np.isfinite(value), value, np.nan)
 
 

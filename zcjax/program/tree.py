@@ -101,7 +101,10 @@ def _to_text(nodes: tuple[str, ...]) -> str:
             args.append(text)
         return f"{name}({', '.join(args)})", j
 
-    text, end = build(0)
+    try:
+        text, end = build(0)
+    finally:
+        build = None  # break the recursive closure's reference cycle
     if end != len(nodes):
         raise ProgramError(f"Prefix nodes {nodes} hold more than one tree.")
     return text
@@ -140,7 +143,10 @@ def _node_kinds(nodes: tuple[str, ...], text: str | None = None, positions=None)
 
     if not nodes:
         raise ProgramError("Empty program.")
-    end = visit(0)
+    try:
+        end = visit(0)
+    finally:
+        visit = None  # break the recursive closure's reference cycle (programs are made often)
     if end != len(nodes):
         raise _error(*where(end), "Unexpected extra nodes after a complete program.")
     return tuple(kinds)
@@ -207,7 +213,10 @@ def parse(text: str) -> Program:
         elif i < len(tokens) and tokens[i][0] == "(":
             raise _error(text, pos, f"{tok!r} is a terminal and takes no arguments.")
 
-    expr()
+    try:
+        expr()
+    finally:
+        expr = None  # break the recursive closure's reference cycle
     if i != len(tokens):
         raise _error(text, tokens[i][1], f"Unexpected {tokens[i][0]!r} after a complete program.")
     _node_kinds(tuple(nodes), text, positions)  # type errors point into the text
