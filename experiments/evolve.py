@@ -152,6 +152,9 @@ def main(argv):
         sys.exit(f"error: {e}")
     search_s = time.time() - start
     print(f"search: {state.generation} generations in {search_s:.1f}s this call")
+    if report.top_k == 0:
+        print("held-out: off (top_k=0; --top_k=3 scores the best three on the test split)")
+        return
     progress = printer(lambda line: print(f"held-out: {line}", flush=True), every_s=30)
     best, rows = heldout.run_heldout(
         config, report, state, FLAGS.workdir, progress if writer else None

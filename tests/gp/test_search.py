@@ -376,6 +376,7 @@ def test_named_configs():
     # The ablation: every arm is ``ablate`` with exactly its own fields switched, and valid.
     ablate = get_config("ablate").search
     assert [str(t) for t in ablate.tasks] == ["nb201:cifar10", "nds_darts_in:imagenet@32"]
+    assert get_config("ablate").heldout.top_k == 0  # arms compared on validation, not test
     for arm, fields in ABLATION_ARMS.items():
         switched = ablation_arm(arm).search
         switched.validate()
@@ -427,6 +428,9 @@ def test_evolve_cli_smoke_and_resume(tmp_path, data_dir):
     again = run_cli("--config=smoke", f"--workdir={work}", "--baselines=params", data, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "starting at generation 2" in again.stdout and "gen   0" not in again.stdout
+    quiet = run_cli("--config=smoke", f"--workdir={work}", "--top_k=0", data, cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert "held-out: off" in quiet.stdout and "held-out test split" not in quiet.stdout
     bad = run_cli("--config=smoke", "--tasks=nb201", data, cwd=tmp_path)
     assert bad.returncode != 0 and "error: Task 'nb201'" in bad.stderr
     assert "Traceback" not in bad.stderr
