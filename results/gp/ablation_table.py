@@ -46,8 +46,15 @@ def main(root: Path) -> str:
     rows = []
     for (arm, seed), r in runs.items():
         rows.append(
-            {"arm": arm, "seed": seed}
-            | {k: round(v, 3) for k, v in r.items() if k != "best_so_far"}
+            {
+                "arm": arm,
+                "seed": seed,
+                "generations": r["generations"],
+                "validation": f"{r['validation']:+.3f}",
+                "best": f"{r['best']:+.3f}",
+                "rankings": f"{r['rankings']:.1f}",
+                "wall_s": f"{r['wall_s']:.0f}",
+            }
         )
     summary = []
     for arm in ABLATION_ARMS:
@@ -68,8 +75,8 @@ def main(root: Path) -> str:
                 "arm": arm,
                 "seeds": ",".join(map(str, seeds)),
                 "generations": ",".join(map(str, gens)),
-                "validation": round(float(val), 3),
-                "vs all_levers": round(float(diff), 3),
+                "validation": f"{val:+.3f}",
+                "vs all_levers": f"{diff:+.3f}",
             }
         )
     text = (
