@@ -250,8 +250,10 @@ def bench_gp(
     settings: Settings,
     num_programs: int = 50,
     baseline_programs: int = 5,
+    arch_chunk: int = 4,
 ) -> list[dict]:
-    """A GP generation's evaluation: ``num_programs`` random programs on ``archs``.
+    """A GP generation's evaluation: ``num_programs`` random programs on ``archs``, with
+    statistics of ``arch_chunk`` architectures held at once (``gp.evaluate.score_programs``).
 
     Population-major (``gp.evaluate.score_programs``: statistics once per arch, programs
     interpreted on shared per-primitive kernels), cold then warm with a *new* population (as
@@ -271,7 +273,7 @@ def bench_gp(
         programs = population(k)
         timing = _timed(
             lambda programs=programs: gp_evaluate.score_programs(
-                key_stats, programs, space, archs, dataset, settings
+                key_stats, programs, space, archs, dataset, settings, arch_chunk
             )
         )
         n = len(programs) * len(archs)
@@ -279,6 +281,8 @@ def bench_gp(
             {
                 **_record("gp_population_major", phase, len(archs), timing),
                 "programs": len(programs),
+                "batch_size": settings.batch_size,
+                "arch_chunk": arch_chunk,
                 "program_archs_per_s": round(n / timing["seconds"], 2),
             }
         )

@@ -62,6 +62,9 @@ def test_benchmark_times_two_generations_of_a_search(data_dir):
         "--num_archs=2",
         "--batch_size=2",
     )
+    population = [r for r in records if r.get("bench") == "gp_population_major"]
+    # The population runs at discover's settings (the search the throughput target is about).
+    assert [(r["batch_size"], r["arch_chunk"]) for r in population] == [(16, 2)] * 2
     generations = [r for r in records if r.get("bench") == "gp_generation"]
     assert [r["phase"] for r in generations] == ["cold", "warm"]
     for r in generations:
