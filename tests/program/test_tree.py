@@ -111,3 +111,42 @@ def test_every_kind_is_reachable_from_terminals():
                 if all(a in produced for a in args):
                     produced.add(result)
     assert produced == set(ALL_KINDS)
+
+
+def test_programs_deeper_than_the_recursion_limit():
+    """Every walk (printing, typing, parsing, shape checks, evaluation) uses ``tree.fold``'s
+    explicit stack, so depth is not bounded by Python's recursion limit."""
+    import sys
+
+    from zcjax.program.compile import fits, unit_output
+
+    depth = sys.getrecursionlimit() + 100
+    text = "sign(" * depth + "relu_in@data" + ")" * depth
+    program = parse(text)
+    assert len(program) == depth + 1 and program.kind == "A"
+    assert str(program) == text and program.height == depth
+    assert fits(program, (("relu_in@data", (2, 3, 3, 4)),))
+    x = -np.ones((2, 3, 3, 4), np.float32)  # native [B, H, W, C]; the walk sees [B, C, H, W]
+    out = unit_output(program, {"relu_in@data": x}, op=lambda name: np.sign)
+    assert out.shape == (2, 4, 3, 3) and (out == -1).all()
+
+
+def test_fold_takes_subtrees_whole_and_reports_truncation():
+    from zcjax.program.tree import fold
+
+    nodes = ("add", "mean", "relu_in@data", "frobenius_norm", "sign", "weight")
+    seen = []
+
+    def leaf(i):  # take `mean(...)` whole, as a memo hit would
+        if nodes[i] == "mean":
+            return "M", 3
+        return (nodes[i], i + 1) if i in (2, 5) else None
+
+    def apply(i, args):
+        seen.append(i)
+        return f"{nodes[i]}[{','.join(args)}]"
+
+    assert fold(nodes, leaf, apply) == ("add[M,frobenius_norm[sign[weight]]]", 6)
+    assert seen == [4, 3, 0]  # children before parents; node 2 never visited
+    with pytest.raises(ProgramError, match="ends before all arguments"):
+        fold(nodes[:5], leaf, apply)

@@ -26,7 +26,7 @@ from zcjax.program import network
 from zcjax.program.kinds import E, W
 from zcjax.program.primitives import PRIMITIVES
 from zcjax.program.terminals import TERMINAL_KINDS
-from zcjax.program.tree import Program
+from zcjax.program.tree import Program, fold
 
 if TYPE_CHECKING:  # statistics are only read here: parsing programs needs no engine
     from zcjax.stats import Stats
@@ -109,31 +109,26 @@ def unit_output(
         (``SubtreeMemo``): a subtree found there is not recomputed.
     """
     nodes = program.nodes
+    keys = {}  # node -> its subtree's nodes, the memo's key
 
-    def run(i: int) -> tuple[jax.Array, int]:
+    def leaf(i):
         name = nodes[i]
         if name in TERMINAL_KINDS:
             x = terminals[name]
             return (x if torch_layout else to_torch_layout(name, x)), i + 1
-        if memo is not None:
-            key = nodes[i : program.subtree_end(i)]
-            hit = memo.take(key)
-            if hit is not None:
-                return hit, i + len(key)
-        fn = PRIMITIVES[name].fn if op is None else op(name)
-        args, j = [], i + 1
-        for _ in range(PRIMITIVES[name].arity):
-            value, j = run(j)
-            args.append(value)
-        out = fn(*args)
-        if memo is not None:
-            memo.put(key, out)
-        return out, j
+        if memo is None:
+            return None
+        keys[i] = key = nodes[i : program.subtree_end(i)]
+        hit = memo.take(key)
+        return None if hit is None else (hit, i + len(key))
 
-    try:
-        return run(0)[0]
-    finally:
-        run = None  # a recursive closure is a reference cycle; left, it holds the terminals
+    def apply(i, args):
+        out = (PRIMITIVES[nodes[i]].fn if op is None else op(nodes[i]))(*args)
+        if memo is not None:
+            memo.put(keys[i], out)
+        return out
+
+    return fold(nodes, leaf, apply)[0]
 
 
 def layer_score(program: Program, terminals: Terminals) -> jax.Array:
@@ -176,23 +171,17 @@ def fits(program: Program, shapes: tuple[tuple[str, tuple[int, ...]], ...]) -> b
     shape_of = dict(shapes)
     nodes = program.nodes
 
-    def spec(i: int) -> tuple[Spec | None, int]:
+    def leaf(i):
         name = nodes[i]
-        if name in TERMINAL_KINDS:  # a zero-stride view gives the layout's shape, no memory
-            view = np.broadcast_to(np.float32(0), shape_of[name])
-            return (to_torch_layout(name, view).shape, np.dtype(np.float32)), i + 1
-        args, j = [], i + 1
-        for _ in range(PRIMITIVES[name].arity):
-            value, j = spec(j)
-            if value is None:
-                return None, j
-            args.append(value)
-        return _primitive_spec(name, tuple(args)), j
+        if name not in TERMINAL_KINDS:
+            return None
+        view = np.broadcast_to(np.float32(0), shape_of[name])  # zero strides: no memory
+        return (to_torch_layout(name, view).shape, np.dtype(np.float32)), i + 1
 
-    try:
-        return spec(0)[0] is not None
-    finally:
-        spec = None  # break the recursive closure's reference cycle
+    def apply(i, args):
+        return None if None in args else _primitive_spec(nodes[i], tuple(args))
+
+    return fold(nodes, leaf, apply)[0] is not None
 
 
 def _layer_inputs(program: Program, layer: Terminals, lead: int) -> tuple[Terminals, tuple]:

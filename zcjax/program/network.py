@@ -20,7 +20,7 @@ import numpy as np
 from zcjax.metrics import log_rank_sum
 from zcjax.program import netops
 from zcjax.program.kinds import NETWORK_KINDS, E
-from zcjax.program.tree import Program
+from zcjax.program.tree import Program, fold
 
 # (unit scores [L, K] float, fitting [L] bool) of each of M networks, for one unit program.
 UnitScores = Callable[[Program], Sequence[tuple[np.ndarray, np.ndarray]]]
@@ -89,30 +89,25 @@ def network_values(
         raise ValueError(f"{program} has kind {program.kind}, not N (a network value).")
     nodes, m = program.nodes, len(facts)
 
-    def run(i: int) -> tuple[np.ndarray, int]:
+    def leaf(i):
         name = nodes[i]
         if name in netops.NETWORK_TERMINALS:
             column = np.array([f.terminal(name) for f in facts], np.float64)[:, None]
             return np.broadcast_to(column, (m, num_inits)), i + 1
-        if name in netops.REDUCERS:
-            end = program.subtree_end(i + 1)
-            reduce = netops.REDUCERS[name][0]
-            per_net = unit_scores(Program(nodes[i + 1 : end]))
-            with np.errstate(invalid="ignore", over="ignore"):
-                value = [reduce(s, f, fa.stages) for (s, f), fa in zip(per_net, facts)]
-            return np.asarray(value, np.float64).reshape(m, num_inits), end
-        fn, arity, _ = netops.ARITHMETIC[name]
-        args, j = [], i + 1
-        for _ in range(arity):
-            value, j = run(j)
-            args.append(value)
-        with np.errstate(all="ignore"):
-            return fn(*args), j
+        if name not in netops.REDUCERS:
+            return None
+        end = program.subtree_end(i + 1)
+        reduce = netops.REDUCERS[name][0]
+        per_net = unit_scores(Program(nodes[i + 1 : end]))
+        with np.errstate(invalid="ignore", over="ignore"):
+            value = [reduce(s, f, fa.stages) for (s, f), fa in zip(per_net, facts)]
+        return np.asarray(value, np.float64).reshape(m, num_inits), end
 
-    try:
-        value = run(0)[0]
-    finally:
-        run = None  # a recursive closure is a reference cycle; left, it holds the unit scores
+    def apply(i, args):
+        with np.errstate(all="ignore"):
+            return netops.ARITHMETIC[nodes[i]][0](*args)
+
+    value = fold(nodes, leaf, apply)[0]
     return np.where(np.isfinite(value), value, np.nan)
 
 

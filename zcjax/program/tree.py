@@ -90,21 +90,48 @@ def arity(name: str) -> int:
     return PRIMITIVES[name].arity if name in PRIMITIVES else 0
 
 
-def _to_text(nodes: tuple[str, ...]) -> str:
-    def build(i: int) -> tuple[str, int]:
-        name = nodes[i]
-        if name not in PRIMITIVES:
-            return name, i + 1
-        args, j = [], i + 1
-        for _ in range(PRIMITIVES[name].arity):
-            text, j = build(j)
-            args.append(text)
-        return f"{name}({', '.join(args)})", j
+def fold(nodes: tuple[str, ...], leaf, apply, start: int = 0):
+    """The value of the prefix tree rooted at ``nodes[start]``, computed bottom-up.
 
-    try:
-        text, end = build(0)
-    finally:
-        build = None  # break the recursive closure's reference cycle
+    Args:
+      leaf: ``leaf(i)`` -> ``(value, end)`` where the subtree at node i is taken whole (a
+        terminal, a memo hit, an opaque reducer), ``end`` one past it; None to descend into
+        node i's arguments.
+      apply: ``apply(i, args)`` -> node i's value from its arguments' values (a list).
+    Returns:
+      ``(value, end)``, ``end`` one past the subtree.
+
+    One walker for every tree walk, with an explicit stack: a recursive closure would be a
+    reference cycle, keeping whatever it reads (terminals, memos, unit scores) alive until
+    Python's cyclic collector runs.
+    """
+    frames: list[tuple[int, int, list]] = []  # (node, arity, its argument values so far)
+    i = start
+    while True:
+        if i >= len(nodes):
+            raise ProgramError(f"Program {tuple(nodes)} ends before all arguments are given.")
+        taken = leaf(i)
+        if taken is None and arity(nodes[i]):
+            frames.append((i, arity(nodes[i]), []))
+            i += 1
+            continue
+        value, i = taken if taken is not None else (apply(i, []), i + 1)
+        while frames:
+            node, n, args = frames[-1]
+            args.append(value)
+            if len(args) < n:
+                break
+            frames.pop()
+            value = apply(node, args)
+        else:
+            return value, i
+
+
+def _to_text(nodes: tuple[str, ...]) -> str:
+    def leaf(i):
+        return None if nodes[i] in PRIMITIVES else (nodes[i], i + 1)
+
+    text, end = fold(nodes, leaf, lambda i, args: f"{nodes[i]}({', '.join(args)})")
     if end != len(nodes):
         raise ProgramError(f"Prefix nodes {nodes} hold more than one tree.")
     return text
@@ -117,36 +144,29 @@ def _node_kinds(nodes: tuple[str, ...], text: str | None = None, positions=None)
     def where(i):
         return (text, positions[i]) if text is not None else (str(nodes), 0)
 
-    def visit(i: int) -> int:
-        if i >= len(nodes):
-            raise ProgramError(f"Program {nodes} ends before all arguments are given.")
+    def leaf(i):
         name = nodes[i]
         if name in TERMINAL_KINDS:
             kinds[i] = TERMINAL_KINDS[name]
-            return i + 1
+            return kinds[i], i + 1
         if name not in PRIMITIVES:
             raise _error(*where(i), f"Unknown name {name!r}: not a primitive or terminal.")
-        prim = PRIMITIVES[name]
-        j, child_kinds = i + 1, []
-        for _ in range(prim.arity):
-            child_kinds.append(kinds[j] if j < len(nodes) else None)
-            end = visit(j)
-            child_kinds[-1] = kinds[j]
-            j = end
-        result = prim.result_kind(tuple(child_kinds))
-        if result is None:
+        return None
+
+    def apply(i, child_kinds):
+        prim = PRIMITIVES[nodes[i]]
+        kinds[i] = prim.result_kind(tuple(child_kinds))
+        if kinds[i] is None:
             got = ", ".join(f"{k} ({DESCRIPTIONS[k]})" for k in child_kinds)
             allowed = "; ".join(f"({', '.join(a)}) -> {r}" for a, r in prim.signatures)
-            raise _error(*where(i), f"Type error: {name} does not take {got}. It takes: {allowed}.")
-        kinds[i] = result
-        return j
+            raise _error(
+                *where(i), f"Type error: {nodes[i]} does not take {got}. It takes: {allowed}."
+            )
+        return kinds[i]
 
     if not nodes:
         raise ProgramError("Empty program.")
-    try:
-        end = visit(0)
-    finally:
-        visit = None  # break the recursive closure's reference cycle (programs are made often)
+    _, end = fold(nodes, leaf, apply)
     if end != len(nodes):
         raise _error(*where(end), "Unexpected extra nodes after a complete program.")
     return tuple(kinds)
@@ -190,8 +210,8 @@ def parse(text: str) -> Program:
             raise _error(text, pos, f"Expected {value!r}, found {tok!r}.")
         i += 1
 
-    def expr():
-        nonlocal i
+    open_args: list[int] = []  # arguments still to read, per open primitive
+    while True:
         if i >= len(tokens):
             raise _error(text, len(text), "Expected a primitive or terminal but the program ended.")
         tok, pos = tokens[i]
@@ -203,20 +223,23 @@ def parse(text: str) -> Program:
         positions.append(pos)
         if name in PRIMITIVES:
             expect("(")
-            for k in range(PRIMITIVES[name].arity):
-                if k:
-                    expect(",")
-                expr()
+            if PRIMITIVES[name].arity:
+                open_args.append(PRIMITIVES[name].arity)
+                continue
             expect(")")
         elif name not in TERMINAL_KINDS:
             raise _error(text, pos, f"Unknown name {tok!r}: not a primitive or terminal.")
         elif i < len(tokens) and tokens[i][0] == "(":
             raise _error(text, pos, f"{tok!r} is a terminal and takes no arguments.")
-
-    try:
-        expr()
-    finally:
-        expr = None  # break the recursive closure's reference cycle
+        while open_args:  # a subtree is complete: close the primitives it completes
+            open_args[-1] -= 1
+            if open_args[-1]:
+                expect(",")
+                break
+            open_args.pop()
+            expect(")")
+        else:
+            break
     if i != len(tokens):
         raise _error(text, tokens[i][1], f"Unexpected {tokens[i][0]!r} after a complete program.")
     _node_kinds(tuple(nodes), text, positions)  # type errors point into the text
