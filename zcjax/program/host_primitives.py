@@ -182,7 +182,7 @@ def _matrix_primitive(name: str):
             flat = np.concatenate([flat, eye])
         kernel, starts = _per_matrix(name), np.cumsum([0, *sizes])
         blocks = [kernel(flat[i:j]) for i, j in zip(starts[:-1], starts[1:])]
-        out = np.concatenate([np.asarray(b) for b in jax.device_get(blocks)])
+        out = np.concatenate(jax.device_get(blocks))
         out = out[:m] if inverse is None else out[:m][inverse]
         return out.reshape(a.shape[:-2])
 
