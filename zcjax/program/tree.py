@@ -90,8 +90,8 @@ def arity(name: str) -> int:
     return PRIMITIVES[name].arity if name in PRIMITIVES else 0
 
 
-def fold(nodes: tuple[str, ...], leaf, apply, start: int = 0):
-    """The value of the prefix tree rooted at ``nodes[start]``, computed bottom-up.
+def fold(nodes: tuple[str, ...], leaf, apply):
+    """The value of the prefix tree rooted at ``nodes[0]``, computed bottom-up.
 
     Args:
       leaf: ``leaf(i)`` -> ``(value, end)`` where the subtree at node i is taken whole (a
@@ -106,7 +106,7 @@ def fold(nodes: tuple[str, ...], leaf, apply, start: int = 0):
     Python's cyclic collector runs.
     """
     frames: list[tuple[int, int, list]] = []  # (node, arity, its argument values so far)
-    i = start
+    i = 0
     while True:
         if i >= len(nodes):
             raise ProgramError(f"Program {tuple(nodes)} ends before all arguments are given.")
