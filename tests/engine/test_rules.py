@@ -106,6 +106,27 @@ def test_backward_is_the_vjp_of_forward(op_type, i):
 
 
 @pytest.mark.parametrize("op_type, i", CASES)
+def test_backward_from_residuals_equals_recomputing(op_type, i):
+    """Units with BN keep their conv output (``forward_with_residuals``); the backward that
+    reads it gives what the one recomputing the convs gives, every unit quantity included."""
+    plan, params, x = _setup(op_type, i)
+    values, residuals = engine.forward_with_residuals(params, plan, x)
+    for v, a in engine.forward(params, plan, x).items():
+        np.testing.assert_array_equal(values[v], a)
+    op = plan.ops[-1]
+    assert (op.dst in residuals) == (op_type is netplan.Unit and op.bn)
+    cot = jax.random.normal(jax.random.key(99), values[plan.output].shape)
+    kw = dict(want=engine.UNIT_FIELDS, param_grads=True, layers=True)
+    got = engine.backward(params, plan, values, cot, residuals=residuals, **kw)
+    want = engine.backward(params, plan, values, cot, **kw)
+    for field in ("units", "input", "params", "layers"):
+        a, b = getattr(got, field), getattr(want, field)
+        assert jax.tree.structure(a) == jax.tree.structure(b), field
+        for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+            np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6, err_msg=field)
+
+
+@pytest.mark.parametrize("op_type, i", CASES)
 def test_costs_are_the_flax_modules_count(op_type, i):
     """Params and FLOPs from the rules equal a traced count of the plan's Flax rendering,
     whose output also equals the engine's on the same parameters."""

@@ -46,6 +46,9 @@ class OpRule:
         [kh, kw, C_in / groups, C_out] or [C_in, classes]; None for ops without one.
       relu_input: (kernels, op, p, inputs) -> the input of a ReLU the op applies as its own
         module, or None.
+      residual: (kernels, op, p, inputs) -> (output, residual) or None: what the op's
+        ``backward`` takes as ``residual=`` instead of recomputing its forward (units: the
+        conv output before BN); None (the field or its result): nothing kept.
       unit: whether the op is a ReLU-Conv-BN unit: it reports unit quantities, and its
         backward runs (with zero cotangents) even when its output reaches no logit.
     """
@@ -60,6 +63,7 @@ class OpRule:
     costs: Callable = lambda op, shapes, out: (0, 0)
     weight: Callable | None = None
     relu_input: Callable = lambda k, op, p, xs: None
+    residual: Callable | None = None
     unit: bool = False
 
 
@@ -124,9 +128,14 @@ def _unit_init(op, shapes, scheme: InitScheme, draw):
     return p
 
 
-def _unit_backward(k, op, p, xs, gy, want, extras):
-    gx, q, more = k["unit_bwd"](p, xs[0], gy, body=op.body, want=want, extras=extras)
+def _unit_backward(k, op, p, xs, gy, want, extras, residual=None):
+    gx, q, more = k["unit_bwd"](p, xs[0], gy, residual, body=op.body, want=want, extras=extras)
     return (gx,), q, more
+
+
+def _unit_residual(k, op, p, xs):
+    # Without BN the output is the conv output: nothing to keep besides it.
+    return k["unit_res"](p, xs[0], body=op.body) if op.bn else None
 
 
 def _unit_costs(op, shapes, out):
@@ -150,6 +159,7 @@ UNIT = OpRule(
     costs=_unit_costs,
     weight=lambda p: p["conv"]["kernel"],
     relu_input=lambda k, op, p, xs: None if op.shared_relu else xs[0],
+    residual=_unit_residual,
     unit=True,
 )
 

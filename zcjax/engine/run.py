@@ -35,13 +35,31 @@ GRAD_FIELDS = tuple(f for f in UNIT_FIELDS if f.endswith("_grad"))
 
 def forward(params: Params, plan: netplan.Plan, x: jax.Array, vmapped: bool = False) -> dict:
     """All values of the plan: ``{value id: array}``; ``values[plan.output]`` are the logits."""
+    return _forward(params, plan, x, vmapped, keep=False)[0]
+
+
+def forward_with_residuals(
+    params: Params, plan: netplan.Plan, x: jax.Array, vmapped: bool = False
+) -> tuple[dict, dict]:
+    """``forward``'s values and the residuals ``{op dst: array}`` that ``backward(...,
+    residuals=)`` reads instead of recomputing (a unit's conv output before BN: its forward +
+    backward ~25% faster on a CPU, one more activation per unit held)."""
+    return _forward(params, plan, x, vmapped, keep=True)
+
+
+def _forward(params, plan, x, vmapped, keep):
     k = KERNELS[vmapped]
-    values = {0: x}
+    values, residuals = {0: x}, {}
     for op in plan.ops:
         rule = rule_of(op)
         inputs = [values[v] for v in rule.inputs(op)]
-        values[op.dst] = rule.forward(k, op, rule.take(op, params), inputs)
-    return values
+        p = rule.take(op, params)
+        pair = rule.residual(k, op, p, inputs) if keep and rule.residual else None
+        if pair is None:
+            values[op.dst] = rule.forward(k, op, p, inputs)
+        else:
+            values[op.dst], residuals[op.dst] = pair
+    return values, residuals
 
 
 def relu_inputs(params: Params, plan: netplan.Plan, values: dict) -> list[jax.Array]:
@@ -77,16 +95,19 @@ def unit_quantities(
         raise ValueError(f"Unknown unit quantities {sorted(unknown)}; known: {UNIT_FIELDS}.")
     want = tuple(f for f in UNIT_FIELDS if f in want)
     k = KERNELS[vmapped]
-    values = forward(params, plan, x, vmapped)
     if not any(f in GRAD_FIELDS for f in want):
+        values = forward(params, plan, x, vmapped)
         return {
             op.path: k["unit_acts"](
                 rule_of(op).take(op, params), values[op.src], body=op.body, want=want
             )
             for op in plan.units
         }
+    values, residuals = forward_with_residuals(params, plan, x, vmapped)
     cot = logit_cotangent(values[plan.output], labels, vmapped)
-    return backward(params, plan, values, cot, want=want, vmapped=vmapped).units
+    return backward(
+        params, plan, values, cot, want=want, vmapped=vmapped, residuals=residuals
+    ).units
 
 
 def logit_cotangent(logits: jax.Array, labels: jax.Array | None = None, vmapped: bool = False):
@@ -124,12 +145,16 @@ def backward(
     param_grads: bool = False,
     layers: bool = False,
     vmapped: bool = False,
+    residuals: dict | None = None,
 ) -> Backward:
-    """Reverse pass over ``plan`` from ``cotangent`` at the logits, given the forward ``values``.
+    """Reverse pass over ``plan`` from ``cotangent`` at the logits, given the forward ``values``
+    (and the ``residuals`` of ``forward_with_residuals``, if kept: then units do not recompute
+    their convs).
 
     Cotangents add up over a value's consumers; ops whose output gets none are skipped (units
     still report zero gradients, and their parameters get zero gradients).
     """
+    residuals = residuals or {}
     k = KERNELS[vmapped]
     extras = tuple(e for e, on in (("params", param_grads), ("layer", layers)) if on)
     cot = {plan.output: cotangent}
@@ -147,7 +172,11 @@ def backward(
             gy = k["zeros_like"](values[op.dst])
         srcs = rule.inputs(op)
         p = rule.take(op, params)
-        gxs, q, more = rule.backward(k, op, p, [values[v] for v in srcs], gy, want, extras)
+        xs = [values[v] for v in srcs]
+        if op.dst in residuals:
+            gxs, q, more = rule.backward(k, op, p, xs, gy, want, extras, residuals[op.dst])
+        else:
+            gxs, q, more = rule.backward(k, op, p, xs, gy, want, extras)
         if rule.unit:
             units[op.path] = q
         if "params" in more:
