@@ -43,7 +43,7 @@ def forward_with_residuals(
 ) -> tuple[dict, dict]:
     """``forward``'s values and the residuals ``{op dst: array}`` that ``backward(...,
     residuals=)`` reads instead of recomputing (a unit's conv output before BN: its forward +
-    backward ~25% faster on a CPU, one more activation per unit held)."""
+    backward ~20% faster on a CPU, one more activation per unit held)."""
     return _forward(params, plan, x, vmapped, keep=True)
 
 
