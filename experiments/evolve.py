@@ -47,7 +47,8 @@ flags.DEFINE_enum(
     "Named configuration (zcjax.gp.config.CONFIGS): default (EZNAS's schedule with fitness "
     "re-scored on 100 archs and de-dup by ranking), eznas (EZNAS's search as its code ran it), "
     "discover (the network language, ensembles, four tasks), discover_seeded (discover "
-    "started from EZNAS-A, params and FLOPs, parents refilled) or smoke (a CPU test of a "
+    "started from EZNAS-A, params and FLOPs, parents refilled), discover_az (discover_seeded "
+    "with AZ-NAS's components as measured terminals), ablate, or smoke (a CPU test of a "
     "minute or two). Flags given on the command line override its fields; the defaults shown below "
     "are default's.",
 )

@@ -24,12 +24,14 @@ from collections.abc import Sequence
 import flax
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from zcjax import engine, netplan
 from zcjax.engine import batched
 from zcjax.keys import init_keys
+from zcjax.program.netops import MEASURED_FLOOR
 from zcjax.program.network import NetworkFacts
-from zcjax.program.terminals import EZNAS_ARGS, INPUTS, TERMINALS
+from zcjax.program.terminals import EZNAS_ARGS, INPUTS, MEASURED_TERMINALS, TERMINALS
 
 
 @flax.struct.dataclass
@@ -39,12 +41,14 @@ class Stats:
     ``layers[i][terminal]`` is an array of the unit's shape: weight-like terminals
     [k, k, C_in, C_out], activation-like ones [B, H, W, C]. With K initialisations stacked
     (``collect_stats(..., vmap_inits=True)``) every array has a leading [K] axis. ``facts``
-    (units' stages, params, FLOPs) is what the network language's terminals read.
+    (units' stages, params, FLOPs) is what the network language's terminals read;
+    ``measured`` the measured network terminals asked for, {name: float64 [] or [K]}.
     """
 
     layers: tuple[dict[str, jax.Array], ...]
     names: tuple[str, ...] = flax.struct.field(pytree_node=False)
     facts: NetworkFacts | None = flax.struct.field(pytree_node=False, default=None)
+    measured: dict[str, np.ndarray] = flax.struct.field(default_factory=dict)
 
     @property
     def terminals(self) -> tuple[str, ...]:
@@ -52,10 +56,43 @@ class Stats:
 
 
 def check_terminals(terminals: Sequence[str]) -> tuple[str, ...]:
-    unknown = [t for t in terminals if t not in TERMINALS]
+    """The unit terminals among ``terminals`` (in ``TERMINALS`` order); ValueError naming any
+    that is neither a unit terminal nor a measured one."""
+    unknown = [t for t in terminals if t not in TERMINALS and t not in MEASURED_TERMINALS]
     if unknown:
-        raise ValueError(f"Unknown terminals {unknown}; known terminals: {', '.join(TERMINALS)}.")
+        known = ", ".join(TERMINALS + MEASURED_TERMINALS)
+        raise ValueError(f"Unknown terminals {unknown}; known terminals: {known}.")
     return tuple(t for t in TERMINALS if t in terminals)
+
+
+def _measured_of(terminals: Sequence[str]) -> tuple[str, ...]:
+    return tuple(t for t in MEASURED_TERMINALS if t in terminals)
+
+
+def measure(plan: netplan.Plan, params: engine.Params, noise: jax.Array, names) -> dict:
+    """{name: float64 scalar} of the measured network terminals ``names`` for one init: AZ-NAS's
+    components (``proxies.az_nas``) on the noise input N [B, H, W, 3], one forward shared;
+    non-finite values (AZ-NAS's -inf) become ``netops.MEASURED_FLOOR``."""
+    if not names:
+        return {}
+    from zcjax.proxies import az_nas  # the proxies import this module's users, not it
+    from zcjax.proxies.passes import Passes
+
+    fns = {
+        "az_expressivity@noise": az_nas.expressivity,
+        "az_progressivity@noise": az_nas.progressivity,
+        "az_trainability@noise": az_nas.trainability,
+    }
+    passes = Passes(plan, params, noise, None)
+    out = {}
+    for name in names:
+        try:
+            with np.errstate(all="ignore"):
+                value = fns[name](passes)
+        except (FloatingPointError, np.linalg.LinAlgError):
+            value = float("nan")
+        out[name] = np.float64(value if np.isfinite(value) else MEASURED_FLOOR)
+    return out
 
 
 def _split(terminal: str) -> tuple[str, str | None]:
@@ -141,7 +178,9 @@ def collect_stats(
       key: draws the initial weights (unless ``params`` is given) and the noise input.
       plan: the network, e.g. ``spaces.nb201.plan(arch)``.
       x: the data batch D.
-      terminals: names from ``TERMINALS``; only the passes these need are run.
+      terminals: names from ``TERMINALS``, and measured network terminals
+        (``MEASURED_TERMINALS``, computed by ``measure`` on the noise input); only the passes
+        these need are run.
       params: weights to use instead of a fresh initialisation.
       num_inits: if set, K initialisations from ``split(key, K)``, computed as one vmapped
         batch; every array of the result gets a leading [K] axis.
@@ -149,6 +188,7 @@ def collect_stats(
       labels: [B] class labels; if given, gradients are of the mean cross-entropy instead of
         the sum of the logits.
     """
+    measured = _measured_of(terminals)
     terminals = check_terminals(terminals)
     if num_inits is not None:
         if method != "engine":
@@ -182,11 +222,20 @@ def collect_stats(
             )
         else:
             raise ValueError(f"Unknown method {method!r}; expected 'engine' or 'module'.")
-    return _assemble(plan, params, by_source, terminals)
+    if num_inits is None:
+        values = measure(plan, params, inputs["noise"], measured)
+    else:
+        per_init = [
+            measure(plan, jax.tree.map(lambda a, k=k: a[k], params), inputs["noise"][k], measured)
+            for k in range(num_inits)
+        ]
+        values = {n: np.array([v[n] for v in per_init]) for n in measured}
+    return _assemble(plan, params, by_source, terminals, values)
 
 
-def _assemble(plan, params, by_source, terminals) -> Stats:
-    """Stats of one network from its pass outputs ``{source: {unit path: {quantity: ...}}}``."""
+def _assemble(plan, params, by_source, terminals, measured=None) -> Stats:
+    """Stats of one network from its pass outputs ``{source: {unit path: {quantity: ...}}}``
+    and its ``measured`` terminal values."""
     layers = []
     for unit in plan.units:
         layer = {}
@@ -202,7 +251,8 @@ def _assemble(plan, params, by_source, terminals) -> Stats:
             else:
                 layer[t] = by_source[source][unit.path][quantity]
         layers.append(layer)
-    return Stats(tuple(layers), tuple("/".join(u.path) for u in plan.units), network_facts(plan))
+    names = tuple("/".join(u.path) for u in plan.units)
+    return Stats(tuple(layers), names, network_facts(plan), dict(measured or {}))
 
 
 def collect_stats_batched(
@@ -231,6 +281,7 @@ def collect_stats_batched(
     Returns:
       one Stats per network, every array with a leading [K] axis.
     """
+    measured = _measured_of(terminals)
     terminals = check_terminals(terminals)
     members = [(i, k) for i in range(len(plans)) for k in range(num_inits)]
     params, inputs = [], []
@@ -258,7 +309,14 @@ def collect_stats_batched(
             for m, units in zip(group, out):
                 by_source[m][source] = units
     per_member = [
-        _assemble(plans[i], params[m], by_source[m], terminals) for m, (i, _) in enumerate(members)
+        _assemble(
+            plans[i],
+            params[m],
+            by_source[m],
+            terminals,
+            measure(plans[i], params[m], inputs[m]["noise"], measured),
+        )
+        for m, (i, _) in enumerate(members)
     ]
     return [stack_inits(per_member[i * num_inits : (i + 1) * num_inits]) for i in range(len(plans))]
 
@@ -274,18 +332,23 @@ def network_facts(plan: netplan.Plan) -> NetworkFacts:
 
 
 def stack_inits(stats: Sequence[Stats]) -> Stats:
-    """Stacks per-initialisation Stats along a new leading [K] axis."""
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *stats)
+    """Stacks per-initialisation Stats along a new leading [K] axis (measured terminals in
+    float64 numpy)."""
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[s.replace(measured={}) for s in stats])
+    measured = {n: np.stack([np.asarray(s.measured[n]) for s in stats]) for n in stats[0].measured}
+    return stacked.replace(measured=measured)
 
 
 __all__ = [
     "EZNAS_ARGS",
     "INPUTS",
+    "MEASURED_TERMINALS",
     "TERMINALS",
     "Stats",
     "collect_stats",
     "collect_stats_batched",
     "make_inputs",
+    "measure",
     "passes_needed",
     "stack_inits",
 ]

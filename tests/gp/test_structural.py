@@ -20,6 +20,8 @@ PROGRAMS_CHECKED = {
     "net_abslog(net_sum(mean(numel(bn_out@data))))": False,  # network language, sizes only
     f"ensemble2(net_mean({PROGRAMS['eznas_a'].text}), log_params)": True,  # by its member
     "ensemble2(log_params, log_flops)": False,
+    "az_expressivity@noise": True,  # a measured terminal changes with the init
+    "ensemble2(az_trainability@noise, log_params)": True,  # by its measured member
 }
 SETTINGS = Settings(batch_size=2, normalization="eznas")
 

@@ -36,9 +36,13 @@ def test_statistics_use_the_program_packages_names():
     assert {t for t, k in TERMINAL_KINDS.items() if k == W} == set(WEIGHT_TERMINALS)
     unit = {t: k for t, k in TERMINAL_KINDS.items() if t in TERMINALS}
     assert set(unit.values()) == {A, W} and tuple(unit) == TERMINALS
-    # The network language's terminals are network values, read from NetworkFacts.
+    # The network language's terminals are network values, read from NetworkFacts, and the
+    # measured ones (AZ-NAS's components on the noise input), read from Stats.measured.
     assert {t: k for t, k in TERMINAL_KINDS.items() if t not in TERMINALS} == {
         "log_params": "N",
         "log_flops": "N",
         "num_units": "N",
+        "az_expressivity@noise": "N",
+        "az_progressivity@noise": "N",
+        "az_trainability@noise": "N",
     }

@@ -10,7 +10,7 @@ from zcjax.gp import operators as ops
 from zcjax.gp.tasks import GENERAL_TASKS, Task, parse_tasks
 from zcjax.program import network, parse
 from zcjax.program.kinds import ALL_KINDS, KINDS, E, N
-from zcjax.program.netops import MAX_TREES
+from zcjax.program.netops import MAX_TREES, MEASURED_TERMINALS
 from zcjax.settings import Settings
 from zcjax.spaces import get_space
 
@@ -40,6 +40,11 @@ class SearchConfig:
       seed_programs: programs (text) placed first in the initial population, the rest random
         (ours; default none, as EZNAS). E.g. a published proxy and ``log_params``, so that the
         search starts from what hand design reaches and elitism keeps it until beaten.
+      measured_terminals: measured network terminals (``netops.MEASURED_TERMINALS``: AZ-NAS's
+        components on the statistics' noise input) that new programs and mutations may draw,
+        besides ``log_params``, ``log_flops`` and ``num_units`` (ours; default none). Their
+        statistics are then collected for every architecture (about 0.2-0.4 s more each on
+        NB201 at batch 16 on a CPU). Needs root kind ``N`` or ``E``.
       trees: most member trees of a candidate (1: one tree, EZNAS). With K >= 2, candidates
         may be rank ensembles of up to K network trees (sum of log-ranks); crossover exchanges
         and combines members, mutation acts within one.
@@ -92,6 +97,7 @@ class SearchConfig:
     max_height: int = 10
     root_kinds: tuple[str, ...] = KINDS
     seed_programs: tuple[str, ...] = ()
+    measured_terminals: tuple[str, ...] = ()
     trees: int = 1
     archs_per_task: int = 20
     promote_fraction: float = 0.2
@@ -155,6 +161,14 @@ class SearchConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"Bad search setting: {message}.")
+        unknown = [t for t in self.measured_terminals if t not in MEASURED_TERMINALS]
+        if unknown:
+            raise ValueError(
+                f"Bad search setting: unknown measured_terminals {unknown}; known: "
+                f"{', '.join(MEASURED_TERMINALS)}."
+            )
+        if self.measured_terminals and not set(self.root_kinds) & {N, E}:
+            raise ValueError("Bad search setting: measured_terminals need root kind N or E.")
         if len(self.seed_programs) > self.population:
             raise ValueError("Bad search setting: more seed_programs than population.")
         for text in self.seed_programs:
@@ -166,6 +180,12 @@ class SearchConfig:
                 raise ValueError(
                     f"Seed program {text!r} has kind {program.kind}, not one of root_kinds "
                     f"{self.root_kinds}."
+                )
+            absent = [t for t in program.measured if t not in self.measured_terminals]
+            if absent:
+                raise ValueError(
+                    f"Seed program {text!r} reads {absent}, not in measured_terminals "
+                    f"{self.measured_terminals}."
                 )
             if len(network.members(program)) > self.trees:
                 raise ValueError(f"Seed program {text!r} has more trees than trees={self.trees}.")
@@ -190,7 +210,8 @@ class SearchConfig:
         d = {**_ADDED, **d}
         d["tasks"] = parse_tasks(",".join(d["tasks"]))
         d["settings"] = Settings(**d["settings"])
-        for name in ("init_heights", "mut_heights", "mutations", "root_kinds", "seed_programs"):
+        names = ("init_heights", "mut_heights", "mutations", "root_kinds", "seed_programs")
+        for name in names + ("measured_terminals",):
             d[name] = tuple(d[name])
         return cls(**d)
 
@@ -205,6 +226,7 @@ _ADDED = {
     "trees": 1,
     "fill_survivors": False,
     "seed_programs": (),
+    "measured_terminals": (),
 }
 
 
@@ -305,6 +327,28 @@ def _discover_seeded() -> EvolveConfig:
     return dataclasses.replace(base, search=search)
 
 
+AZ_NAS_TREE = (
+    "ensemble4(az_expressivity@noise, az_progressivity@noise, az_trainability@noise, log_flops)"
+)
+
+
+def _discover_az() -> EvolveConfig:
+    """``discover_seeded`` with AZ-NAS's components as measured network terminals (on the
+    statistics' noise input, batch 16) and ensembles of up to 4 trees: the initial population
+    also opens with each component and AZ-NAS itself (the sum of log-ranks of the three and
+    FLOPs), so the search starts from the best hand design and must beat it by combining
+    measures (issue 14)."""
+    base = _discover_seeded()
+    measured = MEASURED_TERMINALS
+    search = dataclasses.replace(
+        base.search,
+        trees=4,
+        measured_terminals=measured,
+        seed_programs=base.search.seed_programs + measured + (AZ_NAS_TREE,),
+    )
+    return dataclasses.replace(base, search=search)
+
+
 def _ablate() -> EvolveConfig:
     """``discover`` at the budget of an ablation (issue 14: each lever on and off at the same
     budget): 20 children a generation (10 immigrants, 2 elites, 10 parents), 5 generations, two
@@ -357,6 +401,7 @@ CONFIGS = {
     "eznas": _eznas,  # EZNAS's search as its code ran it
     "discover": _discover,  # issue 14: network language, ensembles, four tasks
     "discover_seeded": _discover_seeded,  # discover from EZNAS-A, params, FLOPs; refilled
+    "discover_az": _discover_az,  # discover_seeded + AZ-NAS's components, 4 trees
     "ablate": _ablate,  # discover at an ablation's budget (ABLATION_ARMS switch its levers)
     "smoke": _smoke,  # the default search shrunk to a CPU test of a minute or two
 }

@@ -198,6 +198,7 @@ class StackedStats:
     num_inits: int
     facts: list[NetworkFacts | None] = dataclasses.field(default_factory=list)
     executor: str = "device"  # one of EXECUTORS
+    measured: list[dict] = dataclasses.field(default_factory=list)  # Stats.measured per network
 
     @classmethod
     def of(
@@ -214,6 +215,7 @@ class StackedStats:
             num_inits,
             [s.facts for s in stats],
             executor,
+            [s.measured for s in stats],
         )
 
     def unit_scores(
@@ -243,7 +245,9 @@ class StackedStats:
             if program not in values:
                 try:
                     if is_network(program):
-                        v = network_values(program, unit_scores, self.facts, self.num_inits)
+                        v = network_values(
+                            program, unit_scores, self.facts, self.num_inits, self.measured
+                        )
                     else:
                         v = [network_mean(u, f, axis=0) for u, f in unit_scores(program)]
                         v = np.array(v, np.float64).reshape(shape)
@@ -353,6 +357,7 @@ def score_programs(
     """
     out = np.full((len(programs), len(archs)), np.nan)
     terminals = tuple(t for t in stats.TERMINALS if any(t in p.terminals for p in programs))
+    terminals += tuple(sorted({t for p in programs for t in p.measured}))
     if not programs:
         return out
     base = list(dict.fromkeys(m for p in programs for m in network.members(p)))

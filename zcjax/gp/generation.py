@@ -88,10 +88,11 @@ def screen_stats(
 ) -> list[StackedStats]:
     """Per task, the statistics of its first ``screen_archs`` sampled architectures."""
     screen = []
+    terminals = stats.TERMINALS + config.measured_terminals
     for td, task_archs in zip(tasks, archs):
         settings = td.settings(config.settings)
         st = [
-            arch_stats(key, td.space, a, td.task.dataset, stats.TERMINALS, settings)
+            arch_stats(key, td.space, a, td.task.dataset, terminals, settings)
             for a in task_archs[: config.screen_archs]
         ]
         screen.append(StackedStats.of(st, settings.num_inits))
@@ -152,13 +153,21 @@ def make_offspring(
                 config.max_height,
                 config.mut_heights,
                 config.trees,
+                config.measured_terminals,
             )
         if len(made["fresh"]) < wanted["fresh"]:
             round_keys = jax.random.split(
                 jax.random.fold_in(keys.immigrants, rounds), wanted["fresh"] - len(made["fresh"])
             )
             candidates["fresh"] = [
-                ops.gen_half_and_half(k, lo, hi, kinds=config.root_kinds, max_trees=config.trees)
+                ops.gen_half_and_half(
+                    k,
+                    lo,
+                    hi,
+                    kinds=config.root_kinds,
+                    max_trees=config.trees,
+                    measured=config.measured_terminals,
+                )
                 for k in round_keys
             ]
         rounds += 1

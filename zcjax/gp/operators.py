@@ -24,13 +24,18 @@ import numpy as np
 
 from zcjax.keys import host_rng
 from zcjax.program import network
-from zcjax.program.kinds import ALL_KINDS, KINDS, E
-from zcjax.program.netops import ENSEMBLES, MAX_TREES
+from zcjax.program.kinds import ALL_KINDS, KINDS, E, N
+from zcjax.program.netops import ENSEMBLES, MAX_TREES, MEASURED_TERMINALS
 from zcjax.program.primitives import PRIMITIVES, UNIT_PRIMITIVES
 from zcjax.program.terminals import TERMINALS
 from zcjax.program.tree import TERMINAL_KINDS, Program, arity
 
-TERMINALS_OF = {k: tuple(t for t, tk in TERMINAL_KINDS.items() if tk == k) for k in ALL_KINDS}
+# Terminals drawn by default, per kind; measured terminals only where a search opts in
+# (``measured``), so searches without them draw exactly as before.
+TERMINALS_OF = {
+    k: tuple(t for t, tk in TERMINAL_KINDS.items() if tk == k and t not in MEASURED_TERMINALS)
+    for k in ALL_KINDS
+}
 # EZNAS's language's ratio (22 terminals, 33 primitives) everywhere: the network language's
 # ops never change how EZNAS's programs are drawn.
 TERMINAL_RATIO = len(TERMINALS) / (len(TERMINALS) + len(UNIT_PRIMITIVES))
@@ -53,6 +58,11 @@ def _min_heights() -> dict[str, int]:
 
 
 MIN_HEIGHT = _min_heights()
+
+
+def _terminals(kind: str, measured: Sequence[str] = ()) -> tuple[str, ...]:
+    """Terminals of ``kind`` a new node may be: the defaults, plus ``measured`` for ``N``."""
+    return TERMINALS_OF[kind] + (tuple(measured) if kind == N else ())
 
 
 def _options(
@@ -81,6 +91,7 @@ def _generate(
     min_height: int,
     grow: bool,
     max_trees: int = MAX_TREES,
+    measured: Sequence[str] = (),
 ):
     """Prefix nodes of a tree of ``kind``, DEAP's ``generate`` with kinds (see module doc)."""
     height = max(height, MIN_HEIGHT[kind])
@@ -91,7 +102,7 @@ def _generate(
         remaining = height - depth
         stop = remaining == 0 or (grow and depth >= min_height and rng.random() < TERMINAL_RATIO)
         if stop and TERMINALS_OF[k]:
-            nodes.append(str(rng.choice(TERMINALS_OF[k])))
+            nodes.append(str(rng.choice(_terminals(k, measured))))
             continue
         options = _options(k, max(remaining, MIN_HEIGHT[k]), max_trees)
         name, sigs = options[rng.integers(len(options))]
@@ -101,11 +112,11 @@ def _generate(
     return Program.of(nodes)
 
 
-def _gen(key, min_height, max_height, kind, kinds, grow: bool, max_trees: int) -> Program:
+def _gen(key, min_height, max_height, kind, kinds, grow, max_trees, measured) -> Program:
     rng = host_rng(key)
     kind = kind if kind is not None else str(rng.choice(list(kinds)))
     height = int(rng.integers(min_height, max_height + 1))
-    return _generate(rng, kind, height, min_height, grow, max_trees)
+    return _generate(rng, kind, height, min_height, grow, max_trees, measured)
 
 
 def gen_full(
@@ -115,14 +126,16 @@ def gen_full(
     kind: str | None = None,
     kinds=KINDS,
     max_trees: int = MAX_TREES,
+    measured: Sequence[str] = (),
 ) -> Program:
     """A tree whose leaves all sit at one height drawn from [min_height, max_height].
 
     ``kind`` fixes the root's kind; otherwise it is drawn from ``kinds`` (programs of every unit
     kind are scored by the mean of their output, as EZNAS's untyped root allowed; ``N`` and
-    ``E`` are the network language's). Ensembles hold at most ``max_trees`` members.
+    ``E`` are the network language's). Ensembles hold at most ``max_trees`` members; ``N``
+    leaves may also be the ``measured`` terminals.
     """
-    return _gen(key, min_height, max_height, kind, kinds, False, max_trees)
+    return _gen(key, min_height, max_height, kind, kinds, False, max_trees, measured)
 
 
 def gen_grow(
@@ -132,9 +145,10 @@ def gen_grow(
     kind: str | None = None,
     kinds=KINDS,
     max_trees: int = MAX_TREES,
+    measured: Sequence[str] = (),
 ) -> Program:
     """A tree of height at most one drawn from [min_height, max_height], leaves at any depth."""
-    return _gen(key, min_height, max_height, kind, kinds, True, max_trees)
+    return _gen(key, min_height, max_height, kind, kinds, True, max_trees, measured)
 
 
 def gen_half_and_half(
@@ -144,11 +158,12 @@ def gen_half_and_half(
     kind: str | None = None,
     kinds=KINDS,
     max_trees: int = MAX_TREES,
+    measured: Sequence[str] = (),
 ) -> Program:
     """``gen_full`` or ``gen_grow`` with equal probability (EZNAS: heights 2-6)."""
     key_choice, key_gen = jax.random.split(key)
     method = gen_full if host_rng(key_choice).random() < 0.5 else gen_grow
-    return method(key_gen, min_height, max_height, kind, kinds, max_trees)
+    return method(key_gen, min_height, max_height, kind, kinds, max_trees, measured)
 
 
 def _splice(program: Program, start: int, new_nodes: Sequence[str]) -> Program:
@@ -196,7 +211,11 @@ def cx_members(key: jax.Array, a: Program, b: Program, max_trees: int = MAX_TREE
 
 
 def mut_uniform(
-    key: jax.Array, program: Program, min_height: int = 0, max_height: int = 5
+    key: jax.Array,
+    program: Program,
+    min_height: int = 0,
+    max_height: int = 5,
+    measured: Sequence[str] = (),
 ) -> Program:
     """Replaces a random subtree (the root included) by a ``gen_half_and_half`` tree of its kind.
 
@@ -206,20 +225,22 @@ def mut_uniform(
     key_pick, key_gen = jax.random.split(key)
     first = 1 if program.kind == E else 0
     i = int(host_rng(key_pick).integers(first, len(program)))
-    subtree = gen_half_and_half(key_gen, min_height, max_height, kind=program.kinds[i])
+    kind = program.kinds[i]
+    subtree = gen_half_and_half(key_gen, min_height, max_height, kind=kind, measured=measured)
     return _splice(program, i, subtree.nodes)
 
 
-def mut_node_replacement(key: jax.Array, program: Program) -> Program:
+def mut_node_replacement(key: jax.Array, program: Program, measured: Sequence[str] = ()) -> Program:
     """Replaces one non-root node by another of the same arity taking the same argument kinds
-    and giving the same kind (a terminal by another terminal of its kind)."""
+    and giving the same kind (a terminal by another terminal of its kind, ``measured`` ones
+    included for ``N``)."""
     if len(program) < 2:
         return program
     rng = host_rng(key)
     i = int(rng.integers(1, len(program)))
     name, kind = program.nodes[i], program.kinds[i]
     if arity(name) == 0:
-        choices = TERMINALS_OF[kind]
+        choices = _terminals(kind, measured)
     else:
         child_kinds, j = [], i + 1
         for _ in range(arity(name)):
@@ -297,6 +318,7 @@ def var_or(
     max_height: int = 10,
     mut_heights: tuple[int, int] = (0, 5),
     max_trees: int = 1,
+    measured: Sequence[str] = (),
 ) -> list[Program]:
     """DEAP's ``varOr``: each child comes from crossover (``cx_prob``; the first child of two
     distinct random parents), mutation (``mut_prob``; one of ``mutations`` drawn uniformly) or
@@ -304,7 +326,8 @@ def var_or(
 
     With ``max_trees`` >= 2 and two network-language parents (kind N or E), crossover is
     ``cx_members`` (combining member trees) or ``cx_one_point`` (exchanging subtrees, whole
-    members included) with equal probability.
+    members included) with equal probability. Mutations may draw the ``measured`` network
+    terminals.
     """
     if cx_prob + mut_prob > 1.0:
         raise ValueError("cx_prob + mut_prob must be at most 1.")
@@ -331,7 +354,9 @@ def var_or(
             parents = [population[rng.integers(len(population))]]
             name = mutations[rng.integers(len(mutations))]
             if name == "uniform":
-                child = mut_uniform(key_var, parents[0], *mut_heights)
+                child = mut_uniform(key_var, parents[0], *mut_heights, measured=measured)
+            elif name == "node_replacement":
+                child = mut_node_replacement(key_var, parents[0], measured)
             else:
                 child = MUTATIONS[name](key_var, parents[0])
         else:

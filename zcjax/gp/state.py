@@ -57,7 +57,14 @@ def initial_state(config: SearchConfig) -> SearchState:
     lo, hi = config.init_heights
     seeded = tuple(parse(t) for t in config.seed_programs)
     population = seeded + tuple(
-        ops.gen_half_and_half(k, lo, hi, kinds=config.root_kinds, max_trees=config.trees)
+        ops.gen_half_and_half(
+            k,
+            lo,
+            hi,
+            kinds=config.root_kinds,
+            max_trees=config.trees,
+            measured=config.measured_terminals,
+        )
         for k in keys[len(seeded) :]
     )
     return SearchState(0, population, {}, ())

@@ -19,6 +19,7 @@ from zcjax.gp.evaluate import StackedStats
 from zcjax.inputs import arch_inputs
 from zcjax.keys import arch_key
 from zcjax.program import network
+from zcjax.program.kinds import E
 from zcjax.program.registry import SUM_LOGITS
 from zcjax.program.tree import Program
 from zcjax.recipe import init_stats
@@ -74,7 +75,7 @@ def check_runs(
 
 def _runs_for(key, programs, space, archs, dataset, settings, loss) -> list[StackedStats]:
     """``check_runs`` with the terminals ``programs`` read."""
-    terminals = tuple(sorted({t for p in programs for t in p.terminals}))
+    terminals = tuple(sorted({t for p in programs for t in p.terminals + p.measured}))
     return check_runs(key, space, archs, dataset, settings, terminals, loss)
 
 
@@ -102,9 +103,10 @@ def dependent_in(runs: Sequence[StackedStats], programs: Sequence[Program]) -> n
     """[P] bool: True where a program is data-dependent on ``check_runs``'s statistics.
 
     A program is data-dependent when its scores change (``scores_change``) between two inits
-    or between data and noise inputs (runs 0-1 and 0-2), or when the unit scores of one of the
-    unit programs it reads change (so a rank ensemble, whose ranks over 2-3 architectures
-    rarely move, counts by its members). Being structural is a claim that needs evidence, so a
+    or between data and noise inputs (runs 0-1 and 0-2), or when the values of one of its
+    ensemble members or the unit scores of one of the unit programs it reads change (so a rank
+    ensemble, whose ranks over 2-3 architectures rarely move, counts by its members, measured
+    terminals included). Being structural is a claim that needs evidence, so a
     program with no finite score in run 0 (invalid on every architecture checked) also counts
     as data-dependent.
     """
@@ -113,6 +115,14 @@ def dependent_in(runs: Sequence[StackedStats], programs: Sequence[Program]) -> n
     with np.errstate(invalid="ignore"):
         s = np.stack([run.scores(programs)[..., 0] for run in runs])
     out = scores_change(s[0], s[1]) | scores_change(s[0], s[2]) | ~np.isfinite(s[0]).any(axis=1)
+    ensembles = [p for p in programs if p.kind == E]
+    if ensembles:
+        parts = list(dict.fromkeys(m for p in ensembles for m in network.members(p)))
+        with np.errstate(invalid="ignore"):
+            m = np.stack([run.scores(parts)[..., 0] for run in runs])
+        moved = dict(zip(parts, scores_change(m[0], m[1]) | scores_change(m[0], m[2])))
+        for i, p in enumerate(programs):
+            out[i] |= p.kind == E and any(moved[x] for x in network.members(p))
     units = [[u for m in network.members(p) for u in network.unit_programs(m)] for p in programs]
     per_run = [run.unit_scores(list(dict.fromkeys(u for us in units for u in us))) for run in runs]
 

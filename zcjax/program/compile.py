@@ -239,7 +239,9 @@ def network_score(program: Program, stats: Stats, num_inits: int | None = None) 
         s, f = layer_scores(unit_program, stats, num_inits)
         return [(s[:, None] if num_inits is None else s.T, f)]
 
-    value = network.network_values(program, unit_scores, [stats.facts], num_inits or 1)[0]
+    value = network.network_values(
+        program, unit_scores, [stats.facts], num_inits or 1, [stats.measured]
+    )[0]
     return value[0] if num_inits is None else value
 
 

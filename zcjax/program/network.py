@@ -77,13 +77,18 @@ def unit_programs(program: Program) -> tuple[Program, ...]:
 
 
 def network_values(
-    program: Program, unit_scores: UnitScores, facts: Sequence[NetworkFacts], num_inits: int
+    program: Program,
+    unit_scores: UnitScores,
+    facts: Sequence[NetworkFacts],
+    num_inits: int,
+    measured: Sequence[dict[str, np.ndarray]] | None = None,
 ) -> np.ndarray:
     """[M, K] float64 values of an ``N`` program on M networks (K inits); NaN where not finite.
 
     Args:
       unit_scores: maps a unit program to each network's (scores [L, K], fitting [L]).
       facts: each network's ``NetworkFacts``.
+      measured: each network's measured terminals {name: [] or [K]} (``Stats.measured``).
     """
     if program.kind != netops.N:
         raise ValueError(f"{program} has kind {program.kind}, not N (a network value).")
@@ -94,6 +99,8 @@ def network_values(
         if name in netops.NETWORK_TERMINALS:
             column = np.array([f.terminal(name) for f in facts], np.float64)[:, None]
             return np.broadcast_to(column, (m, num_inits)), i + 1
+        if name in netops.MEASURED_TERMINALS:
+            return _measured_column(name, measured, m, num_inits), i + 1
         if name not in netops.REDUCERS:
             return None
         end = program.subtree_end(i + 1)
@@ -109,6 +116,19 @@ def network_values(
 
     value = fold(nodes, leaf, apply)[0]
     return np.where(np.isfinite(value), value, np.nan)
+
+
+def _measured_column(name, measured, m, num_inits) -> np.ndarray:
+    """[M, K] values of measured terminal ``name``; ValueError if they were not collected."""
+    if measured is None or len(measured) != m or any(name not in x for x in measured):
+        raise ValueError(
+            f"Measured terminal {name!r} was not collected with these statistics; pass it in "
+            "collect_stats's terminals (program.measured lists what a program reads)."
+        )
+    rows = [
+        np.broadcast_to(np.asarray(x[name], np.float64).reshape(-1), (num_inits,)) for x in measured
+    ]
+    return np.stack(rows)
 
 
 def combine(columns: Sequence[np.ndarray]) -> np.ndarray:

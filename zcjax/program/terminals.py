@@ -9,7 +9,7 @@ P = D + 0.1 N (``perturbed``, stored as the difference P - D).
 from __future__ import annotations
 
 from zcjax.program.kinds import A, N, W
-from zcjax.program.netops import NETWORK_TERMINALS
+from zcjax.program.netops import MEASURED_TERMINALS, NETWORK_TERMINALS
 
 INPUTS = ("data", "noise", "perturbed")
 QUANTITIES = (
@@ -25,7 +25,7 @@ TERMINALS = ("weight",) + tuple(f"{q}@{i}" for q in QUANTITIES for i in INPUTS)
 WEIGHT_TERMINALS = tuple(t for t in TERMINALS if t.startswith("weight"))
 # Unit terminals (statistics) and the network language's terminals (``netops``), by kind.
 TERMINAL_KINDS = {t: (W if t in WEIGHT_TERMINALS else A) for t in TERMINALS}
-TERMINAL_KINDS.update({t: N for t in NETWORK_TERMINALS})
+TERMINAL_KINDS.update({t: N for t in NETWORK_TERMINALS + MEASURED_TERMINALS})
 
 # EZNAS's ARGn numbering -> our terminal names. This is what EZNAS's code computes: its
 # ``populate()`` maps ARGk to ``fixed_ordering[k - 1]`` of the stored statistics, an index
@@ -64,6 +64,7 @@ EZNAS_ARGS: dict[int, str] = dict(
 __all__ = [
     "EZNAS_ARGS",
     "INPUTS",
+    "MEASURED_TERMINALS",
     "NETWORK_TERMINALS",
     "QUANTITIES",
     "TERMINALS",

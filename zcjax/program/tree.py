@@ -15,7 +15,7 @@ import re
 
 from zcjax.program.kinds import DESCRIPTIONS
 from zcjax.program.primitives import PRIMITIVES
-from zcjax.program.terminals import EZNAS_ARGS, TERMINAL_KINDS, TERMINALS
+from zcjax.program.terminals import EZNAS_ARGS, MEASURED_TERMINALS, TERMINAL_KINDS, TERMINALS
 
 
 class ProgramError(ValueError):
@@ -62,6 +62,12 @@ class Program:
         """The terminals the program reads, in ``terminals.TERMINALS`` order."""
         used = set(self.nodes)
         return tuple(t for t in TERMINALS if t in used)
+
+    @functools.cached_property
+    def measured(self) -> tuple[str, ...]:
+        """The measured network terminals the program reads (``netops.MEASURED_TERMINALS``)."""
+        used = set(self.nodes)
+        return tuple(t for t in MEASURED_TERMINALS if t in used)
 
     @functools.cached_property
     def height(self) -> int:

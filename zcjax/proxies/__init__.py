@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable
 
 from zcjax.program import PROGRAMS, Program, network, parse
 from zcjax.program.kinds import E
-from zcjax.program.netops import NETWORK_TERMINALS
+from zcjax.program.netops import MEASURED_TERMINALS, NETWORK_TERMINALS
 from zcjax.program.registry import SUM_LOGITS
 from zcjax.proxies import activation, az_nas, costs, gradient, meco, swap, synflow, vkdnw, zico
 from zcjax.proxies.ensemble import EnsembleProxy
@@ -128,7 +128,7 @@ def program_proxy(text: str, loss: str = SUM_LOGITS) -> Proxy:
 def get_proxy(name: str) -> Proxy:
     """The registered proxy ``name``, the rank ensemble ``"a+b+c"`` of registered proxies, or
     a program given as text (an ensemble program's members are named so)."""
-    if "(" in name or name in NETWORK_TERMINALS:
+    if "(" in name or name in NETWORK_TERMINALS + MEASURED_TERMINALS:
         return program_proxy(name)
     ensemble = parse_ensemble(name)
     for n in ensemble.members if ensemble else (name,):
