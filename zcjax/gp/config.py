@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
+
 from zcjax.gp import fitness as fit
 from zcjax.gp import operators as ops
 from zcjax.gp.tasks import GENERAL_TASKS, Task, parse_tasks
-from zcjax.program import network, parse
+from zcjax.program import Program, network, parse
 from zcjax.program.kinds import ALL_KINDS, KINDS, E, N
 from zcjax.program.netops import MAX_TREES, MEASURED_TERMINALS
 from zcjax.settings import Settings
@@ -116,6 +118,19 @@ class SearchConfig:
     test_archs: int = 1000
     seed: int = 0
     settings: Settings = Settings(num_inits=1, batch_size=16, normalization="eznas")
+
+    def random_program(self, key: jax.Array) -> Program:
+        """A fresh random program of this search's language: ``gen_half_and_half`` at
+        ``init_heights`` (the initial population's and the immigrants')."""
+        lo, hi = self.init_heights
+        return ops.gen_half_and_half(
+            key,
+            lo,
+            hi,
+            kinds=self.root_kinds,
+            max_trees=self.trees,
+            measured=self.measured_terminals,
+        )
 
     def validate(self) -> None:
         """Raises ValueError naming the first bad setting."""

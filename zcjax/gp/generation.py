@@ -135,7 +135,6 @@ def make_offspring(
       task's screening architectures or were structural (each distinct program is screened
       once).
     """
-    lo, hi = config.init_heights
     wanted = {"varied": config.offspring - config.immigrants, "fresh": config.immigrants}
     made: dict[str, list[Program]] = {"varied": [], "fresh": []}
     verdict: dict[Program, bool] = {}
@@ -159,17 +158,7 @@ def make_offspring(
             round_keys = jax.random.split(
                 jax.random.fold_in(keys.immigrants, rounds), wanted["fresh"] - len(made["fresh"])
             )
-            candidates["fresh"] = [
-                ops.gen_half_and_half(
-                    k,
-                    lo,
-                    hi,
-                    kinds=config.root_kinds,
-                    max_trees=config.trees,
-                    measured=config.measured_terminals,
-                )
-                for k in round_keys
-            ]
+            candidates["fresh"] = [config.random_program(k) for k in round_keys]
         rounds += 1
         new = list(dict.fromkeys(c for cs in candidates.values() for c in cs if c not in verdict))
         if new:

@@ -6,7 +6,6 @@ import dataclasses
 
 import jax
 
-from zcjax.gp import operators as ops
 from zcjax.gp.config import SearchConfig
 from zcjax.gp.keys import Keys
 from zcjax.program import Program, parse
@@ -54,17 +53,6 @@ def initial_state(config: SearchConfig) -> SearchState:
     """Generation 0: ``config.seed_programs``, then random programs (``gen_half_and_half``)
     up to ``population``, not yet scored. Without seed programs the random ones are as before."""
     keys = jax.random.split(Keys.of(config.seed).population, config.population)
-    lo, hi = config.init_heights
     seeded = tuple(parse(t) for t in config.seed_programs)
-    population = seeded + tuple(
-        ops.gen_half_and_half(
-            k,
-            lo,
-            hi,
-            kinds=config.root_kinds,
-            max_trees=config.trees,
-            measured=config.measured_terminals,
-        )
-        for k in keys[len(seeded) :]
-    )
+    population = seeded + tuple(config.random_program(k) for k in keys[len(seeded) :])
     return SearchState(0, population, {}, ())
