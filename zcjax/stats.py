@@ -70,25 +70,21 @@ def _measured_of(terminals: Sequence[str]) -> tuple[str, ...]:
 
 
 def measure(plan: netplan.Plan, params: engine.Params, noise: jax.Array, names) -> dict:
-    """{name: float64 scalar} of the measured network terminals ``names`` for one init: AZ-NAS's
-    components (``proxies.az_nas``) on the noise input N [B, H, W, 3], one forward shared;
-    non-finite values (AZ-NAS's -inf) become ``netops.MEASURED_FLOOR``."""
+    """{name: float64 scalar} of the measured network terminals ``names`` for one init: the
+    registered proxy ``name`` names before its ``@noise`` (AZ-NAS's components) on the noise
+    input N [B, H, W, 3], one forward shared; non-finite values (AZ-NAS's -inf) become
+    ``netops.MEASURED_FLOOR``."""
     if not names:
         return {}
-    from zcjax.proxies import az_nas  # the proxies import this module's users, not it
+    from zcjax.proxies import PROXIES  # the proxies import this module's users, not it
     from zcjax.proxies.passes import Passes
 
-    fns = {
-        "az_expressivity@noise": az_nas.expressivity,
-        "az_progressivity@noise": az_nas.progressivity,
-        "az_trainability@noise": az_nas.trainability,
-    }
     passes = Passes(plan, params, noise, None)
     out = {}
     for name in names:
         try:
             with np.errstate(all="ignore"):
-                value = fns[name](passes)
+                value = PROXIES[name.partition("@")[0]].fn(passes)
         except (FloatingPointError, np.linalg.LinAlgError):
             value = float("nan")
         out[name] = np.float64(value if np.isfinite(value) else MEASURED_FLOOR)
