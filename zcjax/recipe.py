@@ -144,8 +144,7 @@ def _chunk_scores(key, space, archs, dataset, programs, networks, settings):
     out = [{} for _ in archs]
     for loss in sorted({p.loss for p in programs}):  # one statistics collection per loss
         group = [p for p in programs if p.loss == loss]
-        program_terminals = {t for p in group for t in p.program.terminals + p.program.measured}
-        terminals = tuple(sorted(program_terminals))
+        terminals = tuple(sorted({t for p in group for t in p.program.reads}))
         for scores, st in zip(
             out, chunk_stats(key, space, archs, dataset, terminals, settings, loss)
         ):

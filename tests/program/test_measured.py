@@ -57,6 +57,8 @@ def test_program_text_and_measured():
     assert p.measured == ("az_expressivity@noise", "az_trainability@noise")
     assert p.terminals == ()
     assert parse("net_mean(relu_in@data)").measured == ()
+    mixed = parse("ensemble2(az_trainability@noise, net_mean(frobenius_norm(relu_in@data)))")
+    assert mixed.reads == ("relu_in@data", "az_trainability@noise")
 
 
 @pytest.mark.parametrize("name", MEASURED)

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zcjax import cache, distributed, stats
+from zcjax import cache, distributed
 from zcjax.gp import fitness as fit
 from zcjax.gp.tasks import TaskData
 from zcjax.program import network
@@ -356,8 +356,7 @@ def score_programs(
     bit, so every process gets the one-process result.
     """
     out = np.full((len(programs), len(archs)), np.nan)
-    terminals = tuple(t for t in stats.TERMINALS if any(t in p.terminals for p in programs))
-    terminals += tuple(sorted({t for p in programs for t in p.measured}))
+    terminals = tuple(sorted({t for p in programs for t in p.reads}))
     if not programs:
         return out
     base = list(dict.fromkeys(m for p in programs for m in network.members(p)))

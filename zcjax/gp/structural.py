@@ -75,7 +75,7 @@ def check_runs(
 
 def _runs_for(key, programs, space, archs, dataset, settings, loss) -> list[StackedStats]:
     """``check_runs`` with the terminals ``programs`` read."""
-    terminals = tuple(sorted({t for p in programs for t in p.terminals + p.measured}))
+    terminals = tuple(sorted({t for p in programs for t in p.reads}))
     return check_runs(key, space, archs, dataset, settings, terminals, loss)
 
 

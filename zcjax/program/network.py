@@ -123,7 +123,7 @@ def _measured_column(name, measured, m, num_inits) -> np.ndarray:
     if measured is None or len(measured) != m or any(name not in x for x in measured):
         raise ValueError(
             f"Measured terminal {name!r} was not collected with these statistics; pass it in "
-            "collect_stats's terminals (program.measured lists what a program reads)."
+            "collect_stats's terminals (Program.reads lists what a program reads)."
         )
     rows = [
         np.broadcast_to(np.asarray(x[name], np.float64).reshape(-1), (num_inits,)) for x in measured

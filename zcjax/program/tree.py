@@ -69,6 +69,11 @@ class Program:
         used = set(self.nodes)
         return tuple(t for t in MEASURED_TERMINALS if t in used)
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """Every statistic the program reads: its unit terminals, then its measured ones."""
+        return self.terminals + self.measured
+
     @functools.cached_property
     def height(self) -> int:
         """Depth of the deepest node (a lone terminal has height 0), as DEAP counts it."""
