@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from absl import flags
 
 from zcjax import cache, distributed
+from zcjax.proxies import split_names
 
 FLAGS = flags.FLAGS
 _AUTO = {"auto": None, "true": True, "false": False}
@@ -102,8 +103,8 @@ def from_flags(base, skip: Sequence[str] = (), text: dict[str, Text] | None = No
             value = text[f.name].parse(value)
         elif f.type == "bool | None":
             value = _AUTO[value]
-        elif f.type == "tuple[str, ...]":
-            value = tuple(value)
+        elif f.type == "tuple[str, ...]":  # absl split at every comma; programs keep theirs
+            value = tuple(split_names(",".join(value)))
         elif f.type == "tuple[int, int]":
             value = _int_pair(f.name, value)
         changes[f.name] = value

@@ -1,6 +1,7 @@
 import csv
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -147,7 +148,7 @@ def test_score_cli_smoke(tmp_path, data_dir):
     proc = _run_score(
         "--space=nb201",
         "--dataset=cifar100",
-        "--proxies=params,flops",
+        "--proxies=params,flops,net_add(log_params, log_params)",  # a program keeps its comma
         "--num_archs=30",
         f"--output={out}",
         f"--data_dir={data_dir}",
@@ -155,9 +156,12 @@ def test_score_cli_smoke(tmp_path, data_dir):
     assert proc.returncode == 0, proc.stderr
     assert "kendall_tau" in proc.stdout and "cifar100_valid" in proc.stdout
     rows = _csv_rows(out)
-    assert len(rows) == 60 and set(rows[0]) >= {"index", "arch", "proxy", "score"}
+    assert len(rows) == 90 and set(rows[0]) >= {"index", "arch", "proxy", "score"}
     table = data.load_nb201_table(data_dir)
-    assert [r["proxy"] for r in rows[:4]] == ["params", "flops", "params", "flops"]  # arch-major
+    program = "net_add(log_params, log_params)"
+    assert [r["proxy"] for r in rows[:4]] == ["params", "flops", program, "params"]  # arch-major
+    for params, twice_log in zip(rows[::3], rows[2::3]):
+        assert float(twice_log["score"]) == pytest.approx(2 * math.log(float(params["score"])))
     for row in [r for r in rows if r["proxy"] == "params"][:5]:
         i = int(row["index"])
         assert table["arch"][i] == row["arch"]
@@ -170,6 +174,9 @@ def test_score_cli_bad_input_is_one_clear_line(tmp_path):
     proc = _run_score("--proxies=nope", "--num_archs=2")
     assert proc.returncode != 0
     assert "error: Unknown proxy 'nope'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = _run_score("--proxies=params,net_add(log_params", "--num_archs=2")
+    assert "error: Unbalanced brackets in the proxy list" in proc.stderr
     assert "Traceback" not in proc.stderr
     proc = _run_score("--num_archs=2", env={"ZCJAX_DATA": str(tmp_path / "missing")})
     assert "is not a folder" in proc.stderr and "Traceback" not in proc.stderr

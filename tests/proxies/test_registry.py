@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from zcjax.proxies import PROXIES
+from zcjax.proxies import PROXIES, get_proxies, split_names
 from zcjax.recipe import score_archs
 from zcjax.settings import Settings
 from zcjax.spaces import SPACES
@@ -27,3 +27,19 @@ def test_every_proxy_gives_a_finite_score_on_a_tiny_nb201_network(name):
     assert means[name].shape == stds[name].shape == (1,)
     assert np.isfinite(means[name][0]), f"{name} scored {means[name][0]}"
     assert isinstance(float(means[name][0]), float)
+
+
+def test_split_names_keeps_program_commas():
+    text = "eznas_a, ensemble2(net_mean(frobenius_norm(relu_in@data)), log_params),flops"
+    assert split_names(text) == [
+        "eznas_a",
+        "ensemble2(net_mean(frobenius_norm(relu_in@data)), log_params)",
+        "flops",
+    ]
+    assert [p.name for p in get_proxies("params,net_add(log_params, log_flops)")] == [
+        "params",
+        "net_add(log_params, log_flops)",
+    ]
+    for bad in ("a,f(b", "a),b"):
+        with pytest.raises(ValueError, match="Unbalanced brackets"):
+            split_names(bad)

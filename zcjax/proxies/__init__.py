@@ -137,8 +137,23 @@ def get_proxy(name: str) -> Proxy:
     return ensemble or PROXIES[name]
 
 
+def split_names(text: str) -> list[str]:
+    """``"a,b,f(x, y)"`` -> ``["a", "b", "f(x, y)"]``: splits at the commas outside brackets, so a
+    program text with several arguments stays one name; ValueError on unbalanced brackets."""
+    names, depth, start = [], 0, 0
+    for i, c in enumerate(text + ","):
+        depth += (c == "(") - (c == ")")
+        if depth < 0 or (i == len(text) and depth):
+            raise ValueError(f"Unbalanced brackets in the proxy list {text!r}.")
+        if c == "," and depth == 0:
+            names.append(text[start:i].strip())
+            start = i + 1
+    return [n for n in names if n]
+
+
 def get_proxies(names) -> list[Proxy]:
-    """The proxies named in ``names`` (a list, or a comma-separated string), in that order."""
+    """The proxies named in ``names`` (a list, or a comma-separated string whose program texts
+    keep their own commas), in that order."""
     if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
+        names = split_names(names)
     return [get_proxy(n) for n in names]
