@@ -287,12 +287,14 @@ def bench_gp(
             }
         )
     programs = population(key_c)[:baseline_programs]
+    if not programs:  # --gp_baseline_programs=0: the population-major rates only
+        return records
 
     def per_program():
         out = []
         for p in programs:
             for a in archs:
-                st = arch_stats(key_stats, space, a, dataset, p.terminals, settings)
+                st = arch_stats(key_stats, space, a, dataset, p.reads, settings)
                 out.append(network_score(p, st, settings.num_inits))
         return out
 
