@@ -366,6 +366,37 @@ def test_comparison_of_several_csvs_uses_their_common_archs(tmp_path):
         report.comparison_report(jax.random.key(0), [a, other], tmp_path / "bad")
 
 
+def test_comparison_lists_a_proxy_two_files_share_once(tmp_path):
+    """The same proxy with the same settings and scores in two CSVs (an ensemble's member
+    written by both) is one row; the same name with other scores or settings stays."""
+    a = write_csv(tmp_path / "a.csv")
+    sf = scorefile.read(a)
+    changed = SETTINGS | {"settings": {"inputs": "noise", "batch_size": 64}}
+
+    def copy(path, settings, shift):
+        text = scorefile.header(settings, [])
+        for i in range(N):
+            tgt = None if not np.isfinite(sf.target[i]) else float(sf.target[i])
+            scores = {
+                "synflow": sf.scores["synflow"][i],
+                "signed": sf.scores["signed"][i] + np.broadcast_to(shift, (N,))[i],
+            }
+            text += scorefile.arch_rows(i, f"arch{i}", scores, {k: 0.0 for k in scores}, tgt)
+        path.write_text(text)
+        return path
+
+    b = copy(tmp_path / "b.csv", scorefile.read(a).settings, 0.0)  # a's settings, a's scores
+    rows = report.comparison_table(jax.random.key(0), [sf, scorefile.read(b)], 50)[0]
+    names = [r["proxy"] for r in rows]
+    assert names.count("synflow") == 1 and names.count("signed") == 1
+    c = copy(tmp_path / "c.csv", scorefile.read(a).settings, 1e-3 * np.arange(N))  # other scores
+    d = copy(tmp_path / "d.csv", changed, 0.0)  # other settings
+    files = [sf, scorefile.read(c), scorefile.read(d)]
+    rows = report.comparison_table(jax.random.key(0), files, 50)[0]
+    names = [r["proxy"] for r in rows]
+    assert names.count("signed") == 3 and names.count("synflow") == 2
+
+
 def test_target_judges_scores_against_another_benchmark_column(cli, tmp_path, data_dir):
     """``--target=cifar10_test`` replaces the CSV's cifar10_valid by the benchmark's
     cifar10_test of each arch (looked up by text): the comparison's rho is the rho against the

@@ -327,18 +327,24 @@ def comparison_table(
     files scored (``common_archs``), with Kendall tau, Spearman rho and their percentile
     bootstrap 95% CIs (``metrics.bootstrap_ci``; row j resamples with ``fold_in(key, j)``), the
     run's settings (``run_label``), best rho first. Ensembles are kept as their file computed
-    them (over that file's architectures)."""
+    them (over that file's architectures). A proxy that an earlier file already gave with the
+    same run label and the same scores on these architectures (an ensemble's members written
+    next to it, e.g. FLOPs in both AZ-NAS's and VKDNW_agg's CSVs) is listed once."""
     if files[0].target is None:
         raise ValueError("the CSVs have no target column values, so no correlations")
     archs = common_archs(files)
     if len(archs) < 3:
         raise ValueError(f"the CSVs have {len(archs)} scored architectures in common (need 3)")
-    rows = []
+    rows, seen = [], {}
     for sf in files:
         where = {a: i for i, a in enumerate(sf.arch_strings)}
         idx = np.array([where[a] for a in archs])
         target = sf.target[idx]
         for proxy, scores in sf.scores.items():
+            same = seen.setdefault((proxy, run_label(sf)), [])
+            if any(np.array_equal(scores[idx], s, equal_nan=True) for s in same):
+                continue
+            same.append(scores[idx])
             c = metrics.correlations(scores[idx], target)
             ci = metrics.bootstrap_ci(
                 jax.random.fold_in(key, len(rows)), scores[idx], target, num_resamples
