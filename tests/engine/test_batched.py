@@ -101,8 +101,10 @@ def _check_equal(got, plans, params, x, want, labels, rtol, atol):
         ("loop", None, 1e-5),
         # Stacked along an architecture axis XLA runs the convs as grouped convs, whose
         # rounding differs, and deep gradients through BN with batch statistics of 2 images
-        # amplify it, so vmap is checked on a shallower network (one cell per stage).
-        ("vmap", 1, 1e-4),
+        # amplify it, so vmap is checked on a shallower network (one cell per stage). The
+        # rounding depends on the CPU: weight gradients differed by 4e-4 relative on an Intel
+        # Xeon (AVX-512) where an AMD EPYC stayed under 1e-4; a wrong gradient differs by O(1).
+        ("vmap", 1, 1e-3),
     ],
 )
 def test_batched_equals_one_at_a_time(mode, cells_per_stage, tol):
