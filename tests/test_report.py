@@ -385,11 +385,11 @@ def test_comparison_lists_a_proxy_two_files_share_once(tmp_path):
         path.write_text(text)
         return path
 
-    b = copy(tmp_path / "b.csv", scorefile.read(a).settings, 0.0)  # a's settings, a's scores
+    b = copy(tmp_path / "b.csv", sf.settings, 0.0)  # a's settings, a's scores
     rows = report.comparison_table(jax.random.key(0), [sf, scorefile.read(b)], 50)[0]
     names = [r["proxy"] for r in rows]
     assert names.count("synflow") == 1 and names.count("signed") == 1
-    c = copy(tmp_path / "c.csv", scorefile.read(a).settings, 1e-3 * np.arange(N))  # other scores
+    c = copy(tmp_path / "c.csv", sf.settings, 1e-3 * np.arange(N))  # other scores
     d = copy(tmp_path / "d.csv", changed, 0.0)  # other settings
     files = [sf, scorefile.read(c), scorefile.read(d)]
     rows = report.comparison_table(jax.random.key(0), files, 50)[0]

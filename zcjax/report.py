@@ -339,15 +339,16 @@ def comparison_table(
     for sf in files:
         where = {a: i for i, a in enumerate(sf.arch_strings)}
         idx = np.array([where[a] for a in archs])
-        target = sf.target[idx]
-        for proxy, scores in sf.scores.items():
-            same = seen.setdefault((proxy, run_label(sf)), [])
-            if any(np.array_equal(scores[idx], s, equal_nan=True) for s in same):
+        target, run = sf.target[idx], run_label(sf)
+        for proxy, all_scores in sf.scores.items():
+            scores = all_scores[idx]
+            same = seen.setdefault((proxy, run), [])
+            if any(np.array_equal(scores, s, equal_nan=True) for s in same):
                 continue
-            same.append(scores[idx])
-            c = metrics.correlations(scores[idx], target)
+            same.append(scores)
+            c = metrics.correlations(scores, target)
             ci = metrics.bootstrap_ci(
-                jax.random.fold_in(key, len(rows)), scores[idx], target, num_resamples
+                jax.random.fold_in(key, len(rows)), scores, target, num_resamples
             )
             rows.append(
                 {
@@ -357,7 +358,7 @@ def comparison_table(
                     "spearman": c["spearman"],
                     "rho_ci": ci["spearman"],
                     "n": c["n"],
-                    "run": run_label(sf),
+                    "run": run,
                 }
             )
     rows.sort(key=lambda r: -np.nan_to_num(r["spearman"], nan=-np.inf))
