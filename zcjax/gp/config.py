@@ -387,7 +387,8 @@ def _ablate() -> EvolveConfig:
 
 
 # Issue 14's levers, each switched off from ``ablate`` (which has them all on): the fields that
-# switch it off. ``seeded`` switches one on instead (the hand-design start of discover_seeded).
+# switch it off. ``seeded`` and ``data_dependent`` switch one on instead (the hand-design start of
+# discover_seeded; rejecting structural programs, issue 14 item 4).
 ABLATION_ARMS = {
     "all_levers": {},
     "no_promotion": {"promote_archs": 0},  # select on the 20 screening archs, as EZNAS
@@ -396,6 +397,8 @@ ABLATION_ARMS = {
     "no_elites": {"elites": 0},
     "one_tree": {"trees": 1, "root_kinds": (N,)},  # the network language without ensembles
     "eznas_language": {"trees": 1, "root_kinds": KINDS},  # unit programs, mean over units
+    # Switched on: children (and parents after generation 0) must read the network's response.
+    "data_dependent": {"require_data_dependence": True},
     "seeded": {
         "fill_survivors": True,
         "seed_programs": _discover_seeded().search.seed_programs,
