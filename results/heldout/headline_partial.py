@@ -1,12 +1,13 @@
-"""CIFAR-10 headline of seed 0 (issue 14): `evolved` against `evolved_4`, EZNAS-A, params and
-their rank ensemble on the archs that headline_evolved_cifar10.csv holds (all 15,625 once it
+"""NB201 headline of seed 0 (issue 14), CIFAR-10 unless a dataset is given: `evolved` against `evolved_4`, EZNAS-A, params and
+their rank ensemble on the archs that headline_evolved_<dataset>.csv holds (all 15,625 once it
 is complete), every ensemble recomputed over those archs; Spearman rho with 95% bootstrap CIs
 (200 paired resamples of the archs) and the paired differences of `evolved`. From the repository root, after `gunzip -k` of
-both .csv.gz files: python results/heldout/headline_partial.py
+both .csv.gz files: python results/heldout/headline_partial.py [cifar10|cifar100|imagenet16]
 """
 
 import collections
 import csv
+import sys
 
 import numpy as np
 import scipy.stats
@@ -27,9 +28,9 @@ def read(path: str) -> tuple[dict[str, dict[int, float]], dict[int, float]]:
     return scores, target
 
 
-def main() -> None:
-    evolved, target = read(f"{OUT}/headline_evolved_cifar10.csv")
-    headline, _ = read(f"{OUT}/headline_cifar10.csv")
+def main(dataset: str = "cifar10") -> None:
+    evolved, target = read(f"{OUT}/headline_evolved_{dataset}.csv")
+    headline, _ = read(f"{OUT}/headline_{dataset}.csv")
     archs = sorted(set.intersection(*[set(v) for v in evolved.values()]))
     y = np.array([target[i] for i in archs])
 
@@ -64,4 +65,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(*sys.argv[1:2])
