@@ -1,7 +1,8 @@
-"""NB201 headline of seed 0 (issue 14), CIFAR-10 unless a dataset is given: `evolved` against `evolved_4`, EZNAS-A, params and
-their rank ensemble on the archs that headline_evolved_<dataset>.csv holds (all 15,625 once it
-is complete), every ensemble recomputed over those archs; Spearman rho with 95% bootstrap CIs
-(200 paired resamples of the archs) and the paired differences of `evolved`. From the repository root, after `gunzip -k` of
+"""NB201 headline of seed 0 (issue 14), CIFAR-10 unless a dataset is given: `evolved` against
+`evolved_4`, EZNAS-A, params and their rank ensemble on the archs that
+headline_evolved_<dataset>.csv holds (all 15,625 once it is complete), every ensemble
+recomputed over those archs; Spearman rho with 95% bootstrap CIs (200 paired resamples of the
+archs) and the paired differences of `evolved`. From the repository root, after `gunzip -k` of
 both .csv.gz files: python results/heldout/headline_partial.py [cifar10|cifar100|imagenet16]
 """
 

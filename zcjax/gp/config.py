@@ -397,7 +397,8 @@ ABLATION_ARMS = {
     "no_elites": {"elites": 0},
     "one_tree": {"trees": 1, "root_kinds": (N,)},  # the network language without ensembles
     "eznas_language": {"trees": 1, "root_kinds": KINDS},  # unit programs, mean over units
-    # Switched on: children (and parents after generation 0) must read the network's response.
+    # Switched on: children (and parents after generation 0) must change their scores between
+    # two inits or between data and noise (``gp.structural``).
     "data_dependent": {"require_data_dependence": True},
     "seeded": {
         "fill_survivors": True,
