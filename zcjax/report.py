@@ -542,15 +542,15 @@ def heldout_rows(doc: dict) -> list[heldout.Row]:
 
 def heldout_markdown(doc: dict) -> str:
     """``heldout.json`` as markdown: per task a table of tau and rho with 95% bootstrap CIs,
-    n, search and validation fitness, whether an evolved program is structural; the best
-    classic proxy marked ``*``; programs listed."""
+    n, search and validation fitness, whether an evolved program is structural and reads its
+    inputs; the best classic proxy marked ``*``; programs listed."""
     rows = heldout_rows(doc)
     settings = doc.get("settings", {})
     shown = {k: settings[k] for k in ("inputs", "batch_size", "resolution") if k in settings}
     lines = ["# Held-out test split", ""]
     lines.append(f"test inits: {doc.get('test_inits')}, settings: `{json.dumps(shown)}`")
     columns = ("proxy", "tau", "tau 95% CI", "rho", "rho 95% CI", "n", "fitness", "valid.")
-    columns += ("struct.",)
+    columns += ("struct.", "inputs")
     for task in dict.fromkeys(r.task for r in rows):
         best = heldout.best_classic(rows, task)
         table = [
@@ -563,7 +563,8 @@ def heldout_markdown(doc: dict) -> str:
                 "n": r.n,
                 "fitness": r.search_fitness,
                 "valid.": r.validation_fitness,
-                "struct.": "" if r.structural is None else ("yes" if r.structural else "no"),
+                "struct.": heldout.yes_no(r.structural),
+                "inputs": heldout.yes_no(r.reads_inputs),
             }
             for r in rows
             if r.task == task
@@ -574,7 +575,8 @@ def heldout_markdown(doc: dict) -> str:
         "\\* best classic proxy on the task; fitness: mean search fitness; valid.: fitness on "
         "the validation sample (search split) that chose the reported programs; struct.: "
         "whether the program's score stays the same under another init and under noise inputs "
-        "(a function of the architecture alone).",
+        "(a function of the architecture alone); inputs: whether it changes between data and "
+        "noise inputs at the same init (it reads the network's response to its input).",
         "",
     ]
     first = rows[0].task if rows else None

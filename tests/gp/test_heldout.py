@@ -82,11 +82,12 @@ def test_mark_structural_checks_two_search_archs_of_the_first_task(monkeypatch):
     2 of its search architectures and keys fixed by the seed."""
     calls = []
 
-    def dependence(key, programs, space, archs, dataset, settings):
+    def dependences(key, programs, space, archs, dataset, settings):
         calls.append((_key_bytes(key), archs, dataset, settings))
-        return np.array([p.terminals != ("weight",) for p in programs])
+        reads_data = np.array([p.terminals != ("weight",) for p in programs])
+        return {"init_or_inputs": reads_data, "inputs": np.zeros(len(programs), bool)}
 
-    monkeypatch.setattr(heldout, "data_dependence", dependence)
+    monkeypatch.setattr(heldout, "dependences", dependences)
     config = SearchConfig(
         tasks=parse_tasks("nds_darts_in:imagenet@32,nb201:cifar10"), settings=Settings()
     )
@@ -97,7 +98,8 @@ def test_mark_structural_checks_two_search_archs_of_the_first_task(monkeypatch):
     best = _candidates("numel(weight)", "mean(relu_in@data)")
     marked = heldout.mark_structural(config, tasks, best)
     assert [c.structural for c in marked] == [True, False]
-    assert [dataclasses.replace(c, structural=None) for c in marked] == best
+    assert [c.reads_inputs for c in marked] == [False, False]
+    assert [dataclasses.replace(c, structural=None, reads_inputs=None) for c in marked] == best
     key, archs, dataset, settings = calls[0]
     assert len(archs) == heldout.STRUCTURAL_ARCHS == len(set(archs))
     assert set(archs) <= set(tasks[0].search) and dataset == "imagenet"
@@ -124,7 +126,7 @@ def test_test_split_rows_use_task_settings_and_carry_structural(monkeypatch):
     space = get_space("nb201")
     tasks = [TaskData(t, space, bench, "acc", (), tuple(range(7))) for t in config.tasks]
     best = [
-        dataclasses.replace(c, structural=s)
+        dataclasses.replace(c, structural=s, reads_inputs=not s)
         for c, s in zip(_candidates("numel(weight)", "mean(relu_in@data)"), [True, False])
     ]
     rows = heldout.score_test_split(
@@ -135,27 +137,33 @@ def test_test_split_rows_use_task_settings_and_carry_structural(monkeypatch):
         dataclasses.replace(config.settings, num_inits=2, resolution=16),
     ]
     assert [r.structural for r in rows] == [True, False, None, None] * 2
+    assert [r.reads_inputs for r in rows] == [False, True, None, None] * 2
     assert {r.n for r in rows} == {7}
     table = heldout.format_table(rows)
-    assert "struct." in table
+    assert "struct." in table and "inputs" in table
     lines = [ln.split() for ln in table.splitlines()]
-    evolved = [ln[-1] for ln in lines if ln and ln[0] in ("evolved_1", "evolved_2")]
-    assert evolved == ["yes", "no"] * 2
+    evolved = [ln[-2:] for ln in lines if ln and ln[0] in ("evolved_1", "evolved_2")]
+    assert evolved == [["yes", "no"], ["no", "yes"]] * 2
 
 
 def test_structural_survives_heldout_json_and_the_report_reader(tmp_path):
     nan = math.nan
     row = heldout.Row("t", "evolved_1", "numel(weight)", 0.5, 0.6, (0.4, 0.6), (nan, 0.7), 24)
-    rows = [dataclasses.replace(row, structural=True), dataclasses.replace(row, name="params")]
+    rows = [
+        dataclasses.replace(row, structural=False, reads_inputs=False),
+        dataclasses.replace(row, name="params"),
+    ]
     path = tmp_path / "heldout.json"
     heldout.save(path, rows, Settings(), test_inits=1)
     doc = json.loads(path.read_text())
-    assert [r["structural"] for r in doc["rows"]] == [True, None]
+    assert [r["structural"] for r in doc["rows"]] == [False, None]
     back = report.heldout_rows(doc)
-    assert [r.structural for r in back] == [True, None]
-    # A heldout.json written before the field existed still reads (structural: None).
+    assert [(r.structural, r.reads_inputs) for r in back] == [(False, False), (None, None)]
+    table = report.heldout_markdown(doc)
+    assert "| struct. | inputs |" in table and "| no | no |" in table
+    # A heldout.json written before the fields existed still reads (None: not checked).
     for r in doc["rows"]:
-        del r["structural"]
+        del r["structural"], r["reads_inputs"]
     assert [r.structural for r in report.heldout_rows(doc)] == [None, None]
 
 

@@ -185,6 +185,14 @@ def test_structural_children_are_rejected_when_asked(screen, data_dir):
     assert kept == [ensemble] * 8 and rejected > 0
     free, _, none_rejected, _ = make_offspring(config, keys, parents, [screen])
     assert set(free) == set(parents) and none_rejected == 0
+    # An init-only program (a size plus the smallest initial weight) passes the default check;
+    # dependence_on="inputs" also asks for a change between data and noise, which it lacks.
+    init_only = parse("net_add(net_min(weight), log_params)")
+    assert structural.dependent_in(runs, [init_only]).tolist() == [True]
+    assert structural.dependent_in(runs, [init_only, ensemble], "inputs").tolist() == [False, True]
+    strict = dataclasses.replace(config, dependence_on="inputs")
+    kept, _, rejected, _ = make_offspring(strict, keys, [init_only, ensemble], [screen], runs)
+    assert kept == [ensemble] * 8 and rejected > 0
 
 
 def test_selection_elites_and_dedupe():
@@ -356,6 +364,8 @@ def test_bad_settings_are_named():
         dataclasses.replace(TINY, trees=5).validate()
     with pytest.raises(ValueError, match="root kind E needs trees"):
         dataclasses.replace(TINY, root_kinds=("N", "E")).validate()
+    with pytest.raises(ValueError, match="dependence_on not in"):
+        dataclasses.replace(TINY, dependence_on="init").validate()
 
 
 def test_named_configs():

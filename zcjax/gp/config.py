@@ -9,6 +9,7 @@ import jax
 
 from zcjax.gp import fitness as fit
 from zcjax.gp import operators as ops
+from zcjax.gp import structural
 from zcjax.gp.tasks import GENERAL_TASKS, Task, parse_tasks
 from zcjax.program import Program, network, parse
 from zcjax.program.kinds import ALL_KINDS, KINDS, E, N
@@ -77,6 +78,10 @@ class SearchConfig:
         first task's ``screen_archs`` screening architectures), so the search can only find
         proxies that read the network's response (ours; default off: programs such as
         ``log_params`` compete).
+      dependence_on: what ``require_data_dependence`` asks a child's scores to change with:
+        ``"init_or_inputs"`` (default: another init or noise inputs) or ``"inputs"`` (noise
+        inputs at the same init, so a size plus an init-only term such as ``net_min(weight)``
+        is rejected too).
       max_rounds: rounds of children making before a generation goes on with fewer.
       arch_chunk: architectures whose statistics are held in memory at once.
       test_archs: size of each space's held-out test split (disjoint from the search split).
@@ -113,6 +118,7 @@ class SearchConfig:
     immigrants: int = 0
     screen_archs: int = 2
     require_data_dependence: bool = False
+    dependence_on: str = "init_or_inputs"
     max_rounds: int = 20
     arch_chunk: int = 4
     test_archs: int = 1000
@@ -166,6 +172,10 @@ class SearchConfig:
             (self.correlation in fit.CORRELATIONS, f"correlation not in {fit.CORRELATIONS}"),
             (self.aggregate in fit.AGGREGATES, f"aggregate not in {fit.AGGREGATES}"),
             (self.dedupe in DEDUPES, f"dedupe not in {DEDUPES}"),
+            (
+                self.dependence_on in structural.CHANGES,
+                f"dependence_on not in {tuple(structural.CHANGES)}",
+            ),
             (
                 set(self.root_kinds) <= set(ALL_KINDS) and self.root_kinds,
                 f"root_kinds in {ALL_KINDS}",
@@ -235,6 +245,7 @@ class SearchConfig:
 # validation off), so an old checkpoint reads back as the search it was.
 _ADDED = {
     "require_data_dependence": False,
+    "dependence_on": "init_or_inputs",
     "promote_fraction": 0.2,
     "promote_archs": 0,
     "validation_archs": 0,
@@ -400,6 +411,8 @@ ABLATION_ARMS = {
     # Switched on: children (and parents after generation 0) must change their scores between
     # two inits or between data and noise (``gp.structural``).
     "data_dependent": {"require_data_dependence": True},
+    # Stricter: the scores must change between data and noise inputs at the same init.
+    "input_dependent": {"require_data_dependence": True, "dependence_on": "inputs"},
     "seeded": {
         "fill_survivors": True,
         "seed_programs": _discover_seeded().search.seed_programs,

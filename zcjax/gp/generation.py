@@ -127,7 +127,7 @@ def make_offspring(
     """``config.offspring`` children valid on the screening statistics: ``immigrants`` fresh
     random programs (``gen_half_and_half``, the EZNAS paper's immigrants), the rest made by
     ``var_or`` from ``parents``. With ``dependence`` (``dependence_runs``), children must
-    also be data-dependent there (``structural.dependent_in``).
+    also be data-dependent there (``structural.dependent_in`` with ``config.dependence_on``).
 
     Returns:
       (children, immigrants, rejected, rounds): children lists the varied ones, then the
@@ -166,7 +166,8 @@ def make_offspring(
             for st in screen:
                 ok &= screen_ok(st.scores(new))
             if dependence is not None:
-                ok[ok] = structural.dependent_in(dependence, [c for c, o in zip(new, ok) if o])
+                kept = [c for c, o in zip(new, ok) if o]
+                ok[ok] = structural.dependent_in(dependence, kept, config.dependence_on)
             verdict.update(zip(new, ok.tolist()))
         for source, cs in candidates.items():
             for c in cs:
@@ -305,7 +306,9 @@ def run_generation(
     )
     dependent_parents = None
     if dependence is not None:
-        dependent_parents = structural.dependent_in(dependence, list(state.population))
+        dependent_parents = structural.dependent_in(
+            dependence, list(state.population), config.dependence_on
+        )
     del screen, dependence
     t_children = time.perf_counter()
     small = Scored.of(config, keys.stats, list(dict.fromkeys(children)), tasks, archs)

@@ -7,7 +7,8 @@ same keys (``recipe.score_archs``: evolved programs run through ``program.compil
 confidence intervals over architectures.
 
 Each evolved program is also checked once for being *structural* (``gp.structural``: its
-scores change neither between two inits nor between data and noise), on
+scores change neither between two inits nor between data and noise) and for reading its
+inputs (its scores change between data and noise at the same init), on
 ``STRUCTURAL_ARCHS`` architectures of the first task's search split.
 
 Keys: the run's test key is split by purpose into an architecture stream (task t scores with
@@ -33,7 +34,7 @@ from zcjax.gp.config import HeldoutConfig, SearchConfig
 from zcjax.gp.evaluate import task_fitness
 from zcjax.gp.keys import Keys
 from zcjax.gp.state import SearchState
-from zcjax.gp.structural import data_dependence
+from zcjax.gp.structural import dependences
 from zcjax.gp.tasks import TaskData, load_tasks, sample_task_archs
 from zcjax.program import Program, parse
 from zcjax.proxies import get_proxies, proxy_of_program
@@ -56,6 +57,7 @@ class Row:
     search_fitness: float | None = None  # mean fitness during the search (evolved only)
     validation_fitness: float | None = None  # fitness on the validation sample (evolved only)
     structural: bool | None = None  # see ``gp.structural`` (evolved only; None: not checked)
+    reads_inputs: bool | None = None  # scores change between data and noise (as structural)
 
     @property
     def classic(self) -> bool:
@@ -86,13 +88,15 @@ def best_programs(state: SearchState, k: int) -> list[tuple[Program, float, int]
 class Candidate:
     """A program picked at the end of a search, with its fitness during the search (mean over
     the generations it was scored in), on the validation sample (None if not validated) and
-    whether it is structural (``mark_structural``; None if not checked)."""
+    whether it is structural and whether it reads its inputs (``mark_structural``; None if
+    not checked)."""
 
     program: Program
     search_fitness: float
     evaluations: int
     validation_fitness: float | None = None
     structural: bool | None = None
+    reads_inputs: bool | None = None
 
 
 def validation_key(seed: int) -> jax.Array:
@@ -120,7 +124,8 @@ def mark_structural(
     candidates: Sequence[Candidate],
     num_archs: int = STRUCTURAL_ARCHS,
 ) -> list[Candidate]:
-    """``candidates`` with ``structural`` set by ``structural.data_dependence`` on
+    """``candidates`` with ``structural`` and ``reads_inputs`` set by
+    ``structural.dependences`` (``"init_or_inputs"`` negated, ``"inputs"``) on
     ``num_archs`` architectures of the first task's search split, at that task's settings.
 
     ``structural_key(seed)`` splits into the key that samples the architectures
@@ -132,7 +137,7 @@ def mark_structural(
     key_archs, key_check = jax.random.split(structural_key(config.seed))
     td = tasks[0]
     archs = sample_task_archs(key_archs, [td], num_archs)[0]
-    dependent = data_dependence(
+    dependent = dependences(
         key_check,
         [c.program for c in candidates],
         td.space,
@@ -140,7 +145,10 @@ def mark_structural(
         td.task.dataset,
         td.settings(config.settings),
     )
-    return [dataclasses.replace(c, structural=not d) for c, d in zip(candidates, dependent)]
+    return [
+        dataclasses.replace(c, structural=not bool(d), reads_inputs=bool(i))
+        for c, d, i in zip(candidates, dependent["init_or_inputs"], dependent["inputs"])
+    ]
 
 
 def final_programs(
@@ -232,6 +240,7 @@ def score_test_split(
                     search_fitness=None if picked is None else picked.search_fitness,
                     validation_fitness=None if picked is None else picked.validation_fitness,
                     structural=None if picked is None else picked.structural,
+                    reads_inputs=None if picked is None else picked.reads_inputs,
                 )
             )
     return rows
@@ -278,9 +287,15 @@ def best_classic(rows: Sequence[Row], task: str) -> Row | None:
     return max(classic, key=lambda r: r.kendall_tau, default=None)
 
 
+def yes_no(flag: bool | None) -> str:
+    """A check's answer for a table: "yes", "no" or "" (not checked)."""
+    return "" if flag is None else ("yes" if flag else "no")
+
+
 def format_table(rows: Sequence[Row]) -> str:
     """Per task: tau, rho with 95% CIs, fitness, validation fitness and whether an evolved
-    program is structural; the best classic proxy marked ``*``; programs listed."""
+    program is structural and reads its inputs; the best classic proxy marked ``*``; programs
+    listed."""
     lines = []
     for task in dict.fromkeys(r.task for r in rows):
         best = best_classic(rows, task)
@@ -288,7 +303,7 @@ def format_table(rows: Sequence[Row]) -> str:
         lines.append(f"held-out test split, {task} ({n} archs)")
         lines.append(
             f"  {'proxy':<28}{'tau':>8}{'  95% CI':<18}{'rho':>8}{'  95% CI':<18}"
-            f"{'fitness':>9}{'valid.':>8}{'struct.':>8}"
+            f"{'fitness':>9}{'valid.':>8}{'struct.':>8}{'inputs':>8}"
         )
         for r in rows:
             if r.task != task:
@@ -296,16 +311,16 @@ def format_table(rows: Sequence[Row]) -> str:
             name = r.name + (" *" if r is best else "")
             fitness = "" if r.search_fitness is None else f"{r.search_fitness:.3f}"
             valid = "" if r.validation_fitness is None else f"{r.validation_fitness:.3f}"
-            struct = "" if r.structural is None else ("yes" if r.structural else "no")
             lines.append(
                 f"  {name:<28}{r.kendall_tau:>8.3f}  [{r.tau_ci[0]:.3f}, {r.tau_ci[1]:.3f}]"
                 f"{'':<1}{r.spearman:>8.3f}  [{r.rho_ci[0]:.3f}, {r.rho_ci[1]:.3f}] {fitness:>8}"
-                f"{valid:>8}{struct:>8}"
+                f"{valid:>8}{yes_no(r.structural):>8}{yes_no(r.reads_inputs):>8}"
             )
     lines.append(
         "  * best classic proxy on the task; fitness: mean search fitness; valid.: fitness on the"
         " validation sample (search split) that chose the reported programs; struct.: yes if the"
-        " program's scores change neither between two inits nor between data and noise"
+        " program's scores change neither between two inits nor between data and noise;"
+        " inputs: yes if they change between data and noise at the same init"
     )
     for r in rows:
         if r.program and r.task == rows[0].task:

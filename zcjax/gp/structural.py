@@ -15,19 +15,24 @@ from collections.abc import Hashable, Sequence
 import jax
 import numpy as np
 
+from zcjax.engine import init_params
 from zcjax.gp.evaluate import StackedStats
 from zcjax.inputs import arch_inputs
-from zcjax.keys import arch_key
+from zcjax.keys import arch_key, init_keys
 from zcjax.program import network
 from zcjax.program.kinds import E
-from zcjax.program.registry import SUM_LOGITS
+from zcjax.program.registry import CROSS_ENTROPY, SUM_LOGITS
 from zcjax.program.tree import Program
 from zcjax.recipe import init_stats
 from zcjax.settings import Settings
 from zcjax.spaces import SearchSpace
-from zcjax.stats import TERMINALS
+from zcjax.stats import TERMINALS, collect_stats, stack_inits
 
 RTOL = 1e-6  # a score "changes" when it moves by more than this, relative to its size
+
+# What a program's scores must change with, as pairs of ``check_runs``'s runs: run 0 against
+# run 1 (another init) or run 2 (noise inputs, same init).
+CHANGES = {"init_or_inputs": ((0, 1), (0, 2)), "inputs": ((0, 2),)}
 
 
 def scores_change(a: np.ndarray, b: np.ndarray, rtol: float = RTOL) -> np.ndarray:
@@ -56,21 +61,36 @@ def check_runs(
 
     ``key`` splits into (batch, init, other init) keys, each folded with an architecture's id.
     Run 0 is that batch (``settings.inputs``, normally data) with the init key; run 1 the same
-    batch with the other init key; run 2 noise inputs (``Settings(inputs="noise")``, drawn with
-    the batch key) with the init key. One init each (``num_inits=1``) on the engine.
+    batch with the other init key; run 2 the same weights as run 0 on other inputs: noise
+    (``Settings(inputs="noise")``, drawn with the batch key) as the data input, and the
+    statistics' own noise input (``@noise``, ``@perturbed`` and the measured terminals) drawn
+    with the other init key instead of run 0's. One init each (``num_inits=1``) on the engine.
     """
     key_batch, key_init, key_other = jax.random.split(key, 3)
     settings = dataclasses.replace(settings, num_inits=1, stats_method="engine")
     noise = dataclasses.replace(settings, inputs="noise")
-    out = []
-    for run, key_inits in [(settings, key_init), (settings, key_other), (noise, key_init)]:
-        st = []
-        for arch in archs:
-            i = space.arch_id(arch)
-            plan, x, labels = arch_inputs(arch_key(key_batch, i), space, arch, dataset, run)
-            st.append(init_stats(arch_key(key_inits, i), plan, x, labels, terminals, loss, run))
-        out.append(StackedStats.of(st, 1))
-    return out
+    out = [[], [], []]
+    for arch in archs:
+        i = space.arch_id(arch)
+        plan, x, labels = arch_inputs(arch_key(key_batch, i), space, arch, dataset, settings)
+        for run, key_inits in [(0, key_init), (1, key_other)]:
+            st = init_stats(arch_key(key_inits, i), plan, x, labels, terminals, loss, settings)
+            out[run].append(st)
+        plan, x, labels = arch_inputs(arch_key(key_batch, i), space, arch, dataset, noise)
+        (key_params, _), (_, key_noise) = (
+            init_keys(jax.random.split(arch_key(k, i), 1)[0]) for k in (key_init, key_other)
+        )
+        st = collect_stats(
+            key_noise,
+            plan,
+            x,
+            terminals,
+            params=init_params(key_params, plan, settings.weight_init),  # run 0's (recipe)
+            weight_init=settings.weight_init,
+            labels=labels if loss == CROSS_ENTROPY else None,
+        )
+        out[2].append(stack_inits([st]))
+    return [StackedStats.of(st, 1) for st in out]
 
 
 def _runs_for(key, programs, space, archs, dataset, settings, loss) -> list[StackedStats]:
@@ -99,28 +119,38 @@ def check_scores(
     return out
 
 
-def dependent_in(runs: Sequence[StackedStats], programs: Sequence[Program]) -> np.ndarray:
+def dependent_in(
+    runs: Sequence[StackedStats], programs: Sequence[Program], on: str = "init_or_inputs"
+) -> np.ndarray:
     """[P] bool: True where a program is data-dependent on ``check_runs``'s statistics.
 
     A program is data-dependent when its scores change (``scores_change``) between two inits
-    or between data and noise inputs (runs 0-1 and 0-2), or when the values of one of its
+    or between data and noise inputs (runs 0-1 and 0-2; ``on="inputs"``: between data and
+    noise only, runs 0-2), or when the values of one of its
     ensemble members or the unit scores of one of the unit programs it reads change (so a rank
     ensemble, whose ranks over 2-3 architectures rarely move, counts by its members, measured
     terminals included). Being structural is a claim that needs evidence, so a
     program with no finite score in run 0 (invalid on every architecture checked) also counts
     as data-dependent.
     """
+    if on not in CHANGES:
+        raise ValueError(f"Unknown dependence {on!r}; known: {', '.join(CHANGES)}.")
+    pairs = CHANGES[on]
     if not programs:
         return np.zeros(0, bool)
+
+    def changed(scores):  # [R, P, N] -> [P]: moved in one of the pairs
+        return np.any([scores_change(scores[a], scores[b]) for a, b in pairs], axis=0)
+
     with np.errstate(invalid="ignore"):
         s = np.stack([run.scores(programs)[..., 0] for run in runs])
-    out = scores_change(s[0], s[1]) | scores_change(s[0], s[2]) | ~np.isfinite(s[0]).any(axis=1)
+    out = changed(s) | ~np.isfinite(s[0]).any(axis=1)
     ensembles = [p for p in programs if p.kind == E]
     if ensembles:
         parts = list(dict.fromkeys(m for p in ensembles for m in network.members(p)))
         with np.errstate(invalid="ignore"):
             m = np.stack([run.scores(parts)[..., 0] for run in runs])
-        moved = dict(zip(parts, scores_change(m[0], m[1]) | scores_change(m[0], m[2])))
+        moved = dict(zip(parts, changed(m)))
         for i, p in enumerate(programs):
             out[i] |= p.kind == E and any(moved[x] for x in network.members(p))
     units = [[u for m in network.members(p) for u in network.unit_programs(m)] for p in programs]
@@ -134,10 +164,28 @@ def dependent_in(runs: Sequence[StackedStats], programs: Sequence[Program]) -> n
         for u in us:
             base = flat(0, u)
             if any(
-                base.shape != flat(r, u).shape or scores_change(base, flat(r, u))[0] for r in (1, 2)
+                base.shape != flat(r, u).shape or scores_change(base, flat(r, u))[0]
+                for _, r in pairs
             ):
                 out[p] = True
     return out
+
+
+def dependences(
+    key: jax.Array,
+    programs: Sequence[Program],
+    space: SearchSpace,
+    archs: Sequence[Hashable],
+    dataset: str,
+    settings: Settings,
+    loss: str = SUM_LOGITS,
+) -> dict[str, np.ndarray]:
+    """{``on``: [P] bool} for every entry of ``CHANGES``: ``dependent_in`` on one set of
+    ``check_runs`` of ``archs`` (2-3 are enough)."""
+    if not programs:
+        return {on: np.zeros(0, bool) for on in CHANGES}
+    runs = _runs_for(key, programs, space, archs, dataset, settings, loss)
+    return {on: dependent_in(runs, programs, on) for on in CHANGES}
 
 
 def data_dependence(
@@ -148,12 +196,12 @@ def data_dependence(
     dataset: str,
     settings: Settings,
     loss: str = SUM_LOGITS,
+    on: str = "init_or_inputs",
 ) -> np.ndarray:
-    """[P] bool: True where a program is data-dependent on ``archs`` (2-3 are enough), by
-    ``dependent_in`` on ``check_runs``."""
-    if not programs:
-        return np.zeros(0, bool)
-    return dependent_in(_runs_for(key, programs, space, archs, dataset, settings, loss), programs)
+    """[P] bool: True where a program is data-dependent on ``archs`` (``dependences[on]``)."""
+    if on not in CHANGES:
+        raise ValueError(f"Unknown dependence {on!r}; known: {', '.join(CHANGES)}.")
+    return dependences(key, programs, space, archs, dataset, settings, loss)[on]
 
 
 def is_structural(
