@@ -55,6 +55,11 @@ def main(argv):
         if joined:
             print(joined, flush=True)
         print(cli.use_compilation_cache(), flush=True)
+        if FLAGS["num_archs"].present and FLAGS["archs_file"].present:
+            raise ValueError(
+                "--num_archs and --archs_file both given: the file lists the architectures to "
+                "score (for fewer, give a file of its first lines)."
+            )
         settings = cli.from_flags(Settings())
         config = cli.from_flags(
             scoring.ScoreConfig(), programs=tuple(FLAGS.program), settings=settings

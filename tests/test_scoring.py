@@ -180,6 +180,11 @@ def test_score_cli_bad_input_is_one_clear_line(tmp_path):
     assert "Traceback" not in proc.stderr
     proc = _run_score("--num_archs=2", env={"ZCJAX_DATA": str(tmp_path / "missing")})
     assert "is not a folder" in proc.stderr and "Traceback" not in proc.stderr
+    listed = tmp_path / "archs.txt"
+    listed.write_text("0\n1\n2\n")
+    proc = _run_score("--num_archs=2", f"--archs_file={listed}")  # the file would win silently
+    assert "error: --num_archs and --archs_file both given" in proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
 
 
 @pytest.mark.slow
