@@ -4,6 +4,7 @@
   python experiments/report.py --csv=base.csv,az_nas.csv,evolved.csv --out_dir=heldout/c10
   python experiments/report.py --csv=headline.csv.gz --compare   # CIs for one (gzipped) CSV
   python experiments/report.py --csv=vkdnw.csv --compare --target=cifar10_test  # other target
+  python experiments/report.py --csv=base.csv,evolved.csv --ensembles=eznas_a+evolved  # ad hoc
   python experiments/report.py --workdir=runs/eznas_c10_c100  # -> runs/eznas_c10_c100/report/
 
 A scores CSV (``score.py --output``) gives ``table.md`` (Kendall tau, Spearman rho, Pearson r
@@ -45,6 +46,14 @@ flags.DEFINE_string(
     "Benchmark column to correlate with instead of each CSV's own target, e.g. cifar10_test "
     "(the cifar10 model's test accuracy, as VKDNW's code uses); needs the benchmark table.",
 )
+flags.DEFINE_list(
+    "ensembles",
+    [],
+    "Rank ensembles to add to the comparison, each proxies joined by '+' (e.g. "
+    "az_expressivity+az_progressivity+az_trainability+az_complexity), computed over the "
+    "architectures compared (so relative to them); members may come from different CSVs. "
+    "Implies --compare.",
+)
 flags.DEFINE_string("data_dir", None, "Data folder for --target (default: as score.py finds it).")
 flags.DEFINE_string("workdir", None, "Work folder of evolve.py --workdir.")
 flags.DEFINE_string(
@@ -62,12 +71,17 @@ def main(argv):
         sys.exit("error: give --csv=scores.csv and/or --workdir=runs/x")
     written = []
     try:
-        if FLAGS.csv and (len(FLAGS.csv) > 1 or FLAGS.compare):
+        if FLAGS.csv and (len(FLAGS.csv) > 1 or FLAGS.compare or FLAGS.ensembles):
             first = Path(FLAGS.csv[0])
             out = FLAGS.out_dir or first.with_name(first.stem + "_comparison")
             key = jax.random.key(FLAGS.ci_seed)
             written += report.comparison_report(
-                key, FLAGS.csv, out, target=FLAGS.target, data_dir=FLAGS.data_dir
+                key,
+                FLAGS.csv,
+                out,
+                target=FLAGS.target,
+                data_dir=FLAGS.data_dir,
+                ensembles=FLAGS.ensembles,
             )
         elif FLAGS.csv:
             csv = Path(FLAGS.csv[0])

@@ -366,6 +366,46 @@ def test_comparison_of_several_csvs_uses_their_common_archs(tmp_path):
         report.comparison_report(jax.random.key(0), [a, other], tmp_path / "bad")
 
 
+def test_comparison_adds_rank_ensembles_over_the_compared_archs(tmp_path):
+    """``ensembles``: the sum of log-ranks, computed on the architectures both files scored,
+    of members from either file; checked against scipy's ranks by hand."""
+    from scipy.stats import rankdata
+
+    a = write_csv(tmp_path / "a.csv")
+    sf = scorefile.read(a)
+    rng = np.random.default_rng(2)
+    noisy = np.nan_to_num(sf.target, nan=70.0) + rng.normal(0, 8, N)
+    text = scorefile.header(SETTINGS | {"settings": {"inputs": "noise"}}, [])
+    for i in range(N - 1):  # arch N-1 is not scored here
+        tgt = None if i == 3 else float(sf.target[i])
+        text += scorefile.arch_rows(i, f"arch{i}", {"noisy": noisy[i]}, {"noisy": 0.0}, tgt)
+    b = tmp_path / "b.csv"
+    b.write_text(text)
+    files = [sf, scorefile.read(b)]
+    rows, n = report.comparison_table(jax.random.key(0), files, 50, ["synflow+noisy"])
+    keep = np.array([i not in (3, N - 1) for i in range(N)])
+    assert n == keep.sum() == 28
+    want = np.log(rankdata(sf.scores["synflow"][keep]) / n) + np.log(rankdata(noisy[keep]) / n)
+    expected = metrics.correlations(want, sf.target[keep])
+    (row,) = [r for r in rows if r["proxy"] == "synflow+noisy"]
+    assert row["spearman"] == pytest.approx(expected["spearman"], abs=1e-12)
+    assert row["kendall_tau"] == pytest.approx(expected["kendall_tau"], abs=1e-12)
+    assert row["run"] == "sum of log-ranks over these 28 archs" and row["n"] == 28
+    with pytest.raises(ValueError, match="'synflow\\+nope': no CSV holds proxy 'nope'"):
+        report.comparison_table(jax.random.key(0), files, 50, ["synflow+nope"])
+    with pytest.raises(ValueError, match="must join two or more proxies"):
+        report.comparison_table(jax.random.key(0), files, 50, ["synflow"])
+
+
+def test_ensembles_flag_implies_a_comparison_of_one_csv(cli, tmp_path, capsys):
+    csv = write_csv(tmp_path / "a.csv")
+    run_main(cli, f"--csv={csv}", "--ensembles=twice+synflow", f"--out_dir={tmp_path}/e")
+    rows = parse_markdown((tmp_path / "e" / "comparison.md").read_text())
+    assert "twice+synflow" in [r["proxy"] for r in rows]
+    with pytest.raises(SystemExit, match="error: Ensemble 'twice\\+nope': no CSV holds"):
+        run_main(cli, f"--csv={csv}", "--ensembles=twice+nope", f"--out_dir={tmp_path}/f")
+
+
 def test_comparison_lists_a_proxy_two_files_share_once(tmp_path):
     """The same proxy with the same settings and scores in two CSVs (an ensemble's member
     written by both) is one row; the same name with other scores or settings stays."""

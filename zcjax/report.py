@@ -29,6 +29,7 @@ from zcjax import metrics, scorefile
 from zcjax.gp import checkpoint, heldout
 from zcjax.gp.fitness import INVALID
 from zcjax.program import PROGRAMS
+from zcjax.proxies import ensemble
 from zcjax.spaces import get_space
 
 PLOT_HINT = "plots need matplotlib: pip install -e '.[plot]'"
@@ -321,7 +322,10 @@ def common_archs(files: Sequence[scorefile.ScoreFile]) -> list[str]:
 
 
 def comparison_table(
-    key: jax.Array, files: Sequence[scorefile.ScoreFile], num_resamples: int = 1000
+    key: jax.Array,
+    files: Sequence[scorefile.ScoreFile],
+    num_resamples: int = 1000,
+    ensembles: Sequence[str] = (),
 ) -> tuple[list[dict], int]:
     """(rows, number of architectures): every proxy of every file on the architectures all
     files scored (``common_archs``), with Kendall tau, Spearman rho and their percentile
@@ -329,13 +333,18 @@ def comparison_table(
     run's settings (``run_label``), best rho first. Ensembles are kept as their file computed
     them (over that file's architectures). A proxy that an earlier file already gave with the
     same run label and the same scores on these architectures (an ensemble's members written
-    next to it, e.g. FLOPs in both AZ-NAS's and VKDNW_agg's CSVs) is listed once."""
+    next to it, e.g. FLOPs in both AZ-NAS's and VKDNW_agg's CSVs) is listed once.
+
+    ``ensembles`` ("a+b+c", ``proxies.ensemble.parse``) adds rank ensembles computed here, over
+    these architectures, of proxies the files hold (each member from the first file with it),
+    e.g. AZ-NAS from a partial CSV of its components or a proxy of one CSV with one of another.
+    """
     if files[0].target is None:
         raise ValueError("the CSVs have no target column values, so no correlations")
     archs = common_archs(files)
     if len(archs) < 3:
         raise ValueError(f"the CSVs have {len(archs)} scored architectures in common (need 3)")
-    rows, seen = [], {}
+    columns, seen = [], {}  # (proxy, run, scores on archs, target on archs)
     for sf in files:
         where = {a: i for i, a in enumerate(sf.arch_strings)}
         idx = np.array([where[a] for a in archs])
@@ -346,21 +355,34 @@ def comparison_table(
             if any(np.array_equal(scores, s, equal_nan=True) for s in same):
                 continue
             same.append(scores)
-            c = metrics.correlations(scores, target)
-            ci = metrics.bootstrap_ci(
-                jax.random.fold_in(key, len(rows)), scores, target, num_resamples
-            )
-            rows.append(
-                {
-                    "proxy": proxy,
-                    "kendall_tau": c["kendall_tau"],
-                    "tau_ci": ci["kendall_tau"],
-                    "spearman": c["spearman"],
-                    "rho_ci": ci["spearman"],
-                    "n": c["n"],
-                    "run": run,
-                }
-            )
+            columns.append((proxy, run, scores, target))
+    for name in ensembles:
+        spec = ensemble.parse(name)
+        if spec is None:
+            raise ValueError(f"Ensemble {name!r} must join two or more proxies with '+'.")
+        members = []
+        for m in spec.members:
+            held = [c for c in columns if c[0] == m]
+            if not held:
+                raise ValueError(f"Ensemble {name!r}: no CSV holds proxy {m!r}.")
+            members.append(held[0][2])
+        run = f"sum of log-ranks over these {len(archs)} archs"
+        columns.append((name, run, metrics.log_rank_sum(members), columns[0][3]))
+    rows = []
+    for proxy, run, scores, target in columns:
+        c = metrics.correlations(scores, target)
+        ci = metrics.bootstrap_ci(jax.random.fold_in(key, len(rows)), scores, target, num_resamples)
+        rows.append(
+            {
+                "proxy": proxy,
+                "kendall_tau": c["kendall_tau"],
+                "tau_ci": ci["kendall_tau"],
+                "spearman": c["spearman"],
+                "rho_ci": ci["spearman"],
+                "n": c["n"],
+                "run": run,
+            }
+        )
     rows.sort(key=lambda r: -np.nan_to_num(r["spearman"], nan=-np.inf))
     return rows, len(archs)
 
@@ -412,18 +434,20 @@ def comparison_report(
     num_resamples: int = 1000,
     target: str | None = None,
     data_dir: str | os.PathLike | None = None,
+    ensembles: Sequence[str] = (),
 ) -> list[Path]:
     """Writes ``comparison.md`` and ``comparison.png``: every proxy of several scores CSVs
     (e.g. baselines at one setting, AZ-NAS at its own, an evolved program) on the
     architectures they all scored, with bootstrap CIs drawn from ``key``; ``target`` judges
-    them against another benchmark column (``retarget``).
+    them against another benchmark column (``retarget``); ``ensembles`` adds rank ensembles
+    over those architectures (``comparison_table``).
 
     Returns:
       the two files. Raises ``scorefile.ScoreFileError`` for an unreadable CSV, ValueError for
       CSVs that cannot be compared, ImportError without matplotlib.
     """
     files = [read_scores(p, target, data_dir) for p in csv_paths]
-    rows, n = comparison_table(key, files, num_resamples)
+    rows, n = comparison_table(key, files, num_resamples, ensembles)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = [Path(p).name for p in csv_paths]
