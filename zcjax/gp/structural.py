@@ -31,7 +31,7 @@ from zcjax.stats import TERMINALS, collect_stats, stack_inits
 RTOL = 1e-6  # a score "changes" when it moves by more than this, relative to its size
 
 # What a program's scores must change with, as pairs of ``check_runs``'s runs: run 0 against
-# run 1 (another init) or run 2 (noise inputs, same init).
+# run 1 (another init) or run 2 (other inputs, run 0's weights).
 CHANGES = {"init_or_inputs": ((0, 1), (0, 2)), "inputs": ((0, 2),)}
 
 
