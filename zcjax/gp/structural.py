@@ -35,6 +35,13 @@ RTOL = 1e-6  # a score "changes" when it moves by more than this, relative to it
 CHANGES = {"init_or_inputs": ((0, 1), (0, 2)), "inputs": ((0, 2),)}
 
 
+def _pairs(on: str) -> tuple[tuple[int, int], ...]:
+    """``CHANGES[on]``; ValueError naming the known checks for another ``on``."""
+    if on not in CHANGES:
+        raise ValueError(f"Unknown dependence {on!r}; known: {', '.join(CHANGES)}.")
+    return CHANGES[on]
+
+
 def scores_change(a: np.ndarray, b: np.ndarray, rtol: float = RTOL) -> np.ndarray:
     """[P] bool: where rows of ``a`` and ``b`` ([P, N] scores) differ anywhere.
 
@@ -133,9 +140,7 @@ def dependent_in(
     program with no finite score in run 0 (invalid on every architecture checked) also counts
     as data-dependent.
     """
-    if on not in CHANGES:
-        raise ValueError(f"Unknown dependence {on!r}; known: {', '.join(CHANGES)}.")
-    pairs = CHANGES[on]
+    pairs = _pairs(on)
     if not programs:
         return np.zeros(0, bool)
 
@@ -199,8 +204,7 @@ def data_dependence(
     on: str = "init_or_inputs",
 ) -> np.ndarray:
     """[P] bool: True where a program is data-dependent on ``archs`` (``dependences[on]``)."""
-    if on not in CHANGES:
-        raise ValueError(f"Unknown dependence {on!r}; known: {', '.join(CHANGES)}.")
+    _pairs(on)  # an unknown ``on`` fails before the runs
     return dependences(key, programs, space, archs, dataset, settings, loss)[on]
 
 
