@@ -21,11 +21,14 @@ from zcjax.gp import fitness as fit
 from zcjax.gp.config import ABLATION_ARMS, CONFIGS, SearchConfig, ablation_arm, get_config
 from zcjax.gp.evaluate import StackedStats, score_programs
 from zcjax.gp.generation import (
+    SIZE,
     GenerationKeys,
+    Scored,
     dependence_runs,
     make_offspring,
     screen_ok,
     select,
+    size_like,
 )
 from zcjax.gp.heldout import best_programs, final_programs, validation_key
 from zcjax.gp.state import SearchState, initial_state
@@ -287,6 +290,56 @@ def test_a_search_that_requires_data_dependence_selects_no_structural_program(da
     assert dependence_runs(PROMOTED, keys.stats, tasks, archs) is None  # off by default
 
 
+def test_size_like_asks_one_member_to_rank_unlike_size():
+    flops, data = parse("log_flops"), parse("net_mean(mean(relu_in@data))")
+    flat = parse("net_mean(mean(ones_like(relu_in@data)))")
+    both_size = parse("ensemble2(log_flops, log_params)")
+    mixed = parse("ensemble2(log_flops, net_mean(mean(relu_in@data)))")
+    with_flat = parse("ensemble2(log_flops, net_mean(mean(ones_like(relu_in@data))))")
+    programs = (SIZE, flops, data, flat, both_size, mixed, with_flat)
+    first = np.array(
+        [
+            [1, 2, 3, 4, 5, 6],
+            [1, 2, 3, 4, 6, 5],  # tau 13/15 = .867 with size
+            [3, 1, 6, 2, 5, 4],  # concordant 9 of 15 pairs: tau .2
+            [7, 7, 7, 7, 7, 7],  # constant: tau undefined
+            [0, 0, 0, 0, 0, 0],  # the ensembles' own scores are not read
+            [0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0],
+        ],
+        float,
+    )
+    assert scipy.stats.kendalltau(first[2], first[0])[0] == pytest.approx(0.2)
+    second = np.zeros_like(first) + np.arange(6)[::-1]  # another task: not read
+    scored = Scored(programs, [[], []], np.zeros((7, 2)), np.zeros(7), [first, second])
+    config = dataclasses.replace(TINY, max_size_tau=0.8)
+    got = size_like(config, scored, [flops, data, flat, both_size, mixed, with_flat, SIZE])
+    assert got.tolist() == [True, False, True, True, False, True, True]
+    # At a bound above .867, log_flops no longer counts as size, nor the ensemble it is in.
+    loose = size_like(dataclasses.replace(TINY, max_size_tau=0.9), scored, [flops, both_size])
+    assert loose.tolist() == [False, False]
+
+
+@pytest.mark.slow
+def test_a_search_with_max_size_tau_selects_nothing_that_ranks_like_size(data_dir):
+    sizes = ("log_params", "log_flops", "ensemble2(log_params, log_flops)")
+    config = dataclasses.replace(
+        PROMOTED,
+        generations=1,
+        archs_per_task=6,
+        max_size_tau=0.8,
+        root_kinds=("N", "E"),
+        trees=2,
+        seed_programs=(*sizes, "net_mean(mean(relu_in_grad@data))"),
+    )
+    state = search.run(config)
+    assert not {parse(t) for t in sizes} & set(state.population)
+    assert state.history[0]["size_like"] > 0  # copies and mixes of the size seeds
+    assert state.history[0]["invalid_in_evaluation"] >= state.history[0]["size_like"]
+    free = search.run(dataclasses.replace(config, max_size_tau=1.0))
+    assert free.history[0]["size_like"] == 0
+
+
 def test_a_kill_while_writing_leaves_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint.json"
     checkpoint.save_json(path, {"generation": 1})
@@ -366,6 +419,8 @@ def test_bad_settings_are_named():
         dataclasses.replace(TINY, root_kinds=("N", "E")).validate()
     with pytest.raises(ValueError, match="dependence_on not in"):
         dataclasses.replace(TINY, dependence_on="init").validate()
+    with pytest.raises(ValueError, match="max_size_tau must be in"):
+        dataclasses.replace(TINY, max_size_tau=1.5).validate()
 
 
 def test_named_configs():

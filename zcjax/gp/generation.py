@@ -23,7 +23,7 @@ from zcjax.gp.heldout import validation_key
 from zcjax.gp.keys import Keys
 from zcjax.gp.state import SearchState
 from zcjax.gp.tasks import TaskData, sample_task_archs
-from zcjax.program import Program
+from zcjax.program import Program, network, parse
 from zcjax.recipe import arch_stats  # the statistics score.py computes, so scores agree
 
 
@@ -70,6 +70,45 @@ class Scored:
         """[len(programs)] rows of ``programs`` (each among ``self.programs``)."""
         row = {p: i for i, p in enumerate(self.programs)}
         return np.array([row[p] for p in programs], int)
+
+
+SIZE = parse("log_params")  # the size ``max_size_tau`` compares members with
+
+
+def size_like(config: SearchConfig, scored: Scored, programs: Sequence[Program]) -> np.ndarray:
+    """[P] bool: True where every member tree of a program (``network.members``) ranks the
+    first task's sample of ``scored`` like ``SIZE``: |Kendall tau| above
+    ``config.max_size_tau``, or undefined (a constant or invalid member). ``scored`` holds
+    the members and ``SIZE``."""
+    first = scored.scores[0]
+    size = first[scored.rows([SIZE])[0]]
+    out = np.zeros(len(programs), bool)
+    for i, p in enumerate(programs):
+        taus = fit.kendall_tau_rows(first[scored.rows(network.members(p))], size)
+        out[i] = not np.any(np.abs(taus) <= config.max_size_tau)  # NaN compares False
+    return out
+
+
+def score_bounded(
+    config: SearchConfig,
+    key: jax.Array,
+    programs: Sequence[Program],
+    tasks: Sequence[TaskData],
+    archs: list[list],
+) -> tuple[Scored, int]:
+    """``Scored.of`` the distinct ``programs``; with ``max_size_tau`` below 1, those that rank
+    like size (``size_like``; their members and ``SIZE`` scored on the same statistics) get
+    fitness ``INVALID``. Returns (scored, how many ranked like size)."""
+    programs = list(dict.fromkeys(programs))
+    if config.max_size_tau >= 1:
+        return Scored.of(config, key, programs, tasks, archs), 0
+    extra = [m for p in programs for m in network.members(p)] + [SIZE]
+    every = Scored.of(config, key, list(dict.fromkeys(programs + extra)), tasks, archs)
+    rows = every.rows(programs)
+    like = size_like(config, every, programs)
+    fitness = np.where(like, INVALID, every.fitness[rows])
+    scores = [s[rows] for s in every.scores]
+    return Scored(tuple(programs), archs, every.taus[rows], fitness, scores), int(like.sum())
 
 
 def screen_ok(scores: np.ndarray) -> np.ndarray:
@@ -311,7 +350,7 @@ def run_generation(
         )
     del screen, dependence
     t_children = time.perf_counter()
-    small = Scored.of(config, keys.stats, list(dict.fromkeys(children)), tasks, archs)
+    small, size_like_children = score_bounded(config, keys.stats, children, tasks, archs)
     t_evaluation = time.perf_counter()
     chosen, candidates = small, children
     if config.promote_archs:
@@ -320,7 +359,8 @@ def run_generation(
             parents = [p for p, d in zip(parents, dependent_parents) if d]
         pool = promotion_pool(config, small, parents)
         big_archs = sample_task_archs(keys.promotion, tasks, config.promote_archs)
-        chosen, candidates = Scored.of(config, keys.stats, pool, tasks, big_archs), pool
+        chosen, _ = score_bounded(config, keys.stats, pool, tasks, big_archs)
+        candidates = pool
     population, best = select_scored(config, keys.selection, chosen, candidates)
     t_promotion = time.perf_counter()
     validation = _validation_fitness(config, tasks, chosen.programs[best], state.validation)
@@ -335,6 +375,7 @@ def run_generation(
         "invalid": rejected + invalid_full,
         "rejected_by_screen": rejected,
         "invalid_in_evaluation": invalid_full,
+        "size_like": size_like_children,
         "children": len(children),
         "distinct_children": len(small.programs),
         "distinct_rankings": len({r for r in fit.rankings(small.scores) if r is not None}),

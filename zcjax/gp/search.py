@@ -14,7 +14,11 @@ One generation (EZNAS's schedule, every number a ``SearchConfig`` setting):
    structural parents are not promoted, so no structural program is selected.
 3. Every distinct child is scored population-major (``evaluate.StackedStats``): the
    statistics of each sampled (architecture, init) are computed once, all children read them.
-   Fitness = Kendall tau with accuracy, worst (or mean) over tasks (``fitness``).
+   Fitness = Kendall tau with accuracy, worst (or mean) over tasks (``fitness``). With
+   ``max_size_tau`` below 1 a program none of whose member trees ranks the first task's
+   sample unlike the network's size (``generation.size_like``) gets the worst fitness, here
+   and in promotion; the history counts such children (``size_like``, also among
+   ``invalid_in_evaluation``).
 4. Promotion (ours; ``promote_archs=0`` is EZNAS): a tau on 20 architectures has an SD of
    ~.1-.16, so selecting on it rewards luck. The best ``promote_fraction`` of the distinct valid
    children and the population (the previous survivors, or generation 0's random programs)
