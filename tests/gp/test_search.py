@@ -436,6 +436,10 @@ def test_named_configs():
     assert dataclasses.replace(seeded, seed_programs=(), fill_survivors=False) == d
     assert seeded.fill_survivors and "log_params" in seeded.seed_programs
     assert any(p.startswith("ensemble2(net_mean(") for p in seeded.seed_programs)
+    # discover_az on NB201 alone: the same search with NDS-DARTS dropped from the tasks.
+    az, az_nb201 = get_config("discover_az").search, get_config("discover_az_nb201").search
+    assert [str(t) for t in az_nb201.tasks] == GENERAL_TASKS.split(",")[:3]
+    assert dataclasses.replace(az_nb201, tasks=az.tasks) == az
     for name in CONFIGS:
         get_config(name).search.validate()
     # The ablation: every arm is ``ablate`` with exactly its own fields switched, and valid.

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 #   nds_darts_in:imagenet@32  CIFAR-10 images at their own 32x32 (not the official 224),
 #                             ImageNet's statistics; 121 records, so its test split is 60 archs
 #                             (``split_sizes``).
-GENERAL_TASKS = "nb201:cifar10,nb201:cifar100,nb201:imagenet16,nds_darts_in:imagenet@32"
+NB201_TASKS = "nb201:cifar10,nb201:cifar100,nb201:imagenet16"  # the three datasets alone
+GENERAL_TASKS = NB201_TASKS + ",nds_darts_in:imagenet@32"
 
 # At most this fraction of a space goes to its test split, so small spaces keep a search split.
 MAX_TEST_FRACTION = 0.5
