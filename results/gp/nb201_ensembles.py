@@ -1,0 +1,109 @@
+"""What rank ensembles of measured proxies reach on NB201's search split (issue 14): EZNAS-A,
+params and AZ-NAS's components, summed as log-ranks (``metrics.log_rank_sum``), on seed 0's
+search split (every NB201 architecture outside ``results/heldout/seed0/nb201_seed0_test.txt``)
+from the whole-space scores already committed: ``results/heldout/seed0/headline_<ds>.csv.gz``
+(EZNAS-A and params at the search's settings) and ``results/sota/headline/az_nas_<ds>.csv.gz``
+(AZ-NAS's components at its paper's settings; ``az_nas`` is the sum of their log-ranks over
+the architectures read). No test architecture is read, so the table can
+guide the choice of search tasks without tuning on the test split. Spearman rho and Kendall tau
+against the validation accuracy, 95% bootstrap CIs (1000 resamples). From the repository root:
+
+  python results/gp/nb201_ensembles.py cifar10 [imagenet16 ...]   # -> results/gp/nb201_ensembles.md
+"""
+
+import sys
+
+import jax
+import numpy as np
+
+from zcjax import metrics, scorefile
+
+TEST = "results/heldout/seed0/nb201_seed0_test.txt"
+OUT = "results/gp/nb201_ensembles.md"
+E, P = "eznas_a", "params"
+AZ = ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity")
+# The ensembles, fixed before any was scored: the bar, then AZ-NAS's components added to it.
+ENSEMBLES = (
+    (E,),
+    (P,),
+    ("az_nas",),
+    (E, P),
+    (E, P, "az_expressivity"),
+    (E, P, "az_trainability"),
+    (E, P, "az_expressivity", "az_trainability"),
+    (E, P, "az_expressivity", "az_progressivity", "az_trainability"),
+    (E, P, "az_nas"),
+    (E, *AZ),
+)
+
+
+def search_split(dataset: str) -> tuple[int, dict[str, np.ndarray], np.ndarray]:
+    """(archs, proxy -> [N] scores, [N] accuracy) on seed 0's search split of ``dataset``."""
+    test = {int(line.split()[0]) for line in open(TEST) if not line.startswith("#")}
+    files = [
+        scorefile.read(f"results/heldout/seed0/headline_{dataset}.csv.gz"),
+        scorefile.read(f"results/sota/headline/az_nas_{dataset}.csv.gz"),
+    ]
+    columns, target = {}, {}
+    keep = None
+    for f in files:
+        where = {int(i): k for k, i in enumerate(f.index)}
+        scored = {i for i in where if all(f.present[p][where[i]] for p in f.scores)}
+        keep = scored if keep is None else keep & scored
+    archs = np.array(sorted(keep - test))
+    for f in files:
+        where = {int(i): k for k, i in enumerate(f.index)}
+        rows = np.array([where[i] for i in archs])
+        columns.update({p: s[rows] for p, s in f.scores.items()})
+        target = f.target[rows]
+    # AZ-NAS itself over these architectures: a partial file has no az_nas rows yet (score.py
+    # ranks the components once the whole file is scored).
+    columns["az_nas"] = metrics.log_rank_sum([columns[c] for c in AZ])
+    return len(archs), columns, target
+
+
+def main(datasets: list[str]) -> None:
+    lines = [
+        "# Rank ensembles on NB201's search split (seed 0): what combining measures reaches",
+        "",
+        "`python results/gp/nb201_ensembles.py " + " ".join(datasets) + "`; every NB201",
+        "architecture outside seed 0's test split that both whole-space files hold, validation",
+        "accuracy; EZNAS-A and params at the search's settings (CIFAR-10 images, batch 16), AZ-NAS's",
+        "components at its paper's (noise, batch 64, kaiming fan-in). `+` is the sum of log-ranks.",
+        "Spearman rho [95% bootstrap CI] / Kendall tau.",
+        "",
+    ]
+    results = {}
+    for ds in datasets:
+        n, columns, y = search_split(ds)
+        results[ds] = (n, {})
+        for k, members in enumerate(ENSEMBLES):
+            x = (
+                columns[members[0]]
+                if len(members) == 1
+                else metrics.log_rank_sum([columns[m] for m in members])
+            )
+            x = np.nan_to_num(x, nan=-np.inf)
+            c = metrics.correlations(x, y)
+            ci = metrics.bootstrap_ci(jax.random.key(k), x, y)["spearman"]
+            results[ds][1][members] = (
+                f"{c['spearman']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] / {c['kendall_tau']:.3f}"
+            )
+    lines.append(
+        "| ensemble | " + " | ".join(f"{ds} ({results[ds][0]} archs)" for ds in datasets) + " |"
+    )
+    lines.append("|---|" + "---|" * len(datasets))
+    for members in ENSEMBLES:
+        lines.append(
+            f"| {' + '.join(members)} | "
+            + " | ".join(results[ds][1][members] for ds in datasets)
+            + " |"
+        )
+    text = "\n".join(lines) + "\n"
+    with open(OUT, "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["cifar10"])
