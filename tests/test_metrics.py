@@ -127,3 +127,17 @@ def test_constant_scores_have_no_rank_correlation():
     assert np.isnan(out["kendall_tau"]) and np.isnan(out["spearman"]) and np.isnan(out["pearson"])
     assert np.isnan(float(metrics.spearman(jnp.full(1000, 500.5), jnp.asarray(truth))))
     assert abs(metrics.correlations(truth**2, truth)["spearman"] - 1.0) < 1e-6
+
+
+def test_spearman_rows_match_scipy_row_by_row():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=(5, 30))
+    scores = truth + rng.normal(size=(5, 30))
+    scores[1] = np.round(scores[1])  # ties
+    scores[2] = 3.0  # a constant row has no rho
+    got = metrics.spearman_rows(scores, truth)
+    for r in (0, 1, 3, 4):
+        np.testing.assert_allclose(
+            got[r], scipy.stats.spearmanr(scores[r], truth[r])[0], atol=1e-12
+        )
+    assert np.isnan(got[2])

@@ -139,6 +139,18 @@ def correlations(scores, truth) -> dict[str, float]:
     return out
 
 
+def spearman_rows(scores: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """[R] Spearman rho of each row of ``scores`` [R, N] with the matching row of ``truth``
+    [R, N] (host arrays; ties get their average rank; NaN for a constant row). Vectorised over
+    rows, as bootstrap resamples need."""
+    rs = scipy.stats.rankdata(scores, axis=-1)
+    rt = scipy.stats.rankdata(truth, axis=-1)
+    rs -= rs.mean(axis=-1, keepdims=True)
+    rt -= rt.mean(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (rs * rt).sum(-1) / np.sqrt((rs * rs).sum(-1) * (rt * rt).sum(-1))
+
+
 def bootstrap_ci(
     key: jax.Array, scores, truth, num_resamples: int = 1000, level: float = 0.95
 ) -> dict[str, tuple[float, float]]:
@@ -158,12 +170,7 @@ def bootstrap_ci(
         return {"kendall_tau": nan, "spearman": nan}
     idx = host_rng(key).integers(len(s), size=(num_resamples, len(s)))
     taus = np.array([scipy.stats.kendalltau(s[i], t[i])[0] for i in idx])
-    rs = scipy.stats.rankdata(s[idx], axis=1)
-    rt = scipy.stats.rankdata(t[idx], axis=1)
-    rs -= rs.mean(axis=1, keepdims=True)
-    rt -= rt.mean(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rhos = (rs * rt).sum(1) / np.sqrt((rs * rs).sum(1) * (rt * rt).sum(1))
+    rhos = spearman_rows(s[idx], t[idx])
     q = (100 * (1 - level) / 2, 100 * (1 + level) / 2)
 
     def interval(values):

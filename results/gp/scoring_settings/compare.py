@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import scipy.stats
 
 from zcjax import metrics, scorefile
 from zcjax.program import PROGRAMS, network, parse
@@ -26,13 +25,6 @@ ENSEMBLES = {
     },
 }
 SHOWN = ("eznas_a", "params", *ENSEMBLES)
-
-
-def rho(s: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Spearman rho of each row of s [R, N] with the matching row of t [R, N]."""
-    rs, rt = scipy.stats.rankdata(s, axis=-1), scipy.stats.rankdata(t, axis=-1)
-    rs, rt = rs - rs.mean(-1, keepdims=True), rt - rt.mean(-1, keepdims=True)
-    return (rs * rt).sum(-1) / np.sqrt((rs * rs).sum(-1) * (rt * rt).sum(-1))
 
 
 def main() -> None:
@@ -65,8 +57,8 @@ def main() -> None:
             else:
                 s = sf.scores[proxy][i]
             t = sf.target[i]
-            value = rho(s[None], t[None])[0]
-            boot = rho(s[idx], t[idx])
+            value = metrics.spearman_rows(s[None], t[None])[0]
+            boot = metrics.spearman_rows(s[idx], t[idx])
             if name == BASE:
                 base = boot
                 cells.append(f"{value:.3f}")
