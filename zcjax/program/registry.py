@@ -66,6 +66,10 @@ _SEEDED_1 = (
     "python experiments/evolve.py --config=discover_seeded --seed=1 "
     "--workdir=results/gp/discover_seeded_seed1"
 )
+_AZ_NB201_0 = (
+    "python experiments/evolve.py --config=discover_az_nb201 --seed=0 "
+    "--workdir=results/gp/discover_az_nb201_seed0"
+)
 
 PROGRAMS = {
     "eznas_a": ProgramSpec(
@@ -180,5 +184,14 @@ PROGRAMS = {
             validation_fitness=0.6463,
             confirmation_fitness=0.6459,
         ),
+    ),
+    "evolved_6": ProgramSpec(
+        "ensemble3(az_trainability@noise, "
+        "net_sub(log_params, net_std(eq(logdet(weight), logdet(weight)))), "
+        "net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))))",
+        "evolved (issue 14): best of generation 7, seed 0 of discover_az_nb201 (NB201's three "
+        "datasets alone, never NDS); AZ-NAS's trainability, params (the subtracted std of a "
+        "constant is 0) and EZNAS-A, by the sum of log-ranks",
+        origin=Origin(_AZ_NB201_0, seed=0, generation=7, validation_fitness=0.6978),
     ),
 }
