@@ -436,6 +436,8 @@ ABLATION_ARMS = {
     "input_dependent": {"require_data_dependence": True, "dependence_on": "inputs"},
     # By ranking: some member of every selected program ranks unlike size (``max_size_tau``).
     "size_independent": {"max_size_tau": 0.8},
+    # EZNAS's minimum over tasks replaced by the mean: a program may trade one task for another.
+    "mean_over_tasks": {"aggregate": "mean"},
     "seeded": {
         "fill_survivors": True,
         "seed_programs": _discover_seeded().search.seed_programs,
