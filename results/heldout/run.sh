@@ -26,15 +26,16 @@ SEARCH="--batch_size=16 --normalization=eznas --weight_init=eznas --num_inits=1 
 # them: a changed registry entry needs a new file, never a mix of two programs (the files of
 # the registry before generation 8 are in seed*/before_gen8/).
 # The programs of the NB201-only search (discover_az_nb201, whose fitness never saw NDS) are
-# scored apart, in evolved_nb201_$ds.csv (PARTS=evolved_nb201), so that neither file mixes them.
-registered() {  # $1: "" for the general searches' programs, "not" for discover_az_nb201's
-  python -c "from zcjax.program import PROGRAMS
+# scored apart (PARTS=evolved_nb201), one file per generation best,
+# evolved_nb201_gen<G>_$ds.csv, so that a new registry entry never changes a file.
+EVOLVED=$(python -c "from zcjax.program import PROGRAMS
 mine = [s for n, s in PROGRAMS.items() if n.startswith('evolved') and s.origin.seed == $SEED
-        and $1 ('discover_az_nb201' in s.origin.command)]
-print('\n'.join(s.text for s in sorted(mine, key=lambda s: -s.origin.validation_fitness)))"
-}
-EVOLVED=$(registered not)
-EVOLVED_NB201=$(registered "")
+        and 'discover_az_nb201' not in s.origin.command]
+print('\n'.join(s.text for s in sorted(mine, key=lambda s: -s.origin.validation_fitness)))")
+EVOLVED_NB201=$(python -c "from zcjax.program import PROGRAMS
+mine = [s for n, s in PROGRAMS.items() if n.startswith('evolved') and s.origin.seed == $SEED
+        and 'discover_az_nb201' in s.origin.command]
+print('\n'.join(f'{s.origin.generation}\t{s.text}' for s in mine))")
 BEST=$(python -c "from zcjax.program import PROGRAMS; print(PROGRAMS['evolved'].text)")
 HEADLINE_PROGRAM="ensemble3(net_mean(frobenius_norm(sigmoid(logdet(sign(conv_in@perturbed))))), log_params, net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))))"
 for ds in $DATASETS; do
@@ -54,10 +55,11 @@ for ds in $DATASETS; do
         python experiments/score.py --archs_file=$SPLIT --dataset=$ds $SEARCH "${args[@]}" \
           --proxies= --output=$OUT/evolved_$ds.csv --progress_every=300 ;;
       evolved_nb201)
-        args=()
-        while IFS= read -r p; do [ -z "$p" ] || args+=("--program=$p"); done <<< "$EVOLVED_NB201"
-        [ ${#args[@]} -eq 0 ] || python experiments/score.py --archs_file=$SPLIT --dataset=$ds \
-          $SEARCH "${args[@]}" --proxies= --output=$OUT/evolved_nb201_$ds.csv --progress_every=300 ;;
+        while IFS=$'\t' read -r gen p; do
+          [ -z "$p" ] || python experiments/score.py --archs_file=$SPLIT --dataset=$ds $SEARCH \
+            --program="$p" --proxies= --output=$OUT/evolved_nb201_gen${gen}_$ds.csv \
+            --progress_every=300
+        done <<< "$EVOLVED_NB201" ;;
       headline)  # every NB201 architecture. headline_$ds.csv: the proxies evolved must beat,
         # with the program that was `evolved` when these files were begun (generation 3, now
         # evolved_4), kept so that they resume; headline_evolved_$ds.csv: today's `evolved`.
@@ -79,7 +81,7 @@ for ds in $DATASETS; do
           --compare --out_dir=$OUT/headline_$ds > /dev/null ;;
     esac
   done
-  csvs=$(ls $OUT/{baselines,az_nas,evolved,evolved_nb201}_$ds.csv 2>/dev/null | paste -sd, - || true)
+  csvs=$(ls $OUT/{baselines,az_nas,evolved}_$ds.csv $OUT/evolved_nb201_gen*_$ds.csv 2>/dev/null | paste -sd, - || true)
   if [ "$(echo "$csvs" | tr ',' '\n' | wc -l)" -ge 2 ]; then
     python experiments/report.py --csv=$csvs --out_dir=$OUT/$ds > /dev/null
   fi

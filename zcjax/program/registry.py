@@ -186,6 +186,17 @@ PROGRAMS = {
         ),
     ),
     "evolved_6": ProgramSpec(
+        "ensemble4(net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))), "
+        "az_progressivity@noise, "
+        "net_sum(gt(normalize(sigmoid(relu(kl_div(conv_in_grad@perturbed, bn_out@perturbed)))), "
+        "lt0(sigmoid(relu(softmax(weight_grad@perturbed)))))), "
+        "net_mul(net_std(normalize(relu_in_grad@data)), net_sum(frobenius_norm(weight))))",
+        "evolved (issue 14): best of generation 10, seed 0 of discover_az_nb201 (NB201's three "
+        "datasets alone, never NDS); EZNAS-A, AZ-NAS's progressivity, a kl_div tree and a "
+        "weight-norm term, by the sum of log-ranks",
+        origin=Origin(_AZ_NB201_0, seed=0, generation=10, validation_fitness=0.7049),
+    ),
+    "evolved_7": ProgramSpec(
         "ensemble3(az_trainability@noise, "
         "net_sub(log_params, net_std(eq(logdet(weight), logdet(weight)))), "
         "net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))))",
