@@ -16,7 +16,9 @@ EZNAS-A's input is read three ways in public code; all three are here, selectabl
 fitness on a confirmation sample of the search split (500 architectures per NB201 task; never a
 test architecture), after their validation sample (100 per task) had picked them. The searches
 of one seed share these samples, other seeds draw their own of the same size; programs a search
-was seeded with are not candidates. Each ``origin`` names its search. They were searched at
+was seeded with are not candidates. ``evolved_6`` and ``evolved_7`` come from the NB201-only
+search ``discover_az_nb201`` (never saw NDS), ranked by validation fitness alone (not
+confirmed). Each ``origin`` names its search. They were searched at
 batch 16 with EZNAS's input normalisation (``SearchConfig.settings``).
 """
 
