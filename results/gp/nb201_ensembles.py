@@ -44,18 +44,17 @@ def search_split(dataset: str) -> tuple[int, dict[str, np.ndarray], np.ndarray]:
         scorefile.read(f"results/heldout/seed0/headline_{dataset}.csv.gz"),
         scorefile.read(f"results/sota/headline/az_nas_{dataset}.csv.gz"),
     ]
-    columns, target = {}, {}
-    keep = None
-    for f in files:
-        where = {int(i): k for k, i in enumerate(f.index)}
-        scored = {i for i in where if all(f.present[p][where[i]] for p in f.scores)}
-        keep = scored if keep is None else keep & scored
-    archs = np.array(sorted(keep - test))
-    for f in files:
-        where = {int(i): k for k, i in enumerate(f.index)}
-        rows = np.array([where[i] for i in archs])
+    where = [{int(i): k for k, i in enumerate(f.index)} for f in files]  # official -> row
+    scored = [
+        {i for i, k in w.items() if all(f.present[p][k] for p in f.scores)}
+        for f, w in zip(files, where)
+    ]
+    archs = np.array(sorted(set.intersection(*scored) - test))
+    columns = {}
+    for f, w in zip(files, where):
+        rows = np.array([w[i] for i in archs])
         columns.update({p: s[rows] for p, s in f.scores.items()})
-        target = f.target[rows]
+    target = files[0].target[np.array([where[0][i] for i in archs])]
     # AZ-NAS itself over these architectures: a partial file has no az_nas rows yet (score.py
     # ranks the components once the whole file is scored).
     columns["az_nas"] = metrics.log_rank_sum([columns[c] for c in AZ])
