@@ -7,6 +7,8 @@
 #   DATASETS="cifar10" PARTS="baselines az_nas" bash results/heldout/run.sh
 #   DATASETS= PARTS=nds NDS_SPACES="darts_in enas_in" bash results/heldout/run.sh
 #   DATASETS=cifar10 PARTS=headline bash results/heldout/run.sh  # all 15,625 (hours; resumes)
+#   DATASETS=cifar10 PARTS=headline_nb201 bash results/heldout/run.sh  # evolved_6, all 15,625
+#   DATASETS= PARTS=nds_nb201 bash results/heldout/run.sh  # the NB201-only search on NDS
 set -euo pipefail
 SEED=${SEED:-0}
 OUT=results/heldout/seed$SEED
@@ -30,12 +32,15 @@ SEARCH="--batch_size=16 --normalization=eznas --weight_init=eznas --num_inits=1 
 # evolved_nb201_gen<G>_$ds.csv, so that a new registry entry never changes a file.
 EVOLVED=$(python -c "from zcjax.program import PROGRAMS
 mine = [s for n, s in PROGRAMS.items() if n.startswith('evolved') and s.origin.seed == $SEED
-        and 'discover_az_nb201' not in s.origin.command]
+        and s.origin.config != 'discover_az_nb201']
 print('\n'.join(s.text for s in sorted(mine, key=lambda s: -s.origin.validation_fitness)))")
 EVOLVED_NB201=$(python -c "from zcjax.program import PROGRAMS
 mine = [s for n, s in PROGRAMS.items() if n.startswith('evolved') and s.origin.seed == $SEED
-        and 'discover_az_nb201' in s.origin.command]
+        and s.origin.config == 'discover_az_nb201']
+mine.sort(key=lambda s: -s.origin.validation_fitness)
 print('\n'.join(f'{s.origin.generation}\t{s.text}' for s in mine))")
+# Its best by validation fitness (evolved_6), the one scored on all 15,625 (headline_nb201).
+BEST_NB201=$(head -n 1 <<< "$EVOLVED_NB201")
 BEST=$(python -c "from zcjax.program import PROGRAMS; print(PROGRAMS['evolved'].text)")
 HEADLINE_PROGRAM="ensemble3(net_mean(frobenius_norm(sigmoid(logdet(sign(conv_in@perturbed))))), log_params, net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))))"
 for ds in $DATASETS; do
@@ -79,6 +84,14 @@ for ds in $DATASETS; do
         done
         python experiments/report.py --csv=$OUT/headline_$ds.csv.gz,$OUT/headline_evolved_$ds.csv.gz \
           --compare --out_dir=$OUT/headline_$ds > /dev/null ;;
+      headline_nb201)  # every NB201 architecture, the NB201-only search's best:
+        # headline_nb201_gen<G>_$ds.csv(.gz), next to headline_$ds.csv's baselines.
+        gen=${BEST_NB201%%$'\t'*}
+        csv=$OUT/headline_nb201_gen${gen}_$ds.csv
+        [ -f $csv ] || [ ! -f $csv.gz ] || gunzip -k $csv.gz
+        python experiments/score.py --num_archs=15625 --dataset=$ds $SEARCH \
+          --program="${BEST_NB201#*$'\t'}" --proxies= --output=$csv --progress_every=600
+        gzip -kf $csv ;;
     esac
   done
   csvs=$(ls $OUT/{baselines,az_nas,evolved}_$ds.csv $OUT/evolved_nb201_gen*_$ds.csv 2>/dev/null | paste -sd, - || true)
@@ -98,4 +111,14 @@ if [[ " $PARTS " == *" nds "* ]]; then
       --proxies=eznas_a,params,flops,eznas_a+params "${args[@]}" \
       --output=$OUT/nds_$s.csv --progress_every=300
   done
+fi
+# The NB201-only search's programs on the same NDS spaces and settings, one file per
+# generation best and space (nds_nb201_gen<G>_<space>.csv): its search never saw NDS.
+if [[ " $PARTS " == *" nds_nb201 "* ]]; then
+  while IFS=$'\t' read -r gen p; do
+    [ -z "$p" ] || for s in $NDS_SPACES; do
+      python experiments/score.py --space=nds_$s --num_archs=1000000 $SEARCH --resolution=32 \
+        --program="$p" --proxies= --output=$OUT/nds_nb201_gen${gen}_$s.csv --progress_every=300
+    done
+  done <<< "$EVOLVED_NB201"
 fi

@@ -11,6 +11,7 @@ from zcjax.gp.recommend import recommend, reference_fitness, search_command
 from zcjax.gp.state import SearchState
 from zcjax.gp.tasks import Task, load_tasks, sample_task_archs
 from zcjax.program import PROGRAMS, parse
+from zcjax.program.registry import Origin
 from zcjax.proxies import get_proxy
 from zcjax.settings import Settings
 
@@ -77,6 +78,14 @@ def test_search_command_names_the_config_or_points_to_the_checkpoint():
     assert search_command(custom, "w").endswith("(settings in w/checkpoint.json)")
 
 
+def test_origin_config_is_the_commands_config_flag():
+    origin = Origin(
+        "python experiments/evolve.py --config=discover_az --seed=1 --workdir=w", 1, 2, 0.5
+    )
+    assert origin.config == "discover_az"
+    assert dataclasses.replace(origin, command="python evolve.py --seed=1").config is None
+
+
 def test_recommend_without_checkpoint_is_one_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="has no checkpoint.json"):
         recommend([tmp_path])
@@ -88,6 +97,7 @@ def test_evolved_entries_record_their_search_and_score_as_proxies():
     for name, spec in evolved.items():
         assert spec.origin is not None, name
         assert f"--seed={spec.origin.seed}" in spec.origin.command
+        assert spec.origin.config in configs.CONFIGS, name  # a named search config, re-runnable
         assert str(spec.program) == spec.text  # canonical text: it round-trips
         assert get_proxy(name).name == name
     published = [s for n, s in PROGRAMS.items() if not n.startswith("evolved")]

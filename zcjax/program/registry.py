@@ -44,6 +44,13 @@ class Origin:
     validation_fitness: float
     confirmation_fitness: float | None = None
 
+    @property
+    def config(self) -> str | None:
+        """The named search config of ``command`` (its ``--config=NAME``), or None."""
+        flag = "--config="
+        words = [w for w in self.command.split() if w.startswith(flag)]
+        return words[0][len(flag) :] if words else None
+
 
 @dataclasses.dataclass(frozen=True)
 class ProgramSpec:
