@@ -1,9 +1,11 @@
-"""NB201 headline of seed 0 (issue 14), CIFAR-10 unless a dataset is given: `evolved` against
-`evolved_4`, EZNAS-A, params and their rank ensemble on the archs that
-headline_evolved_<dataset>.csv holds (all 15,625 once it is complete), every ensemble
+"""NB201 headline of seed 0 (issue 14), CIFAR-10 unless a dataset is given: an evolved program
+(`evolved` unless named) against `evolved_4`, EZNAS-A, params and their rank ensemble on the
+archs that the program's headline file holds (all 15,625 once it is complete), every ensemble
 recomputed over those archs; Spearman rho with 95% bootstrap CIs (200 paired resamples of the
-archs) and the paired differences of `evolved`. From the repository root, after `gunzip -k` of
-both .csv.gz files: python results/heldout/headline_partial.py [cifar10|cifar100|imagenet16]
+archs) and the paired differences of the program. `evolved` is read from
+headline_evolved_<dataset>.csv, a program of the NB201-only search from run.sh's headline_nb201
+part, headline_nb201_gen<G>_<dataset>.csv. From the repository root, after `gunzip -k` of the
+.csv.gz files: python results/heldout/headline_partial.py [cifar10|cifar100|imagenet16] [NAME]
 """
 
 import collections
@@ -14,6 +16,7 @@ import numpy as np
 import scipy.stats
 
 from zcjax.metrics import log_rank_sum
+from zcjax.program import PROGRAMS
 
 OUT = "results/heldout/seed0"
 
@@ -29,8 +32,19 @@ def read(path: str) -> tuple[dict[str, dict[int, float]], dict[int, float]]:
     return scores, target
 
 
-def main(dataset: str = "cifar10") -> None:
-    evolved, target = read(f"{OUT}/headline_evolved_{dataset}.csv")
+def headline_file(name: str, dataset: str) -> str:
+    """The headline CSV that run.sh writes for the registered program ``name``."""
+    origin = PROGRAMS[name].origin
+    if origin is not None and origin.config == "discover_az_nb201":
+        return f"{OUT}/headline_nb201_gen{origin.generation}_{dataset}.csv"
+    if name != "evolved":
+        sys.exit(f"error: run.sh scores no headline file for {name}")
+    return f"{OUT}/headline_evolved_{dataset}.csv"
+
+
+def main(dataset: str = "cifar10", name: str = "evolved") -> None:
+    evolved, target = read(headline_file(name, dataset))
+    evolved.pop(PROGRAMS[name].text, None)  # the members, recombined over the archs held
     headline, _ = read(f"{OUT}/headline_{dataset}.csv")
     archs = sorted(set.intersection(*[set(v) for v in evolved.values()]))
     y = np.array([target[i] for i in archs])
@@ -40,30 +54,30 @@ def main(dataset: str = "cifar10") -> None:
 
     members_4 = [p for p in headline if p.startswith("net_mean")] + ["log_params"]
     columns = {
-        "evolved": log_rank_sum([column(evolved, p) for p in evolved]),
+        name: log_rank_sum([column(evolved, p) for p in evolved]),
         "evolved_4": log_rank_sum([column(headline, p) for p in members_4]),
         "eznas_a+params": log_rank_sum([column(headline, "eznas_a"), column(headline, "params")]),
         "eznas_a": column(headline, "eznas_a"),
         "params": column(headline, "params"),
     }
     print(f"{len(archs)} archs")
-    columns = {name: np.nan_to_num(x, nan=-np.inf) for name, x in columns.items()}
+    columns = {k: np.nan_to_num(x, nan=-np.inf) for k, x in columns.items()}
     rng = np.random.default_rng(0)
     samples = [rng.integers(0, len(archs), len(archs)) for _ in range(200)]  # paired bootstrap
 
     def rho(x, s=slice(None)):
         return scipy.stats.spearmanr(x[s], y[s])[0]
 
-    boot = {name: np.array([rho(x, s) for s in samples]) for name, x in columns.items()}
-    for name, x in columns.items():
-        low, high = np.percentile(boot[name], [2.5, 97.5])
+    boot = {k: np.array([rho(x, s) for s in samples]) for k, x in columns.items()}
+    for k, x in columns.items():
+        low, high = np.percentile(boot[k], [2.5, 97.5])
         tau = scipy.stats.kendalltau(x, y)[0]
-        print(f"{name}: rho {rho(x):.3f} [{low:.3f}, {high:.3f}] tau {tau:.3f}")
+        print(f"{k}: rho {rho(x):.3f} [{low:.3f}, {high:.3f}] tau {tau:.3f}")
     for other in ("evolved_4", "eznas_a+params"):
-        diffs = boot["evolved"] - boot[other]
+        diffs = boot[name] - boot[other]
         low, high = np.percentile(diffs, [2.5, 97.5])
-        print(f"evolved - {other} rho {np.mean(diffs):+.3f} [{low:+.3f}, {high:+.3f}]")
+        print(f"{name} - {other} rho {np.mean(diffs):+.3f} [{low:+.3f}, {high:+.3f}]")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:2])
+    main(*sys.argv[1:3])
