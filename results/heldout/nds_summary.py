@@ -106,7 +106,7 @@ def main(seed: int) -> None:
     for name, count in wins.items():
         lines.append(
             f"- `{name}` is above EZNAS-A's rho on {count} of the {scored[name]} cell spaces "
-            f"scored of {len(CELL_SPACES)} (all records; the target asks for at least 4)."
+            f"scored (all records; the target asks for at least 4 of {len(CELL_SPACES)})."
             if scored[name]
             else f"- `{name}` is not scored on the NDS spaces."
         )
