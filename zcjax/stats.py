@@ -69,22 +69,26 @@ def _measured_of(terminals: Sequence[str]) -> tuple[str, ...]:
     return tuple(t for t in MEASURED_TERMINALS if t in terminals)
 
 
-def measure(plan: netplan.Plan, params: engine.Params, noise: jax.Array, names) -> dict:
+def measure(plan: netplan.Plan, params: engine.Params, inputs: dict, names) -> dict:
     """{name: float64 scalar} of the measured network terminals ``names`` for one init: the
-    registered proxy ``name`` names before its ``@noise`` (AZ-NAS's components) on the noise
-    input N [B, H, W, 3], one forward shared; non-finite values (AZ-NAS's -inf) become
+    registered proxy ``name`` names before its ``@`` on the input after it (``inputs``:
+    ``make_inputs``'s {source: [B, H, W, 3]}; AZ-NAS's components on the noise N, SWAP on the
+    data D), one forward shared per input; non-finite values (AZ-NAS's -inf) become
     ``netops.MEASURED_FLOOR``."""
     if not names:
         return {}
     from zcjax.proxies import PROXIES  # the proxies import this module's users, not it
     from zcjax.proxies.passes import Passes
 
-    passes = Passes(plan, params, noise, None)
+    passes = {}
     out = {}
     for name in names:
+        proxy, source = _split(name)
+        if source not in passes:
+            passes[source] = Passes(plan, params, inputs[source], None)
         try:
             with np.errstate(all="ignore"):
-                value = PROXIES[name.partition("@")[0]].fn(passes)
+                value = PROXIES[proxy].fn(passes[source])
         except (FloatingPointError, np.linalg.LinAlgError):
             value = float("nan")
         out[name] = np.float64(value if np.isfinite(value) else MEASURED_FLOOR)
@@ -175,7 +179,7 @@ def collect_stats(
       plan: the network, e.g. ``spaces.nb201.plan(arch)``.
       x: the data batch D.
       terminals: names from ``TERMINALS``, and measured network terminals
-        (``MEASURED_TERMINALS``, computed by ``measure`` on the noise input); only the passes
+        (``MEASURED_TERMINALS``, computed by ``measure`` on their input); only the passes
         these need are run.
       params: weights to use instead of a fresh initialisation.
       num_inits: if set, K initialisations from ``split(key, K)``, computed as one vmapped
@@ -219,10 +223,15 @@ def collect_stats(
         else:
             raise ValueError(f"Unknown method {method!r}; expected 'engine' or 'module'.")
     if num_inits is None:
-        values = measure(plan, params, inputs["noise"], measured)
+        values = measure(plan, params, inputs, measured)
     else:
         per_init = [
-            measure(plan, jax.tree.map(lambda a, k=k: a[k], params), inputs["noise"][k], measured)
+            measure(
+                plan,
+                jax.tree.map(lambda a, k=k: a[k], params),
+                jax.tree.map(lambda a, k=k: a[k], inputs),
+                measured,
+            )
             for k in range(num_inits)
         ]
         values = {n: np.array([v[n] for v in per_init]) for n in measured}
@@ -310,7 +319,7 @@ def collect_stats_batched(
             params[m],
             by_source[m],
             terminals,
-            measure(plans[i], params[m], inputs[m]["noise"], measured),
+            measure(plans[i], params[m], inputs[m], measured),
         )
         for m, (i, _) in enumerate(members)
     ]

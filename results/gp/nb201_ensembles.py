@@ -37,28 +37,50 @@ ENSEMBLES = (
 )
 
 
-def search_split(dataset: str) -> tuple[int, dict[str, np.ndarray], np.ndarray]:
-    """(archs, proxy -> [N] scores, [N] accuracy) on seed 0's search split of ``dataset``."""
-    test = {int(line.split()[0]) for line in open(TEST) if not line.startswith("#")}
-    files = [
-        scorefile.read(f"results/heldout/seed0/headline_{dataset}.csv.gz"),
-        scorefile.read(f"results/sota/headline/az_nas_{dataset}.csv.gz"),
-    ]
+def read_split(paths: list[str], test: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """(proxy -> [N] scores, [N] target) over the architectures that every score file of
+    ``paths`` holds in full, less those listed in the split file ``test`` (official indices)."""
+    held_out = {int(line.split()[0]) for line in open(test) if not line.startswith("#")}
+    files = [scorefile.read(p) for p in paths]
     where = [{int(i): k for k, i in enumerate(f.index)} for f in files]  # official -> row
     scored = [
         {i for i, k in w.items() if all(f.present[p][k] for p in f.scores)}
         for f, w in zip(files, where)
     ]
-    archs = np.array(sorted(set.intersection(*scored) - test))
+    archs = np.array(sorted(set.intersection(*scored) - held_out))
     columns = {}
     for f, w in zip(files, where):
         rows = np.array([w[i] for i in archs])
         columns.update({p: s[rows] for p, s in f.scores.items()})
-    target = files[0].target[np.array([where[0][i] for i in archs])]
+    return columns, files[0].target[np.array([where[0][i] for i in archs])]
+
+
+def search_split(dataset: str) -> tuple[int, dict[str, np.ndarray], np.ndarray]:
+    """(archs, proxy -> [N] scores, [N] accuracy) on seed 0's search split of ``dataset``."""
+    columns, target = read_split(
+        [
+            f"results/heldout/seed0/headline_{dataset}.csv.gz",
+            f"results/sota/headline/az_nas_{dataset}.csv.gz",
+        ],
+        TEST,
+    )
     # AZ-NAS itself over these architectures: a partial file has no az_nas rows yet (score.py
     # ranks the components once the whole file is scored).
     columns["az_nas"] = metrics.log_rank_sum([columns[c] for c in AZ])
-    return len(archs), columns, target
+    return len(target), columns, target
+
+
+def cell(k: int, columns: dict, members: tuple[str, ...], y: np.ndarray) -> str:
+    """"rho [95% CI] / tau" of one proxy or the sum of log-ranks of ``members``."""
+    x = (
+        columns[members[0]]
+        if len(members) == 1
+        else metrics.log_rank_sum([columns[m] for m in members])
+    )
+    x = np.nan_to_num(x, nan=-np.inf)
+    c = metrics.correlations(x, y)
+    ci = metrics.bootstrap_ci(jax.random.key(k), x, y)["spearman"]
+    return f"{c['spearman']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] / {c['kendall_tau']:.3f}"
 
 
 def main(datasets: list[str]) -> None:
@@ -77,17 +99,7 @@ def main(datasets: list[str]) -> None:
         n, columns, y = search_split(ds)
         results[ds] = (n, {})
         for k, members in enumerate(ENSEMBLES):
-            x = (
-                columns[members[0]]
-                if len(members) == 1
-                else metrics.log_rank_sum([columns[m] for m in members])
-            )
-            x = np.nan_to_num(x, nan=-np.inf)
-            c = metrics.correlations(x, y)
-            ci = metrics.bootstrap_ci(jax.random.key(k), x, y)["spearman"]
-            results[ds][1][members] = (
-                f"{c['spearman']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] / {c['kendall_tau']:.3f}"
-            )
+            results[ds][1][members] = cell(k, columns, members, y)
     lines.append(
         "| ensemble | " + " | ".join(f"{ds} ({results[ds][0]} archs)" for ds in datasets) + " |"
     )

@@ -1,5 +1,5 @@
-"""Measured network terminals (AZ-NAS's components as ``N`` leaves): collected with the
-statistics on their own noise input and init, equal to the proxies computed independently,
+"""Measured network terminals (AZ-NAS's components and SWAP as ``N`` leaves): collected with
+the statistics on their own inputs and init, equal to the proxies computed independently,
 opt-in in the search's generators and settings."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from zcjax.gp.config import SearchConfig, get_config
 from zcjax.gp.evaluate import StackedStats
 from zcjax.keys import init_keys
 from zcjax.program import netops, network_score, parse
-from zcjax.proxies import az_nas
+from zcjax.proxies import az_nas, swap
 from zcjax.proxies.passes import Passes
 from zcjax.settings import Settings
 from zcjax.spaces import nb201
@@ -30,6 +30,7 @@ FNS = {
     "az_expressivity@noise": az_nas.expressivity,
     "az_progressivity@noise": az_nas.progressivity,
     "az_trainability@noise": az_nas.trainability,
+    "swap@data": swap.swap,
 }
 
 
@@ -42,11 +43,12 @@ def _batch(key, n=4):
 
 
 def _by_hand(key, plan, x, name):
-    """The component as ``proxies.az_nas`` computes it, on collect_stats's weights and noise."""
+    """The proxy as ``proxies.az_nas`` / ``proxies.swap`` computes it, on collect_stats's
+    weights and the input the terminal names (noise, or the data batch x itself)."""
     key_params, key_noise = init_keys(key)
     params = engine.init_params(key_params, plan, "eznas")
-    noise = stats.make_inputs(key_noise, x)["noise"]
-    return FNS[name](Passes(plan, params, noise, None))
+    x = stats.make_inputs(key_noise, x)[name.partition("@")[2]]
+    return FNS[name](Passes(plan, params, x, None))
 
 
 def test_program_text_and_measured():
@@ -76,7 +78,7 @@ def test_collected_values_equal_the_proxies(name):
 
 def test_inits_vmapped_looped_and_batched_agree():
     key, plan = jax.random.key(5), _plan(ARCH)
-    x = _batch(jax.random.key(6))
+    x = _batch(jax.random.key(6), 16)  # 4 samples have 16 patterns, which every init shows
     names = ("weight",) + MEASURED
     vmapped = stats.collect_stats(key, plan, x, names, num_inits=2)
     looped = stats.stack_inits(

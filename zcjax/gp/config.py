@@ -13,7 +13,7 @@ from zcjax.gp import structural
 from zcjax.gp.tasks import GENERAL_TASKS, NB201_TASKS, Task, parse_tasks
 from zcjax.program import Program, network, parse
 from zcjax.program.kinds import ALL_KINDS, KINDS, E, N
-from zcjax.program.netops import MAX_TREES, MEASURED_TERMINALS
+from zcjax.program.netops import AZ_TERMINALS, MAX_TREES, MEASURED_TERMINALS
 from zcjax.settings import Settings
 from zcjax.spaces import get_space
 
@@ -44,7 +44,8 @@ class SearchConfig:
         (ours; default none, as EZNAS). E.g. a published proxy and ``log_params``, so that the
         search starts from what hand design reaches and elitism keeps it until beaten.
       measured_terminals: measured network terminals (``netops.MEASURED_TERMINALS``: AZ-NAS's
-        components on the statistics' noise input) that new programs and mutations may draw,
+        components on the statistics' noise input, SWAP on their data batch) that new
+        programs and mutations may draw,
         besides ``log_params``, ``log_flops`` and ``num_units`` (ours; default none). Their
         statistics are then collected for every architecture (about 0.2-0.4 s more each on
         NB201 at batch 16 on a CPU). Needs root kind ``N`` or ``E``.
@@ -375,7 +376,7 @@ def _discover_az() -> EvolveConfig:
     FLOPs), so the search starts from the best hand design and must beat it by combining
     measures (issue 14)."""
     base = _discover_seeded()
-    measured = MEASURED_TERMINALS
+    measured = AZ_TERMINALS
     search = dataclasses.replace(
         base.search,
         trees=4,
@@ -393,6 +394,32 @@ def _discover_az_nb201() -> EvolveConfig:
     measured on its programs, never selected on."""
     base = _discover_az()
     search = dataclasses.replace(base.search, tasks=parse_tasks(NB201_TASKS))
+    return dataclasses.replace(base, search=search)
+
+
+def _discover_swap() -> EvolveConfig:
+    """``discover_seeded`` with SWAP's pattern count on the data batch (``swap@data``) as a
+    measured terminal, ensembles of up to 4 trees, and SWAP and its ensembles with EZNAS-A
+    and ``log_params`` among the seeds. AZ-NAS's components lift NB201 and invert on
+    NDS-DARTS; on the search split of both (``results/gp/general_ensembles.md``: no test
+    architecture read) SWAP ranks both alike (rho .82 / .79) and EZNAS-A + params + SWAP
+    reaches .90 on both, where EZNAS-A + params has .90 / .84: a general start that the
+    search must improve on NB201 without giving NDS up (issue 14's NB201 and NDS targets
+    together)."""
+    base = _discover_seeded()
+    swap = "swap@data"
+    search = dataclasses.replace(
+        base.search,
+        trees=4,
+        measured_terminals=(swap,),
+        seed_programs=base.search.seed_programs
+        + (
+            swap,
+            f"ensemble2({EZNAS_A_TREE}, {swap})",
+            f"ensemble3({EZNAS_A_TREE}, log_params, {swap})",
+            f"ensemble4({EZNAS_A_TREE}, log_params, log_flops, {swap})",
+        ),
+    )
     return dataclasses.replace(base, search=search)
 
 
@@ -460,6 +487,7 @@ CONFIGS = {
     "discover_seeded": _discover_seeded,  # discover from EZNAS-A, params, FLOPs; refilled
     "discover_az": _discover_az,  # discover_seeded + AZ-NAS's components, 4 trees
     "discover_az_nb201": _discover_az_nb201,  # discover_az on NB201's three datasets alone
+    "discover_swap": _discover_swap,  # discover_seeded + SWAP (data), 4 trees
     "ablate": _ablate,  # discover at an ablation's budget (ABLATION_ARMS switch its levers)
     "smoke": _smoke,  # the default search shrunk to a CPU test of a minute or two
 }

@@ -13,8 +13,10 @@ or ``E``; EZNAS's programs never contain them and keep their scores):
 - *measured terminals* (``N``, opt-in: ``SearchConfig.measured_terminals``): AZ-NAS's
   components ``az_expressivity@noise``, ``az_progressivity@noise`` and
   ``az_trainability@noise`` (``proxies.az_nas``), measured on the statistics' own noise input
-  N and init, label-free responses of the network; non-finite values (AZ-NAS's -inf for degenerate networks) become
-  ``MEASURED_FLOOR``, below every finite value they take, so such networks rank lowest;
+  N and init, and SWAP's count of distinct activation patterns ``swap@data``
+  (``proxies.swap``) on their data batch D: label-free responses of the network; non-finite
+  values (AZ-NAS's -inf for degenerate networks) become ``MEASURED_FLOOR``, below every finite
+  value they take, so such networks rank lowest;
 - *arithmetic* (``N`` -> ``N``): ``net_add``, ``net_sub``, ``net_mul``, ``net_neg``,
   ``net_abslog``;
 - *rank ensembles* (``N`` x k -> ``E``, k = 2..4): ``ensemble2`` .. ``ensemble4``, the sum of
@@ -34,7 +36,8 @@ import numpy as np
 from zcjax.program.kinds import KINDS, E, N
 
 NETWORK_TERMINALS = ("log_params", "log_flops", "num_units")
-MEASURED_TERMINALS = ("az_expressivity@noise", "az_progressivity@noise", "az_trainability@noise")
+AZ_TERMINALS = ("az_expressivity@noise", "az_progressivity@noise", "az_trainability@noise")
+MEASURED_TERMINALS = AZ_TERMINALS + ("swap@data",)
 MEASURED_FLOOR = -1e12  # trainability reaches about -1 / 1e-6 = -1e6 when a block's sigma is 0
 MAX_TREES = 4  # ensemble2 .. ensemble4
 
