@@ -71,7 +71,7 @@ def search_split(dataset: str) -> tuple[int, dict[str, np.ndarray], np.ndarray]:
 
 
 def cell(k: int, columns: dict, members: tuple[str, ...], y: np.ndarray) -> str:
-    """ "rho [95% CI] / tau" of one proxy or the sum of log-ranks of ``members``."""
+    """The "rho [95% CI] / tau" cell of one proxy or of the sum of log-ranks of ``members``."""
     x = (
         columns[members[0]]
         if len(members) == 1
