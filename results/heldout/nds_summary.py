@@ -7,9 +7,9 @@ EZNAS-A's rho on at least four of the five cell spaces). From the repository roo
 
 DARTS_in is the space the search's nds_darts_in task drew from, so it is reported twice: all
 records, and its test split (the records the search never saw). Ensemble scores are the ones
-the CSV computed over all of a space's records. The NB201-only search's programs (never shown
-NDS) are read from run.sh's nds_nb201 part, nds_nb201_gen<G>_<space>.csv; a program with no
-file for a space gets an empty cell.
+the CSV computed over all of a space's records. The programs scored apart (the NB201-only
+search's, never shown NDS, and discover_swap's) are read from run.sh's nds_<tag> parts,
+nds_<tag>_gen<G>_<space>.csv; a program with no file for a space gets an empty cell.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def main(seed: int) -> None:
         if not path.exists():
             continue
         sf = scorefile.read(path)
-        scores_of = space_scores(sf, sorted(out.glob(f"nds_nb201_gen*_{space}.csv")))
+        scores_of = space_scores(sf, sorted(out.glob(f"nds_*_gen*_{space}.csv")))
         keep = np.ones(len(sf.index), bool) if subset is None else np.isin(sf.index, list(subset))
         target = sf.target[keep]
         cells, rhos = [], {}

@@ -27,18 +27,23 @@ SEARCH="--batch_size=16 --normalization=eznas --weight_init=eznas --num_inits=1 
 # architectures its search never saw. A CSV records program texts and a resumed CSV must match
 # them: a changed registry entry needs a new file, never a mix of two programs (the files of
 # the registry before generation 8 are in seed*/before_gen8/).
-# The programs of the NB201-only search (discover_az_nb201, whose fitness never saw NDS) are
-# scored apart (PARTS=evolved_nb201), one file per generation best,
-# evolved_nb201_gen<G>_$ds.csv, so that a new registry entry never changes a file.
-EVOLVED=$(python -c "from zcjax.program import PROGRAMS
-mine = [s for n, s in PROGRAMS.items() if n.startswith('evolved') and s.origin.seed == $SEED
-        and s.origin.config != 'discover_az_nb201']
-print('\n'.join(s.text for s in sorted(mine, key=lambda s: -s.origin.validation_fitness)))")
-EVOLVED_NB201=$(python -c "from zcjax.program import PROGRAMS
-mine = [s for n, s in PROGRAMS.items() if n.startswith('evolved') and s.origin.seed == $SEED
-        and s.origin.config == 'discover_az_nb201']
+# The programs of two later searches are scored apart, one file per generation best,
+# evolved_<tag>_gen<G>_$ds.csv (PARTS=evolved_<tag>), so that a new registry entry never changes
+# a file: the NB201-only discover_az_nb201 (tag nb201; its fitness never saw NDS) and
+# discover_swap (tag swap; the general tasks with SWAP as a terminal). One registry read
+# prints the EVOLVED texts, then one "tag<TAB>gen<TAB>text" line per program scored apart.
+LISTS=$(python -c "from zcjax.program import PROGRAMS
+apart = {'discover_az_nb201': 'nb201', 'discover_swap': 'swap'}
+mine = [s for n, s in PROGRAMS.items() if n.startswith('evolved') and s.origin.seed == $SEED]
 mine.sort(key=lambda s: -s.origin.validation_fitness)
-print('\n'.join(f'{s.origin.generation}\t{s.text}' for s in mine))")
+print('\n'.join(s.text for s in mine if s.origin.config not in apart))
+print('\n'.join(f'{apart[c]}\t{s.origin.generation}\t{s.text}'
+                for s in mine if (c := s.origin.config) in apart))")
+EVOLVED=$(grep -v $'\t' <<< "$LISTS" || true)
+apart_of() {  # tag -> "gen<TAB>text" lines of that search's programs, best first
+  grep $'^'"$1"$'\t' <<< "$LISTS" | cut -f2- || true
+}
+EVOLVED_NB201=$(apart_of nb201)
 # Its best by validation fitness (evolved_6), the one scored on all 15,625 (headline_nb201).
 BEST_NB201=$(head -n 1 <<< "$EVOLVED_NB201")
 BEST=$(python -c "from zcjax.program import PROGRAMS; print(PROGRAMS['evolved'].text)")
@@ -59,12 +64,13 @@ for ds in $DATASETS; do
         while IFS= read -r p; do args+=("--program=$p"); done <<< "$EVOLVED"
         python experiments/score.py --archs_file=$SPLIT --dataset=$ds $SEARCH "${args[@]}" \
           --proxies= --output=$OUT/evolved_$ds.csv --progress_every=300 ;;
-      evolved_nb201)
+      evolved_nb201 | evolved_swap)
+        tag=${part#evolved_}
         while IFS=$'\t' read -r gen p; do
           [ -z "$p" ] || python experiments/score.py --archs_file=$SPLIT --dataset=$ds $SEARCH \
-            --program="$p" --proxies= --output=$OUT/evolved_nb201_gen${gen}_$ds.csv \
+            --program="$p" --proxies= --output=$OUT/evolved_${tag}_gen${gen}_$ds.csv \
             --progress_every=300
-        done <<< "$EVOLVED_NB201" ;;
+        done <<< "$(apart_of $tag)" ;;
       headline)  # every NB201 architecture. headline_$ds.csv: the proxies evolved must beat,
         # with the program that was `evolved` when these files were begun (generation 3, now
         # evolved_4), kept so that they resume; headline_evolved_$ds.csv: today's `evolved`.
@@ -94,7 +100,7 @@ for ds in $DATASETS; do
         gzip -kf $csv ;;
     esac
   done
-  csvs=$(ls $OUT/{baselines,az_nas,evolved}_$ds.csv $OUT/evolved_nb201_gen*_$ds.csv 2>/dev/null | paste -sd, - || true)
+  csvs=$(ls $OUT/{baselines,az_nas,evolved}_$ds.csv $OUT/evolved_*_gen*_$ds.csv 2>/dev/null | paste -sd, - || true)
   if [ "$(echo "$csvs" | tr ',' '\n' | wc -l)" -ge 2 ]; then
     python experiments/report.py --csv=$csvs --out_dir=$OUT/$ds > /dev/null
   fi
@@ -112,13 +118,16 @@ if [[ " $PARTS " == *" nds "* ]]; then
       --output=$OUT/nds_$s.csv --progress_every=300
   done
 fi
-# The NB201-only search's programs on the same NDS spaces and settings, one file per
-# generation best and space (nds_nb201_gen<G>_<space>.csv): its search never saw NDS.
-if [[ " $PARTS " == *" nds_nb201 "* ]]; then
-  while IFS=$'\t' read -r gen p; do
-    [ -z "$p" ] || for s in $NDS_SPACES; do
-      python experiments/score.py --space=nds_$s --num_archs=1000000 $SEARCH --resolution=32 \
-        --program="$p" --proxies= --output=$OUT/nds_nb201_gen${gen}_$s.csv --progress_every=300
-    done
-  done <<< "$EVOLVED_NB201"
-fi
+# The programs scored apart on the same NDS spaces and settings, one file per generation best
+# and space (nds_<tag>_gen<G>_<space>.csv): the NB201-only search never saw NDS; discover_swap
+# saw DARTS_in's search split, as the general searches.
+for tag in nb201 swap; do
+  if [[ " $PARTS " == *" nds_$tag "* ]]; then
+    while IFS=$'\t' read -r gen p; do
+      [ -z "$p" ] || for s in $NDS_SPACES; do
+        python experiments/score.py --space=nds_$s --num_archs=1000000 $SEARCH --resolution=32 \
+          --program="$p" --proxies= --output=$OUT/nds_${tag}_gen${gen}_$s.csv --progress_every=300
+      done
+    done <<< "$(apart_of $tag)"
+  fi
+done

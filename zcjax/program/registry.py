@@ -79,6 +79,10 @@ _AZ_NB201_0 = (
     "python experiments/evolve.py --config=discover_az_nb201 --seed=0 "
     "--workdir=results/gp/discover_az_nb201_seed0"
 )
+_SWAP_0 = (
+    "python experiments/evolve.py --config=discover_swap --seed=0 "
+    "--workdir=results/gp/discover_swap_seed0"
+)
 
 PROGRAMS = {
     "eznas_a": ProgramSpec(
@@ -213,5 +217,13 @@ PROGRAMS = {
         "datasets alone, never NDS); AZ-NAS's trainability, params (the subtracted std of a "
         "constant is 0) and EZNAS-A, by the sum of log-ranks",
         origin=Origin(_AZ_NB201_0, seed=0, generation=7, validation_fitness=0.6978),
+    ),
+    "evolved_8": ProgramSpec(
+        "ensemble3(net_mean(frobenius_norm(sigmoid(logdet(sign(conv_in@noise))))), log_params, "
+        "swap@data)",
+        "evolved (issue 14): best of generation 1, seed 0 of discover_swap (the general tasks, "
+        "SWAP as a terminal); EZNAS-A's tree on noise conv inputs, params and SWAP, by the sum "
+        "of log-ranks",
+        origin=Origin(_SWAP_0, seed=0, generation=1, validation_fitness=0.6861),
     ),
 }
