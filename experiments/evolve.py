@@ -48,13 +48,14 @@ flags.DEFINE_enum(
     "re-scored on 100 archs and de-dup by ranking), eznas (EZNAS's search as its code ran it), "
     "discover (the network language, ensembles, four tasks), discover_seeded (discover "
     "started from EZNAS-A, params and FLOPs, parents refilled), discover_az (discover_seeded "
-    "with AZ-NAS's components as measured terminals), ablate, or smoke (a CPU test of a "
+    "with AZ-NAS's components as measured terminals), discover_swap (with SWAP), discover_bars "
+    "(every measured terminal, fitness relative to issue 14's bars), ablate, or smoke (a CPU test of a "
     "minute or two). Flags given on the command line override its fields; the defaults shown below "
     "are default's.",
 )
 _BASE = configs.get_config("default")
 _TASKS = cli.Text(lambda tasks: ",".join(str(t) for t in tasks), parse_tasks)
-_TEXT_FLAGS = {"tasks": _TASKS, "seed_programs": cli.PROGRAMS}
+_TEXT_FLAGS = {"tasks": _TASKS, "seed_programs": cli.PROGRAMS, "relative_to": cli.PROGRAMS}
 cli.define_flags(_BASE.search, skip=("settings",), text=_TEXT_FLAGS)
 cli.define_flags(_BASE.search.settings)
 cli.define_flags(_BASE.heldout)

@@ -153,7 +153,7 @@ def workdir(tmp_path_factory):
         values = np.linspace(-0.5, 0.1 * len(calls), len(programs))
         values[0] = INVALID
         scores = [np.add.outer(values, np.asarray(a, float)) for a in archs]
-        return np.tile(values[:, None], (1, len(tasks))), values, scores
+        return np.tile(values[:, None], (1, len(tasks))), values, scores, None
 
     mp.setattr(search, "load_tasks", lambda config: tasks)
     mp.setattr(generation, "arch_stats", lambda *args: None)

@@ -50,7 +50,7 @@ def test_fitness_min_mean_signed_absolute():
     np.testing.assert_allclose(fitness_from_taus(taus, "absolute"), [0.5, 0.2, INVALID])
     np.testing.assert_allclose(fitness_from_taus(taus, "signed", "mean"), [-0.1, 0.25, INVALID])
     np.testing.assert_allclose(fitness_from_taus(taus, "absolute", "mean"), [0.6, 0.25, INVALID])
-    assert INVALID < -1.0  # below every tau: loses every tournament to a valid program
+    assert INVALID < -2.0  # below every tau and margin: loses every tournament to a valid one
     with pytest.raises(ValueError, match="correlation"):
         fitness_from_taus(taus, "abs")
     with pytest.raises(ValueError, match="aggregate"):
@@ -120,3 +120,41 @@ def test_fitness_se_is_the_se_of_the_worst_task_or_of_the_mean():
     assert mean == pytest.approx(np.sqrt(se[0] ** 2 + se[1] ** 2) / 2)
     scores[1][0] = np.nan
     assert np.isnan(fitness_jackknife_se(scores, truths))
+
+
+def test_fitness_relative_to_references_is_the_smallest_margin():
+    taus = np.array([[0.5, 0.3], [0.45, 0.55]])
+    # The plain minimum prefers the second program (.45 against .3) ...
+    assert np.argmax(fitness_from_taus(taus)) == 1
+    # ... the margin over each task's bar the first: bars .45 and .1 give margins .05 / .2
+    # against 0 / .45.
+    got = fitness_from_taus(taus, reference_taus=np.array([0.45, 0.1]))
+    np.testing.assert_allclose(got, [0.05, 0.0])
+    mean = fitness_from_taus(taus, "signed", "mean", np.array([0.45, 0.1]))
+    np.testing.assert_allclose(mean, [0.125, 0.225])
+    absolute = fitness_from_taus(-taus, "absolute", reference_taus=np.array([-0.45, 0.1]))
+    np.testing.assert_allclose(absolute, [0.05, 0.0])
+    # A reference without a tau makes every program invalid on that task.
+    assert (fitness_from_taus(taus, reference_taus=np.array([np.nan, 0.1])) == INVALID).all()
+
+
+def test_jackknife_se_of_a_margin_is_the_paired_jackknife():
+    rng = np.random.default_rng(4)
+    truth = rng.normal(size=12)
+    scores, ref = truth + rng.normal(size=12), truth + 2 * rng.normal(size=12)
+    diffs = []
+    for i in range(12):
+        keep = np.arange(12) != i
+        tau = scipy.stats.kendalltau(scores[keep], truth[keep])[0]
+        diffs.append(tau - scipy.stats.kendalltau(ref[keep], truth[keep])[0])
+    diffs = np.array(diffs)
+    want = np.sqrt(11 / 12 * np.sum((diffs - diffs.mean()) ** 2))
+    assert kendall_tau_jackknife_se(scores, truth, ref) == pytest.approx(want, rel=1e-12)
+    assert kendall_tau_jackknife_se(scores, truth, scores) == 0.0  # a program against itself
+    # The fitness SE picks the task of the smallest margin, not of the smallest tau.
+    truths = [truth, rng.normal(size=12)]
+    both = [scores, truths[1] + 0.3 * rng.normal(size=12)]
+    refs = [-truth, truths[1]]  # bars of tau -1 and 1: the second task's margin is the smaller
+    assert fitness_jackknife_se(both, truths, references=refs) == kendall_tau_jackknife_se(
+        both[1], truths[1], refs[1]
+    )

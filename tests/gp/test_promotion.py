@@ -109,6 +109,8 @@ def test_bad_promotion_settings_are_named():
         ({"immigrants": 7}, "immigrants"),
         ({"immigrants": -1}, "immigrants"),
         ({"dedupe": "text"}, "dedupe"),
+        ({"relative_to": (P, P)}, "relative_to has 2 programs; give one, or one per task"),
+        ({"relative_to": ("mean(",)}, "Bad relative_to program 'mean\\('"),
     ]:
         with pytest.raises(ValueError, match=message):
             dataclasses.replace(ONE_TASK, **change).validate()
@@ -170,7 +172,7 @@ def test_promotion_selects_on_the_larger_sample(data_dir, monkeypatch):
     assert set(population) <= set(pool) and record["promoted"] == len(pool)
     assert record["promote_archs"] == 8 and set(new.population) <= set(pool)
     # Selection fitness, archive and SE: the promoted programs on the larger sample.
-    taus, values, scores = task_fitness(config, keys.stats, list(pool), tasks, big)
+    taus, values, scores, _ = task_fitness(config, keys.stats, list(pool), tasks, big)
     for program, value in zip(pool, values):
         assert new.archive[str(program)] == [[0, value, 8]]
     best = int(np.argmax(values))
@@ -186,3 +188,32 @@ def test_promotion_selects_on_the_larger_sample(data_dir, monkeypatch):
     chosen = final_programs(config, tasks, state, 1, 1, config.validation_archs)
     assert record["validation_fitness"] == chosen[0].validation_fitness
     assert new.validation == {record["best_program"]: record["validation_fitness"]}
+
+
+def test_fitness_relative_to_a_bar_is_the_margin_over_its_tau(data_dir):
+    # Two tasks, each with its own bar; every program and the bars on the same statistics.
+    two = dataclasses.replace(
+        ONE_TASK, tasks=(Task("nb201", "cifar10"), Task("nb201", "cifar100")), archs_per_task=5
+    )
+    bars = (P, "frobenius_norm(weight)")
+    relative = dataclasses.replace(two, relative_to=bars)
+    assert relative.reference_programs() == tuple(parse(t) for t in bars)
+    one = dataclasses.replace(two, relative_to=("log_params",))
+    assert one.reference_programs() == (parse("log_params"),) * 2
+    tasks = load_tasks(two)
+    archs = sample_task_archs(jax.random.key(3), tasks, 5)
+    programs = [parse(t) for t in TEXTS]
+    key = jax.random.key(0)
+    taus, fitness, scores, refs = task_fitness(relative, key, programs, tasks, archs)
+    # Independently: the bars scored as ordinary programs, with no references.
+    every = programs + [parse(bars[1])]  # bars[0] is P, already among the programs
+    plain_taus, plain, plain_scores, none = task_fitness(two, key, every, tasks, archs)
+    assert none is None
+    np.testing.assert_array_equal(taus, plain_taus[: len(programs)])
+    np.testing.assert_array_equal(refs[0], plain_scores[0][0])  # P's scores on task 0
+    np.testing.assert_array_equal(refs[1], plain_scores[1][-1])
+    bar_taus = np.array([plain_taus[0, 0], plain_taus[-1, 1]])
+    want = np.min(plain_taus[: len(programs)] - bar_taus, axis=1)
+    np.testing.assert_allclose(fitness, np.where(np.isfinite(want), want, fit.INVALID))
+    assert fitness[0] == min(0.0, plain_taus[0, 1] - bar_taus[1])  # P against its own bar
+    assert not np.allclose(fitness, plain[: len(programs)])

@@ -399,27 +399,38 @@ def task_fitness(
     programs: Sequence[Program],
     tasks: Sequence[TaskData],
     archs: Sequence[Sequence[Hashable]],
-) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray] | None]:
     """Scores of ``programs`` on each task's ``archs`` (all programs in one ``score_programs``
     call per task, so statistics are computed once; each task at its settings,
-    ``TaskData.settings``), their taus and fitness.
+    ``TaskData.settings``), their taus and fitness. With ``config.relative_to`` each task's
+    reference program is scored in the same call and the fitness is relative to its tau.
 
     Returns:
-      (taus [P, T], fitness [P], scores): ``scores[t]`` is [P, N_t], task t's network scores.
+      (taus [P, T], fitness [P], scores, references): ``scores[t]`` is [P, N_t], task t's
+      network scores; ``references[t]`` [N_t] the reference's (None without references).
     """
+    refs = config.reference_programs()
     taus = np.full((len(programs), len(tasks)), np.nan)
-    scores = []
+    ref_taus = np.full(len(tasks), np.nan)
+    scores, references = [], []
     for t, (td, task_archs) in enumerate(zip(tasks, archs)):
-        scores.append(
-            score_programs(
-                key,
-                programs,
-                td.space,
-                task_archs,
-                td.task.dataset,
-                td.settings(config.settings),
-                config.arch_chunk,
-            )
+        every = list(programs) + ([refs[t]] if refs else [])
+        got = score_programs(
+            key,
+            every,
+            td.space,
+            task_archs,
+            td.task.dataset,
+            td.settings(config.settings),
+            config.arch_chunk,
         )
-        taus[:, t] = fit.kendall_tau_rows(scores[t], td.target(task_archs))
-    return taus, fit.fitness_from_taus(taus, config.correlation, config.aggregate), scores
+        truth = td.target(task_archs)
+        scores.append(got[: len(programs)])
+        taus[:, t] = fit.kendall_tau_rows(scores[t], truth)
+        if refs:
+            references.append(got[len(programs)])
+            ref_taus[t] = fit.kendall_tau_rows(got[len(programs) :], truth)[0]
+    fitness = fit.fitness_from_taus(
+        taus, config.correlation, config.aggregate, ref_taus if refs else None
+    )
+    return taus, fitness, scores, (references if refs else None)

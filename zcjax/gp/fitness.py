@@ -12,8 +12,14 @@ that is right on both, yet only the latter can rank a new space without knowing 
 advance; signed tau rules such programs out. (The language has no negation, so signed tau also
 drops programs that are consistently backwards: ``absolute`` keeps them.)
 
+Relative to a bar (``reference_taus``): a task's value is the program's tau minus a reference
+program's tau on the same architectures (e.g. issue 14's bars, EZNAS-A + params on NB201 and
+EZNAS-A on NDS), so the minimum over tasks asks for the smallest margin over each task's bar
+rather than the lowest tau, and a program may give up tau where its bar is low.
+
 A program whose score is NaN/inf on any architecture, or constant (tau undefined), is invalid
-and gets ``INVALID``, below every tau, so it loses every tournament against a valid program.
+and gets ``INVALID``, below every tau and every margin over a bar (those lie in [-2, 2]), so it
+loses every tournament against a valid program.
 
 On 20 architectures a tau has a sampling SD of ~.1-.16 (``kendall_tau_jackknife_se``); two
 programs that order every sampled architecture alike are one program to the search
@@ -26,7 +32,7 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-INVALID = -2.0
+INVALID = -3.0  # -2.0 before margins over a bar (relative_to) existed
 CORRELATIONS = ("signed", "absolute")
 AGGREGATES = ("min", "mean")
 
@@ -48,30 +54,54 @@ def kendall_tau_rows(scores: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 
 def fitness_from_taus(
-    taus: np.ndarray, correlation: str = "signed", aggregate: str = "min"
+    taus: np.ndarray,
+    correlation: str = "signed",
+    aggregate: str = "min",
+    reference_taus: np.ndarray | None = None,
 ) -> np.ndarray:
-    """[P, T] per-task taus -> [P] fitness; ``INVALID`` where any task's tau is NaN."""
+    """[P, T] per-task taus -> [P] fitness; ``INVALID`` where any task's tau is NaN (or a
+    reference's). ``reference_taus`` [T]: each task's value is the tau minus the reference's
+    (both as ``correlation`` reads them)."""
     if correlation not in CORRELATIONS:
         raise ValueError(f"correlation must be one of {CORRELATIONS}, got {correlation!r}.")
     if aggregate not in AGGREGATES:
         raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}.")
     taus = np.asarray(taus, np.float64)
     values = np.abs(taus) if correlation == "absolute" else taus
+    if reference_taus is not None:
+        ref = np.asarray(reference_taus, np.float64)
+        values = values - (np.abs(ref) if correlation == "absolute" else ref)[None, :]
     with np.errstate(invalid="ignore"):
         out = values.min(axis=1) if aggregate == "min" else values.mean(axis=1)
     return np.where(np.isfinite(out), out, INVALID)
 
 
-def kendall_tau_jackknife_se(scores: np.ndarray, truth: np.ndarray) -> float:
+def kendall_tau_jackknife_se(
+    scores: np.ndarray, truth: np.ndarray, reference: np.ndarray | None = None
+) -> float:
     """Delete-one jackknife standard error of Kendall's tau-b of ``scores`` [M] with ``truth``
     [M]: ``sqrt((M - 1) / M * sum_i (tau_(i) - mean)^2)``, tau_(i) the tau without
-    architecture i (each computed exactly from the pair sums, O(M^2) in all). NaN if a score
+    architecture i (each computed exactly from the pair sums, O(M^2) in all). With
+    ``reference`` [M], of the paired difference tau(scores) - tau(reference). NaN if a score
     is not finite, M < 3, or some tau_(i) is undefined."""
     scores = np.asarray(scores, np.float64)
     truth = np.asarray(truth, np.float64)
     m = len(truth)
     if m < 3 or not np.isfinite(scores).all():
         return float("nan")
+    taus = _jackknife_taus(scores, truth)
+    if reference is not None:
+        taus = taus - _jackknife_taus(reference, truth)
+    return float(np.sqrt((m - 1) / m * np.sum((taus - taus.mean()) ** 2)))
+
+
+def _jackknife_taus(scores: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """[M] tau-b of ``scores`` [M] with ``truth`` [M] without each architecture in turn;
+    NaN everywhere if a score is not finite or some tau_(i) is undefined."""
+    scores = np.asarray(scores, np.float64)
+    truth = np.asarray(truth, np.float64)
+    if not np.isfinite(scores).all():
+        return np.full(len(truth), np.nan)
     ds = np.sign(scores[:, None] - scores[None, :])  # [M, M], zero diagonal
     dt = np.sign(truth[:, None] - truth[None, :])
     concordance, untied_s, untied_t = ds * dt, np.abs(ds), np.abs(dt)
@@ -79,9 +109,8 @@ def kendall_tau_jackknife_se(scores: np.ndarray, truth: np.ndarray) -> float:
     # architecture i removes its row's pairs.
     denom = (untied_s.sum() / 2 - untied_s.sum(1)) * (untied_t.sum() / 2 - untied_t.sum(1))
     if not (denom > 0).all():
-        return float("nan")
-    taus = (concordance.sum() / 2 - concordance.sum(1)) / np.sqrt(denom)
-    return float(np.sqrt((m - 1) / m * np.sum((taus - taus.mean()) ** 2)))
+        return np.full(len(truth), np.nan)
+    return (concordance.sum() / 2 - concordance.sum(1)) / np.sqrt(denom)
 
 
 def rankings(scores: Sequence[np.ndarray]) -> list[Hashable]:
@@ -106,16 +135,25 @@ def fitness_jackknife_se(
     truths: Sequence[np.ndarray],
     correlation: str = "signed",
     aggregate: str = "min",
+    references: Sequence[np.ndarray] | None = None,
 ) -> float:
     """Standard error of one program's fitness from its per-task scores [N_t] and truths
     [N_t]: with ``"min"`` the jackknife SE (``kendall_tau_jackknife_se``) of the tau of the
     task attaining the minimum, with ``"mean"`` sqrt(sum_t SE_t^2) / T (the tasks' samples
-    are independent). NaN where the fitness is invalid."""
+    are independent). With ``references`` (per task the reference program's scores [N_t], as
+    ``fitness_from_taus``'s ``reference_taus``) the SE of the paired difference on each task.
+    NaN where the fitness is invalid."""
+    refs = list(references) if references is not None else [None] * len(scores)
     taus = np.array([kendall_tau_rows(s[None], y)[0] for s, y in zip(scores, truths)])
+    if references is not None:
+        ref_taus = np.array([kendall_tau_rows(r[None], y)[0] for r, y in zip(refs, truths)])
     if not np.isfinite(taus).all():
         return float("nan")
     if aggregate == "mean":
-        se = [kendall_tau_jackknife_se(s, y) for s, y in zip(scores, truths)]
+        se = [kendall_tau_jackknife_se(s, y, r) for s, y, r in zip(scores, truths, refs)]
         return float(np.sqrt(np.sum(np.square(se))) / len(se))
-    t = int(np.argmin(np.abs(taus) if correlation == "absolute" else taus))
-    return kendall_tau_jackknife_se(scores[t], truths[t])
+    values = np.abs(taus) if correlation == "absolute" else taus
+    if references is not None:
+        values = values - (np.abs(ref_taus) if correlation == "absolute" else ref_taus)
+    t = int(np.argmin(values))
+    return kendall_tau_jackknife_se(scores[t], truths[t], refs[t])

@@ -52,6 +52,7 @@ class Scored:
     taus: np.ndarray  # [P, T]
     fitness: np.ndarray  # [P]
     scores: list[np.ndarray]  # per task [P, N_t]
+    references: list[np.ndarray] | None = None  # per task [N_t]: config.relative_to's scores
 
     @classmethod
     def of(
@@ -63,8 +64,8 @@ class Scored:
         archs: list[list],
     ) -> Scored:
         """All ``programs`` on the same ``archs`` (statistics computed once per task)."""
-        taus, fitness, scores = task_fitness(config, key, programs, tasks, archs)
-        return cls(tuple(programs), archs, taus, fitness, scores)
+        taus, fitness, scores, references = task_fitness(config, key, programs, tasks, archs)
+        return cls(tuple(programs), archs, taus, fitness, scores, references)
 
     def rows(self, programs: Sequence[Program]) -> np.ndarray:
         """[len(programs)] rows of ``programs`` (each among ``self.programs``)."""
@@ -108,7 +109,8 @@ def score_bounded(
     like = size_like(config, every, programs)
     fitness = np.where(like, INVALID, every.fitness[rows])
     scores = [s[rows] for s in every.scores]
-    return Scored(tuple(programs), archs, every.taus[rows], fitness, scores), int(like.sum())
+    scored = Scored(tuple(programs), archs, every.taus[rows], fitness, scores, every.references)
+    return scored, int(like.sum())
 
 
 def screen_ok(scores: np.ndarray) -> np.ndarray:
@@ -318,6 +320,7 @@ def _best_record(
         [td.target(a) for td, a in zip(tasks, scored.archs)],
         config.correlation,
         config.aggregate,
+        scored.references,
     )
     return {
         "best_fitness": float(scored.fitness[best]),

@@ -173,7 +173,7 @@ def final_programs(
     key = validation_key(config.seed)
     archs = sample_task_archs(key, tasks, validate_archs)
     programs = [c.program for c in best]
-    _, values, _ = task_fitness(config, key, programs, tasks, archs)
+    values = task_fitness(config, key, programs, tasks, archs)[1]
     order = np.argsort(-values, kind="stable")[:top_k]
     return [dataclasses.replace(best[i], validation_fitness=float(values[i])) for i in order]
 
