@@ -29,11 +29,12 @@ SEARCH="--batch_size=16 --normalization=eznas --weight_init=eznas --num_inits=1 
 # the registry before generation 8 are in seed*/before_gen8/).
 # The programs of two later searches are scored apart, one file per generation best,
 # evolved_<tag>_gen<G>_$ds.csv (PARTS=evolved_<tag>), so that a new registry entry never changes
-# a file: the NB201-only discover_az_nb201 (tag nb201; its fitness never saw NDS) and
-# discover_swap (tag swap; the general tasks with SWAP as a terminal). One registry read
+# a file: the NB201-only discover_az_nb201 (tag nb201; its fitness never saw NDS),
+# discover_swap (tag swap; the general tasks with SWAP as a terminal) and discover_bars (tag
+# bars; the general tasks, fitness relative to issue 14's bars). One registry read
 # prints the EVOLVED texts, then one "tag<TAB>gen<TAB>text" line per program scored apart.
 LISTS=$(python -c "from zcjax.program import PROGRAMS
-apart = {'discover_az_nb201': 'nb201', 'discover_swap': 'swap'}
+apart = {'discover_az_nb201': 'nb201', 'discover_swap': 'swap', 'discover_bars': 'bars'}
 mine = [s for n, s in PROGRAMS.items() if n.startswith('evolved') and s.origin.seed == $SEED]
 mine.sort(key=lambda s: -s.origin.validation_fitness)
 print('\n'.join(s.text for s in mine if s.origin.config not in apart))
@@ -64,7 +65,7 @@ for ds in $DATASETS; do
         while IFS= read -r p; do args+=("--program=$p"); done <<< "$EVOLVED"
         python experiments/score.py --archs_file=$SPLIT --dataset=$ds $SEARCH "${args[@]}" \
           --proxies= --output=$OUT/evolved_$ds.csv --progress_every=300 ;;
-      evolved_nb201 | evolved_swap)
+      evolved_*)  # evolved_<tag>: a search scored apart
         tag=${part#evolved_}
         while IFS=$'\t' read -r gen p; do
           [ -z "$p" ] || python experiments/score.py --archs_file=$SPLIT --dataset=$ds $SEARCH \
@@ -119,15 +120,15 @@ if [[ " $PARTS " == *" nds "* ]]; then
   done
 fi
 # The programs scored apart on the same NDS spaces and settings, one file per generation best
-# and space (nds_<tag>_gen<G>_<space>.csv): the NB201-only search never saw NDS; discover_swap
-# saw DARTS_in's search split, as the general searches.
-for tag in nb201 swap; do
-  if [[ " $PARTS " == *" nds_$tag "* ]]; then
-    while IFS=$'\t' read -r gen p; do
-      [ -z "$p" ] || for s in $NDS_SPACES; do
-        python experiments/score.py --space=nds_$s --num_archs=1000000 $SEARCH --resolution=32 \
-          --program="$p" --proxies= --output=$OUT/nds_${tag}_gen${gen}_$s.csv --progress_every=300
-      done
-    done <<< "$(apart_of $tag)"
-  fi
+# and space (nds_<tag>_gen<G>_<space>.csv, PARTS=nds_<tag>): the NB201-only search never saw
+# NDS; discover_swap and discover_bars saw DARTS_in's search split, as the general searches.
+for part in $PARTS; do
+  [[ $part == nds_* ]] || continue
+  tag=${part#nds_}
+  while IFS=$'\t' read -r gen p; do
+    [ -z "$p" ] || for s in $NDS_SPACES; do
+      python experiments/score.py --space=nds_$s --num_archs=1000000 $SEARCH --resolution=32 \
+        --program="$p" --proxies= --output=$OUT/nds_${tag}_gen${gen}_$s.csv --progress_every=300
+    done
+  done <<< "$(apart_of $tag)"
 done
