@@ -204,10 +204,15 @@ def test_vmap_over_inits_equals_loop(key):
         for v in (True, False)
     ]
     # Same maths, different float32 summation order: EZNAS-A takes the sign of gradients with
-    # many entries near 0, so a few flip and scores agree to ~1e-3, not to the last bit.
+    # many entries near 0, so a few flip and scores agree to ~1e-3, not to the last bit. The
+    # spread over the 3 inits moves by as much as one init's score does (|std(a) - std(b)| <=
+    # max |a - b|), i.e. by ~2e-3 of the score, which is 7% of a small spread (CI, stop 41:
+    # .0820 against .0883).
     for name in ("eznas_a", "eznas_pnas"):
         np.testing.assert_allclose(runs[0][0][name], runs[1][0][name], rtol=2e-3)
-        np.testing.assert_allclose(runs[0][1][name], runs[1][1][name], rtol=0.05, atol=1e-3)
+        spread = np.abs(runs[0][1][name] - runs[1][1][name])
+        bound = 0.05 * np.abs(runs[1][1][name]) + 2e-3 * np.abs(runs[1][0][name]) + 1e-3
+        assert np.all(spread <= bound), (name, spread, bound)
     assert np.all(runs[0][1]["eznas_a"] > 0)  # inits differ
 
 
