@@ -66,14 +66,23 @@ def fitness_from_taus(
         raise ValueError(f"correlation must be one of {CORRELATIONS}, got {correlation!r}.")
     if aggregate not in AGGREGATES:
         raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}.")
-    taus = np.asarray(taus, np.float64)
-    values = np.abs(taus) if correlation == "absolute" else taus
-    if reference_taus is not None:
-        ref = np.asarray(reference_taus, np.float64)
-        values = values - (np.abs(ref) if correlation == "absolute" else ref)[None, :]
+    values = task_values(taus, correlation, reference_taus)
     with np.errstate(invalid="ignore"):
         out = values.min(axis=1) if aggregate == "min" else values.mean(axis=1)
     return np.where(np.isfinite(out), out, INVALID)
+
+
+def task_values(
+    taus: np.ndarray, correlation: str = "signed", reference_taus: np.ndarray | None = None
+) -> np.ndarray:
+    """[P, T] (or [T]) taus as ``correlation`` reads them (|tau| if ``"absolute"``), minus
+    the reference's [T] read alike where given: what the aggregate over tasks takes."""
+    taus = np.asarray(taus, np.float64)
+    values = np.abs(taus) if correlation == "absolute" else taus
+    if reference_taus is None:
+        return values
+    ref = np.asarray(reference_taus, np.float64)
+    return values - (np.abs(ref) if correlation == "absolute" else ref)
 
 
 def kendall_tau_jackknife_se(
@@ -145,15 +154,13 @@ def fitness_jackknife_se(
     NaN where the fitness is invalid."""
     refs = list(references) if references is not None else [None] * len(scores)
     taus = np.array([kendall_tau_rows(s[None], y)[0] for s, y in zip(scores, truths)])
-    if references is not None:
-        ref_taus = np.array([kendall_tau_rows(r[None], y)[0] for r, y in zip(refs, truths)])
     if not np.isfinite(taus).all():
         return float("nan")
     if aggregate == "mean":
         se = [kendall_tau_jackknife_se(s, y, r) for s, y, r in zip(scores, truths, refs)]
         return float(np.sqrt(np.sum(np.square(se))) / len(se))
-    values = np.abs(taus) if correlation == "absolute" else taus
+    ref_taus = None
     if references is not None:
-        values = values - (np.abs(ref_taus) if correlation == "absolute" else ref_taus)
-    t = int(np.argmin(values))
+        ref_taus = np.array([kendall_tau_rows(r[None], y)[0] for r, y in zip(refs, truths)])
+    t = int(np.argmin(task_values(taus, correlation, ref_taus)))
     return kendall_tau_jackknife_se(scores[t], truths[t], refs[t])
