@@ -14,6 +14,7 @@ from zcjax.program.network import members as network_members
 from zcjax.program.tree import TERMINAL_KINDS
 
 EZNAS_A = parse("frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))")
+EZNAS_A_NET = f"net_mean({EZNAS_A})"
 
 
 def population(n=30, lo=2, hi=6, seed=0):
@@ -274,3 +275,63 @@ def test_var_or_on_ensembles_keeps_types_and_the_member_limit():
     kids = ops.var_or(jax.random.key(1), parents, 60, 0.5, 0.4, ("uniform",), 10, (0, 3), 3)
     assert all(well_typed(c) and c.kind == "E" and _members(c) <= 3 for c in kids)
     assert len(set(kids) - set(parents)) > 20
+
+
+def test_mut_members_adds_drops_and_replaces_whole_trees():
+    parent = parse(f"ensemble3({EZNAS_A_NET}, log_params, swap@data)")
+    old = network_members(parent)
+    measured = ("az_trainability@noise", "swap@data")
+    moves = set()
+    for key in jax.random.split(jax.random.key(3), 60):
+        child = ops.mut_members(key, parent, 4, 0, 2, measured)
+        assert well_typed(child) and child.kind in ("N", "E")
+        new = network_members(child)
+        kept = [m for m in old if m in new]
+        assert 1 <= len(new) <= 4
+        if len(new) == 4:  # add: every old member kept, in order, one new tree
+            assert list(new[: len(new)]) != list(old) and kept == list(old)
+            moves.add("add")
+        elif len(new) == 2:  # drop: two of the old members, in their order
+            assert list(new) == kept
+            moves.add("drop")
+        else:  # replace: two old members kept in place, one new tree
+            assert len(kept) >= 2
+            moves.add("replace")
+    assert moves == {"add", "drop", "replace"}
+    # A one-tree program can grow into an ensemble of two, never drop to nothing.
+    grown = [
+        ops.mut_members(k, parse("log_params"), 2, 0, 0, measured)
+        for k in jax.random.split(jax.random.key(5), 40)
+    ]
+    assert all(_members(c) in (1, 2) and well_typed(c) for c in grown)
+    added = [c for c in grown if _members(c) == 2]
+    assert added and all(parse("log_params") in network_members(c) for c in added)
+    # Height 0 draws a network terminal, the measured ones among them.
+    new_trees = {str(m) for c in added for m in network_members(c)} - {"log_params"}
+    assert new_trees & set(measured) and all(TERMINAL_KINDS[t] == "N" for t in new_trees)
+    # Capped at max_trees, and EZNAS's unit-kind language left alone.
+    assert all(
+        _members(ops.mut_members(k, parent, 3)) <= 3
+        for k in jax.random.split(jax.random.key(6), 30)
+    )
+    assert ops.mut_members(jax.random.key(0), EZNAS_A) == EZNAS_A
+
+
+def test_sel_lexicase_keeps_specialists_within_epsilon():
+    # Rows 0 and 1 are each best on one task, row 2 has the best minimum over tasks; the
+    # rest are poor. Each task's median absolute deviation is 0 here, so plain lexicase.
+    values = np.array([[1.0, -0.5], [-0.5, 1.0], [0.2, 0.2]] + [[-1.0, -1.0]] * 5)
+    idx = ops.sel_lexicase(jax.random.key(0), values, 200)
+    assert idx.shape == (200,) and set(idx.tolist()) == {0, 1}
+    assert np.array_equal(idx, ops.sel_lexicase(jax.random.key(0), values, 200))
+    assert 2 in ops.sel_tournament(jax.random.key(0), values.min(1), 200)  # min-fitness view
+    # Epsilon: task 0's values [1, .95, .9, .8, .7] have median .9 and MAD .1, so rows 0-2 are
+    # all "best" on it and task 1 decides: row 1 wins whichever task comes first.
+    values = np.array([[1.0, 0.0], [0.95, 1.0], [0.9, 0.0], [0.8, 0.0], [0.7, 0.0]])
+    assert set(ops.sel_lexicase(jax.random.key(1), values, 50).tolist()) == {1}
+    # Rows with a non-finite value are invalid and lose to any valid row; all invalid: any row.
+    values = np.array([[np.nan, 1.0], [0.0, 0.0], [-np.inf, 2.0]])
+    assert set(ops.sel_lexicase(jax.random.key(2), values, 50).tolist()) == {1}
+    assert ops.sel_lexicase(jax.random.key(2), np.full((3, 2), np.nan), 5).shape == (5,)
+    with pytest.raises(ValueError, match="non-empty"):
+        ops.sel_lexicase(jax.random.key(0), np.zeros(3), 2)

@@ -211,6 +211,26 @@ def test_selection_elites_and_dedupe():
     assert chosen == (progs[1],)  # all winners share fitness 0.5: one survives (EZNAS)
 
 
+def test_lexicase_selection_keeps_a_specialist_that_tournaments_drop():
+    texts = ("mean(weight)", "mean(relu_in@data)", "mean(bn_out@data)", "mean(conv_in@data)")
+    progs = [parse(t) for t in texts + ("mean(relu_in_grad@data)", "mean(bn_out@noise)")]
+    # Per-task values: two specialists, the best minimum, three poor programs (which keep
+    # each task's median absolute deviation, lexicase's epsilon, at .25).
+    values = np.array([[0.9, -0.5], [-0.5, 0.9], [0.3, 0.3]] + [[-1.0, -1.0]] * 3)
+    fitness = values.min(axis=1)
+    config = dataclasses.replace(TINY, survivors=2, elites=1, dedupe="program")
+    assert select(config, jax.random.key(0), progs, fitness)[0] == progs[2]  # the elite
+    lexicase = dataclasses.replace(config, selection="lexicase")
+    chosen = select(lexicase, jax.random.key(0), progs, fitness, values=values)
+    assert chosen[0] == progs[2] and chosen[1] in progs[:2]  # elite, then a specialist
+    # A program invalid by its fitness (e.g. size-like) never wins, whatever its taus.
+    invalid = np.concatenate([[INVALID], fitness[1:]])
+    kept = dataclasses.replace(lexicase, elites=0, survivors=3)
+    assert progs[0] not in select(kept, jax.random.key(1), progs, invalid, values=values)
+    with pytest.raises(ValueError, match="per-task values"):
+        select(lexicase, jax.random.key(0), progs, fitness)
+
+
 @pytest.mark.slow
 def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, data_dir, monkeypatch):
     whole = search.run(TINY, str(tmp_path / "a"))
@@ -421,6 +441,8 @@ def test_bad_settings_are_named():
         dataclasses.replace(TINY, dependence_on="init").validate()
     with pytest.raises(ValueError, match="max_size_tau must be in"):
         dataclasses.replace(TINY, max_size_tau=1.5).validate()
+    with pytest.raises(ValueError, match="selection not in"):
+        dataclasses.replace(TINY, selection="roulette").validate()
 
 
 def test_named_configs():
@@ -440,6 +462,9 @@ def test_named_configs():
     az, az_nb201 = get_config("discover_az").search, get_config("discover_az_nb201").search
     assert [str(t) for t in az_nb201.tasks] == GENERAL_TASKS.split(",")[:3]
     assert dataclasses.replace(az_nb201, tasks=az.tasks) == az
+    bars, lexicase = get_config("discover_bars").search, get_config("discover_lexicase").search
+    assert (lexicase.selection, lexicase.mutations) == ("lexicase", ("uniform", "members"))
+    assert dataclasses.replace(lexicase, selection=bars.selection, mutations=bars.mutations) == bars
     for name in CONFIGS:
         get_config(name).search.validate()
     # The ablation: every arm is ``ablate`` with exactly its own fields switched, and valid.

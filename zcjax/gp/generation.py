@@ -237,13 +237,17 @@ def select(
     children: Sequence[Program],
     fitness: np.ndarray,
     rankings: Sequence[Hashable] | None = None,
+    values: np.ndarray | None = None,
 ) -> tuple[Program, ...]:
-    """Elites, then tournament winners, de-duplicated by ``config.dedupe`` (then, with
-    ``fill_survivors``, the fittest valid candidates not represented, up to ``survivors``): the
-    next generation's parents. ``rankings`` (``fitness.rankings``, one per child) are needed for
-    ``dedupe="ranking"``."""
+    """Elites, then tournament (or lexicase) winners, de-duplicated by ``config.dedupe``
+    (then, with ``fill_survivors``, the fittest valid candidates not represented, up to
+    ``survivors``): the next generation's parents. ``rankings`` (``fitness.rankings``, one per
+    child) are needed for ``dedupe="ranking"``, ``values`` ([children, T] per-task values,
+    ``fitness.task_values``) for ``selection="lexicase"``."""
     if config.dedupe == "ranking" and rankings is None:
         raise ValueError("dedupe='ranking' needs the children's rankings.")
+    if config.selection == "lexicase" and values is None:
+        raise ValueError("selection='lexicase' needs the children's per-task values.")
     order = np.argsort(-fitness, kind="stable")
     elites: list[int] = []
     for i in order:
@@ -251,7 +255,12 @@ def select(
             break
         if children[i] not in [children[j] for j in elites] and fitness[i] > INVALID:
             elites.append(int(i))
-    winners = ops.sel_tournament(key, fitness, config.survivors - len(elites), config.tournament)
+    k = config.survivors - len(elites)
+    if config.selection == "lexicase":
+        valid = np.asarray(fitness) > INVALID  # an invalid program's values count as -inf
+        winners = ops.sel_lexicase(key, np.where(valid[:, None], values, -np.inf), k)
+    else:
+        winners = ops.sel_tournament(key, fitness, k, config.tournament)
     chosen = elites + [int(i) for i in winners]
     tags = {
         "fitness": lambda i: float(fitness[i]),
@@ -281,7 +290,8 @@ def select_scored(
     if config.dedupe == "ranking":
         every = fit.rankings(scored.scores)
         rankings = [every[i] for i in rows]
-    population = select(config, key, candidates, fitness, rankings)
+    values = fit.task_values(scored.taus[rows], config.correlation)
+    population = select(config, key, candidates, fitness, rankings, values)
     return population, int(rows[np.argmax(fitness)])
 
 

@@ -230,6 +230,45 @@ def mut_uniform(
     return _splice(program, i, subtree.nodes)
 
 
+def mut_members(
+    key: jax.Array,
+    program: Program,
+    max_trees: int = MAX_TREES,
+    min_height: int = 0,
+    max_height: int = 5,
+    measured: Sequence[str] = (),
+) -> Program:
+    """Changes which trees a network-language program holds (ours): adds a new random member
+    (``gen_half_and_half`` of kind N, heights ``min_height``-``max_height``, ``measured``
+    terminals included), drops one, or replaces one by a new one, drawn uniformly among the
+    moves that keep 1..``max_trees`` members. A one-member result is that tree (kind N).
+    ``mut_uniform`` acts within a member; this is the mutation that grows an ensemble by a
+    measure its parents lack, as ``cx_members`` can only recombine measures already held.
+    Unit-kind programs (EZNAS's language) are returned unchanged."""
+    if not network.is_network(program):
+        return program
+    trees = list(network.members(program))
+    key_move, key_which, key_gen = jax.random.split(key, 3)
+    moves = ["replace"]
+    if len(trees) < max_trees:
+        moves.append("add")
+    if len(trees) > 1:
+        moves.append("drop")
+    move = moves[host_rng(key_move).integers(len(moves))]
+    i = int(host_rng(key_which).integers(len(trees)))
+    if move != "drop":
+        new = gen_half_and_half(key_gen, min_height, max_height, kind=N, measured=measured)
+    if move == "add":
+        trees.insert(i, new)
+    elif move == "drop":
+        del trees[i]
+    else:
+        trees[i] = new
+    if len(trees) == 1:
+        return trees[0]
+    return Program.of((f"ensemble{len(trees)}",) + tuple(n for t in trees for n in t.nodes))
+
+
 def mut_node_replacement(key: jax.Array, program: Program, measured: Sequence[str] = ()) -> Program:
     """Replaces one non-root node by another of the same arity taking the same argument kinds
     and giving the same kind (a terminal by another terminal of its kind, ``measured`` ones
@@ -301,10 +340,50 @@ def sel_tournament(key: jax.Array, fitness: Sequence[float], k: int, size: int =
     return aspirants[np.arange(k), np.argmax(fitness[aspirants], axis=1)]
 
 
+def sel_lexicase(key: jax.Array, values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of ``k`` epsilon-lexicase winners (La Cava et al., GECCO 2016; ours, EZNAS had
+    tournaments): each selection takes the tasks in a fresh random order and keeps, task by
+    task, the candidates within epsilon of the best remaining one on that task, until one is
+    left or the tasks run out (then a random one of those left). Epsilon per task is the
+    median absolute deviation of its values over the valid candidates. A program best on one
+    task (a specialist) can win, so measures that lift some tasks survive to be combined,
+    while the minimum over tasks would drop them. A row with a non-finite value is invalid
+    (as its fitness) and counts as -inf everywhere: it wins only if every row is invalid.
+
+    Args:
+      values: [P, T] per-task values (e.g. ``fitness.task_values``), larger is better.
+
+    Returns:
+      [k] int indices into ``values``' rows.
+    """
+    values = np.asarray(values, np.float64)
+    if values.ndim != 2 or not values.shape[0] or not values.shape[1]:
+        raise ValueError("sel_lexicase needs a non-empty [P, T] array of per-task values.")
+    valid = np.isfinite(values).all(axis=1)
+    values = np.where(valid[:, None], values, -np.inf)
+    eps = np.zeros(values.shape[1])
+    if valid.any():
+        ok = values[valid]
+        eps = np.median(np.abs(ok - np.median(ok, axis=0)), axis=0)
+    rng = host_rng(key)
+    out = np.empty(k, int)
+    for s in range(k):
+        left = np.arange(len(values))
+        for t in rng.permutation(values.shape[1]):
+            column = values[left, t]
+            best = column.max()
+            left = left[column >= best - eps[t]] if np.isfinite(best) else left
+            if len(left) == 1:
+                break
+        out[s] = left[rng.integers(len(left))]
+    return out
+
+
 MUTATIONS = {
     "uniform": mut_uniform,
     "node_replacement": mut_node_replacement,
     "shrink": mut_shrink,
+    "members": mut_members,
 }
 
 
@@ -357,6 +436,8 @@ def var_or(
                 child = mut_uniform(key_var, parents[0], *mut_heights, measured=measured)
             elif name == "node_replacement":
                 child = mut_node_replacement(key_var, parents[0], measured)
+            elif name == "members":
+                child = mut_members(key_var, parents[0], max_trees, *mut_heights, measured)
             else:
                 child = MUTATIONS[name](key_var, parents[0])
         else:
