@@ -290,7 +290,9 @@ def select_scored(
     if config.dedupe == "ranking":
         every = fit.rankings(scored.scores)
         rankings = [every[i] for i in rows]
-    values = fit.task_values(scored.taus[rows], config.correlation)
+    values = None
+    if config.selection == "lexicase":
+        values = fit.task_values(scored.taus[rows], config.correlation)
     population = select(config, key, candidates, fitness, rankings, values)
     return population, int(rows[np.argmax(fitness)])
 

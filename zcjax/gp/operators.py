@@ -207,7 +207,7 @@ def cx_members(key: jax.Array, a: Program, b: Program, max_trees: int = MAX_TREE
     rng = host_rng(key)
     k = int(rng.integers(2, min(max_trees, len(pool)) + 1))
     chosen = sorted(rng.choice(len(pool), size=k, replace=False))
-    return Program.of((f"ensemble{k}",) + tuple(n for i in chosen for n in pool[i].nodes))
+    return network.ensemble([pool[i] for i in chosen])
 
 
 def mut_uniform(
@@ -264,9 +264,7 @@ def mut_members(
         del trees[i]
     else:
         trees[i] = new
-    if len(trees) == 1:
-        return trees[0]
-    return Program.of((f"ensemble{len(trees)}",) + tuple(n for t in trees for n in t.nodes))
+    return network.ensemble(trees)
 
 
 def mut_node_replacement(key: jax.Array, program: Program, measured: Sequence[str] = ()) -> Program:

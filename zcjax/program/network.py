@@ -62,6 +62,14 @@ def members(program: Program) -> tuple[Program, ...]:
     return tuple(out)
 
 
+def ensemble(trees: Sequence[Program]) -> Program:
+    """The program whose ``members`` are ``trees`` (each of kind N): one tree is itself,
+    two or more their rank ensemble ``ensemble<K>``."""
+    if len(trees) == 1:
+        return trees[0]
+    return Program.of((f"ensemble{len(trees)}",) + tuple(n for t in trees for n in t.nodes))
+
+
 def unit_programs(program: Program) -> tuple[Program, ...]:
     """The distinct unit programs whose unit scores ``program`` needs: those under its
     reducers (network language), or the program itself (EZNAS's)."""
