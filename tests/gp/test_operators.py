@@ -8,7 +8,7 @@ import pytest
 
 from zcjax.gp import operators as ops
 from zcjax.keys import host_rng
-from zcjax.program import Program, parse
+from zcjax.program import Program, network, parse
 from zcjax.program.kinds import KINDS
 from zcjax.program.network import members as network_members
 from zcjax.program.tree import TERMINAL_KINDS
@@ -223,7 +223,7 @@ def _members(p: Program) -> int:
     return int(p.nodes[0].removeprefix("ensemble")) if p.kind == "E" else 1
 
 
-@pytest.mark.parametrize("max_trees", [2, 3, 4])
+@pytest.mark.parametrize("max_trees", [2, 3, 4, 6])
 def test_ensembles_are_generated_well_typed_within_max_trees(max_trees):
     keys = jax.random.split(jax.random.key(9), 40)
     progs = [ops.gen_half_and_half(k, 2, 6, kinds=("E",), max_trees=max_trees) for k in keys]
@@ -315,6 +315,30 @@ def test_mut_members_adds_drops_and_replaces_whole_trees():
         for k in jax.random.split(jax.random.key(6), 30)
     )
     assert ops.mut_members(jax.random.key(0), EZNAS_A) == EZNAS_A
+
+
+def test_mut_weights_adds_or_removes_one_copy_of_a_member():
+    parent = parse(f"ensemble4({EZNAS_A_NET}, log_params, log_params, swap@data)")
+    e, p, s = parse(EZNAS_A_NET), parse("log_params"), parse("swap@data")
+    children = {ops.mut_weights(k, parent, 5) for k in jax.random.split(jax.random.key(7), 60)}
+    # Every possible move, and nothing else: a copy of E, P or S beside its own, or P once.
+    expected = {
+        network.ensemble(t) for t in ([e, e, p, p, s], [e, p, p, p, s], [e, p, p, s, s], [e, p, s])
+    }
+    assert children == expected
+    for child in children:
+        assert well_typed(child) and set(network_members(child)) == {e, p, s}
+    # At the cap only copies can go; an ensemble of distinct members at the cap is unchanged.
+    capped = {ops.mut_weights(k, parent, 4) for k in jax.random.split(jax.random.key(8), 20)}
+    assert capped == {network.ensemble([e, p, s])}
+    distinct = parse(f"ensemble2({EZNAS_A_NET}, log_params)")
+    assert ops.mut_weights(jax.random.key(0), distinct, 2) == distinct
+    # One tree (kind N) and EZNAS's unit-kind programs have no weights to change.
+    assert ops.mut_weights(jax.random.key(0), p, 6) == p
+    assert ops.mut_weights(jax.random.key(0), EZNAS_A) == EZNAS_A
+    # var_or draws it by name and keeps children within max_trees.
+    kids = ops.var_or(jax.random.key(2), [parent], 30, 0.0, 1.0, ("weights",), 10, (0, 3), 5)
+    assert set(kids) <= expected and len(set(kids)) > 1
 
 
 def test_sel_lexicase_keeps_specialists_within_epsilon():

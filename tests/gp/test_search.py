@@ -34,6 +34,7 @@ from zcjax.gp.heldout import best_programs, final_programs, validation_key
 from zcjax.gp.state import SearchState, initial_state
 from zcjax.gp.tasks import GENERAL_TASKS, Task, load_tasks, sample_task_archs, split_archs
 from zcjax.program import parse
+from zcjax.program.network import members
 from zcjax.proxies import ProgramProxy
 from zcjax.recipe import arch_stats, score_archs
 from zcjax.settings import Settings
@@ -433,8 +434,8 @@ def test_bad_settings_are_named():
         dataclasses.replace(TINY, promote_fraction=0.0).validate()
     with pytest.raises(ValueError, match="root_kinds"):
         dataclasses.replace(TINY, root_kinds=("X",)).validate()
-    with pytest.raises(ValueError, match="trees"):
-        dataclasses.replace(TINY, trees=5).validate()
+    with pytest.raises(ValueError, match=r"trees must be in \[1, 6\]"):
+        dataclasses.replace(TINY, trees=7).validate()
     with pytest.raises(ValueError, match="root kind E needs trees"):
         dataclasses.replace(TINY, root_kinds=("N", "E")).validate()
     with pytest.raises(ValueError, match="dependence_on not in"):
@@ -465,6 +466,16 @@ def test_named_configs():
     bars, lexicase = get_config("discover_bars").search, get_config("discover_lexicase").search
     assert (lexicase.selection, lexicase.mutations) == ("lexicase", ("uniform", "members"))
     assert dataclasses.replace(lexicase, selection=bars.selection, mutations=bars.mutations) == bars
+    weights = get_config("discover_weights").search
+    assert (weights.trees, weights.mutations) == (6, ("uniform", "members", "weights"))
+    assert weights.seed_programs[:-1] == lexicase.seed_programs
+    assert [str(m) for m in members(parse(weights.seed_programs[-1]))][1:] == [
+        "log_params",
+        "swap@data",
+        "az_trainability@noise",
+    ]
+    back = dict(trees=4, mutations=lexicase.mutations, seed_programs=lexicase.seed_programs)
+    assert dataclasses.replace(weights, **back) == lexicase
     for name in CONFIGS:
         get_config(name).search.validate()
     # The ablation: every arm is ``ablate`` with exactly its own fields switched, and valid.

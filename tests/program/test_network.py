@@ -189,3 +189,10 @@ def test_the_searchs_evaluator_agrees_and_ranks_ensembles_over_all_archs(nb201_s
     chunked = score_programs(key, programs, space, archs, "cifar10", SETTINGS, arch_chunk=2)
     np.testing.assert_allclose(chunked, whole, rtol=1e-6)
     np.testing.assert_allclose(whole[3], want, rtol=1e-6)
+    # A member held twice counts twice (an integer weight): 2 log-rank(E) + log-rank(P).
+    weighted = parse(f"ensemble3(net_mean({UNIT}), net_mean({UNIT}), log_params)")
+    got = score_programs(key, [weighted], space, archs, "cifar10", SETTINGS)[0]
+    e, p = StackedStats.of(all_stats, 2).scores(members(weighted)[1:]).mean(-1)
+    n = len(archs)
+    by_hand = 2 * np.log(scipy.stats.rankdata(e) / n) + np.log(scipy.stats.rankdata(p) / n)
+    np.testing.assert_allclose(got, by_hand, rtol=1e-6)

@@ -502,6 +502,26 @@ def _discover_lexicase() -> EvolveConfig:
     return dataclasses.replace(base, search=search)
 
 
+def _discover_weights() -> EvolveConfig:
+    """``discover_lexicase`` with weighted ensembles: up to 6 trees, where a member held c
+    times counts c times, and the ``weights`` mutation that adds or removes one copy of a
+    member. On seed 0's search splits (``results/gp/general_ensembles.md``, no test
+    architecture read) EZNAS-A + params + SWAP + AZ-NAS's trainability lifts NB201 above the
+    bars but gives NDS-DARTS back (rho .918 / .797), and weighing EZNAS-A and params twice
+    keeps both (.924 / .843): the unweighted sum cannot say that. That four-measure ensemble
+    joins the seeds; the weights are left to the search."""
+    base = _discover_lexicase()
+    t = "az_trainability@noise"
+    search = dataclasses.replace(
+        base.search,
+        trees=6,
+        mutations=("uniform", "members", "weights"),
+        seed_programs=base.search.seed_programs
+        + (f"ensemble4({EZNAS_A_TREE}, log_params, swap@data, {t})",),
+    )
+    return dataclasses.replace(base, search=search)
+
+
 def _ablate() -> EvolveConfig:
     """``discover`` at the budget of an ablation (issue 14: each lever on and off at the same
     budget): 20 children a generation (10 immigrants, 2 elites, 10 parents), 5 generations, two
@@ -548,6 +568,8 @@ ABLATION_ARMS = {
     "lexicase": {"selection": "lexicase"},
     # Switched on: a mutation that adds, drops or replaces an ensemble's member tree.
     "member_mutation": {"mutations": ("uniform", "members")},
+    # Switched on: a mutation that adds or removes a copy of a member (integer weights).
+    "weight_mutation": {"mutations": ("uniform", "weights")},
     "seeded": {
         "fill_survivors": True,
         "seed_programs": _discover_seeded().search.seed_programs,
@@ -573,6 +595,7 @@ CONFIGS = {
     "discover_swap": _discover_swap,  # discover_seeded + SWAP (data), 4 trees
     "discover_bars": _discover_bars,  # discover_swap + AZ terms, fitness over issue 14's bars
     "discover_lexicase": _discover_lexicase,  # discover_bars, lexicase parents, member mutation
+    "discover_weights": _discover_weights,  # discover_lexicase, 6 trees, weights mutation
     "ablate": _ablate,  # discover at an ablation's budget (ABLATION_ARMS switch its levers)
     "smoke": _smoke,  # the default search shrunk to a CPU test of a minute or two
 }

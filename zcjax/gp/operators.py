@@ -267,6 +267,29 @@ def mut_members(
     return network.ensemble(trees)
 
 
+def mut_weights(key: jax.Array, program: Program, max_trees: int = MAX_TREES) -> Program:
+    """Changes one member's weight in a rank ensemble (ours). The sum of log-ranks counts a
+    member held c times c times, so copies are integer weights: picks one distinct member and
+    adds a copy beside it (while the ensemble holds fewer than ``max_trees`` trees) or removes
+    one of its copies (when it has two or more), uniformly among the possible moves. The
+    distinct members stay; anything but an ensemble (kind E) is returned unchanged, as is an
+    ensemble with no possible move."""
+    if program.kind != E:
+        return program
+    trees = list(network.members(program))
+    moves = [(t, +1) for t in dict.fromkeys(trees) if len(trees) < max_trees]
+    moves += [(t, -1) for t in dict.fromkeys(trees) if trees.count(t) > 1]
+    if not moves:
+        return program
+    tree, step = moves[host_rng(key).integers(len(moves))]
+    last = len(trees) - 1 - trees[::-1].index(tree)
+    if step > 0:
+        trees.insert(last + 1, tree)
+    else:
+        del trees[last]
+    return network.ensemble(trees)
+
+
 def mut_node_replacement(key: jax.Array, program: Program, measured: Sequence[str] = ()) -> Program:
     """Replaces one non-root node by another of the same arity taking the same argument kinds
     and giving the same kind (a terminal by another terminal of its kind, ``measured`` ones
@@ -382,6 +405,7 @@ MUTATIONS = {
     "node_replacement": mut_node_replacement,
     "shrink": mut_shrink,
     "members": mut_members,
+    "weights": mut_weights,
 }
 
 
@@ -436,6 +460,8 @@ def var_or(
                 child = mut_node_replacement(key_var, parents[0], measured)
             elif name == "members":
                 child = mut_members(key_var, parents[0], max_trees, *mut_heights, measured)
+            elif name == "weights":
+                child = mut_weights(key_var, parents[0], max_trees)
             else:
                 child = MUTATIONS[name](key_var, parents[0])
         else:

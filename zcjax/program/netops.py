@@ -19,9 +19,10 @@ or ``E``; EZNAS's programs never contain them and keep their scores):
   value they take, so such networks rank lowest;
 - *arithmetic* (``N`` -> ``N``): ``net_add``, ``net_sub``, ``net_mul``, ``net_neg``,
   ``net_abslog``;
-- *rank ensembles* (``N`` x k -> ``E``, k = 2..4): ``ensemble2`` .. ``ensemble4``, the sum of
+- *rank ensembles* (``N`` x k -> ``E``, k = 2..6): ``ensemble2`` .. ``ensemble6``, the sum of
   the members' log-ranks over the scored set (AZ-NAS / VKDNW aggregation,
-  ``metrics.log_rank_sum``). Only at the root: nothing takes an ``E``.
+  ``metrics.log_rank_sum``). Only at the root: nothing takes an ``E``. A member held c times
+  counts c times: copies are integer weights (``ensemble4(a, a, b, c)`` weighs a twice).
 
 Reducers see ``scores`` [L, K] float (L units, K inits; NaN where the unit program does not
 fit), ``fitting`` [L] bool and ``stages`` [L] int (0 = the highest resolution). Arithmetic sees
@@ -39,7 +40,7 @@ NETWORK_TERMINALS = ("log_params", "log_flops", "num_units")
 AZ_TERMINALS = ("az_expressivity@noise", "az_progressivity@noise", "az_trainability@noise")
 MEASURED_TERMINALS = AZ_TERMINALS + ("swap@data",)
 MEASURED_FLOOR = -1e12  # trainability reaches about -1 / 1e-6 = -1e6 when a block's sigma is 0
-MAX_TREES = 4  # ensemble2 .. ensemble4
+MAX_TREES = 6  # ensemble2 .. ensemble6
 
 
 def _fitting(scores, fitting):
