@@ -7,7 +7,8 @@ SWAP and MeCo at their papers' (``results/sota/headline``), AZ-NAS's components 
 where the whole space was scored (CIFAR-10, ImageNet16-120), and on NDS-DARTS every measure of
 ``results/nds/darts_in.csv`` (32 px CIFAR-10 images, batch 16, EZNAS's init). No test
 architecture is read, so the table can guide the search's terminals without tuning on a test
-split. Spearman rho [95% bootstrap CI] / Kendall tau. From the repository root:
+split. A name given twice counts twice (the weighted ensembles of ``discover_weights``).
+Spearman rho [95% bootstrap CI] / Kendall tau. From the repository root:
 
   python results/gp/general_ensembles.py     # -> results/gp/general_ensembles.md
 """
@@ -15,10 +16,13 @@ split. Spearman rho [95% bootstrap CI] / Kendall tau. From the repository root:
 import os
 import sys
 
+from zcjax import scorefile
+
 sys.path.insert(0, os.path.dirname(__file__))
 from nb201_ensembles import TEST, cell, read_split  # noqa: E402
 
 OUT = "results/gp/general_ensembles.md"
+NB201_ARCHS = 15625
 NDS_TEST = "results/heldout/seed0/nds_darts_in_seed0_test.txt"
 E, P, F, S = "eznas_a", "params", "flops", "swap"
 T, X = "az_trainability", "az_expressivity"
@@ -39,6 +43,7 @@ ENSEMBLES = (
     (E, P, T),
     (E, P, X, T),
     (E, P, S, T),
+    (E, E, P, P, S, T),
 )
 TASKS = ("cifar10", "cifar100", "imagenet16", "nds_darts_in")
 
@@ -51,8 +56,9 @@ def columns_of(task: str):
         f"results/sota/headline/swap_{task}.csv.gz",
         f"results/sota/headline/meco_{task}.csv.gz",
     ]
-    if os.path.exists(az := f"results/sota/headline/az_nas_{task}.csv.gz"):
-        paths.append(az)
+    az = f"results/sota/headline/az_nas_{task}.csv.gz"
+    if os.path.exists(az) and len(scorefile.read(az).index) == NB201_ARCHS:
+        paths.append(az)  # whole space only: a partial file would shrink every row's sample
     return read_split(paths, TEST)
 
 
