@@ -32,12 +32,13 @@ SEARCH="--batch_size=16 --normalization=eznas --weight_init=eznas --num_inits=1 
 # a file: the NB201-only discover_az_nb201 (tag nb201; its fitness never saw NDS),
 # discover_swap (tag swap; the general tasks with SWAP as a terminal) and discover_bars (tag
 # bars; the general tasks, fitness relative to issue 14's bars), discover_lexicase (tag
-# lexicase; discover_bars with lexicase parents and the members mutation) and discover_weights
-# (tag weights; discover_lexicase with weighted ensembles of up to 6 trees). One registry read
+# lexicase; discover_bars with lexicase parents and the members mutation), discover_weights
+# (tag weights; discover_lexicase with weighted ensembles of up to 6 trees) and discover_tuned
+# (tag tuned; discover_weights with the weights hill-climbed at promotion). One registry read
 # prints the EVOLVED texts, then one "tag<TAB>gen<TAB>text" line per program scored apart.
 LISTS=$(python -c "from zcjax.program import PROGRAMS
 apart = {'discover_az_nb201': 'nb201', 'discover_swap': 'swap', 'discover_bars': 'bars', 'discover_lexicase': 'lexicase',
-         'discover_weights': 'weights'}
+         'discover_weights': 'weights', 'discover_tuned': 'tuned'}
 mine = [s for n, s in PROGRAMS.items() if n.startswith('evolved') and s.origin.seed == $SEED]
 mine.sort(key=lambda s: -s.origin.validation_fitness)
 print('\n'.join(s.text for s in mine if s.origin.config not in apart))

@@ -328,6 +328,12 @@ def test_mut_weights_adds_or_removes_one_copy_of_a_member():
     assert children == expected
     for child in children:
         assert well_typed(child) and set(network_members(child)) == {e, p, s}
+    # weight_moves lists the same moves, copies first in member order, then removals.
+    assert ops.weight_moves(parent, 5) == [
+        network.ensemble(t) for t in ([e, e, p, p, s], [e, p, p, p, s], [e, p, p, s, s], [e, p, s])
+    ]
+    assert ops.weight_moves(parent, 4) == [network.ensemble([e, p, s])]
+    assert ops.weight_moves(p, 6) == [] and ops.weight_moves(EZNAS_A) == []
     # At the cap only copies can go; an ensemble of distinct members at the cap is unchanged.
     capped = {ops.mut_weights(k, parent, 4) for k in jax.random.split(jax.random.key(8), 20)}
     assert capped == {network.ensemble([e, p, s])}

@@ -9,15 +9,17 @@ import json
 import jax
 import numpy as np
 import pytest
+import scipy.stats
 
 from zcjax.gp import checkpoint
 from zcjax.gp import evaluate as gp_evaluate
 from zcjax.gp import fitness as fit
 from zcjax.gp.config import SearchConfig
-from zcjax.gp.evaluate import task_fitness
+from zcjax.gp.evaluate import fitness_of_scores, task_fitness
 from zcjax.gp.generation import (
     GenerationKeys,
     Scored,
+    climb_weights,
     make_offspring,
     promotion_pool,
     run_generation,
@@ -26,7 +28,7 @@ from zcjax.gp.heldout import final_programs, validation_key
 from zcjax.gp.keys import Keys
 from zcjax.gp.state import SearchState
 from zcjax.gp.tasks import Task, load_tasks, sample_task_archs
-from zcjax.program import parse
+from zcjax.program import network, parse
 from zcjax.settings import Settings
 
 ONE_TASK = SearchConfig(
@@ -217,3 +219,81 @@ def test_fitness_relative_to_a_bar_is_the_margin_over_its_tau(data_dir):
     np.testing.assert_allclose(fitness, np.where(np.isfinite(want), want, fit.INVALID))
     assert fitness[0] == min(0.0, plain_taus[0, 1] - bar_taus[1])  # P against its own bar
     assert not np.allclose(fitness, plain[: len(programs)])
+
+
+class FixedTarget:
+    """A stand-in for ``TaskData``: the same accuracies whatever the architectures."""
+
+    def __init__(self, truth):
+        self.truth = truth
+
+    def target(self, archs):
+        return self.truth
+
+
+def test_climb_weights_follows_the_best_weight_step_until_none_helps():
+    # Synthetic member scores on one task: A close to the accuracies, B noisier, C unrelated.
+    rng = np.random.default_rng(4)
+    truth = rng.normal(size=30)
+    columns = [truth + 0.4 * rng.normal(size=30), truth + 2 * rng.normal(size=30)]
+    columns.append(rng.normal(size=30))
+    a, b, c = (parse(t) for t in ("log_params", "log_flops", "num_units"))
+    start = network.ensemble([a, b, c])
+    config = dataclasses.replace(ONE_TASK, trees=6)
+    tasks = [FixedTarget(truth)]
+    held = np.stack(columns + [network.combine(columns)])
+    taus, fitness = fitness_of_scores(config, [truth], [held])
+    scored = Scored((a, b, c, start), [list(range(30))], taus, fitness, [held])
+    climbed, best = climb_weights(config, tasks, scored, start)
+
+    # Independently: tau-b (scipy) of the weighted sum of log-ranks, greedy over the weights.
+    def tau(w):
+        s = sum(k * np.log(scipy.stats.rankdata(col) / 30) for k, col in zip(w, columns))
+        return scipy.stats.kendalltau(s, truth).statistic
+
+    w = (1, 1, 1)
+    while True:
+        steps = [w[:i] + (w[i] + 1,) + w[i + 1 :] for i in range(3) if sum(w) < 6]
+        steps += [w[:i] + (w[i] - 1,) + w[i + 1 :] for i in range(3) if w[i] > 1]
+        values = sorted((tau(v) for v in steps), reverse=True)
+        assert len(values) < 2 or values[0] - values[1] > 1e-9  # no near-tie to break
+        top = max(steps, key=tau)
+        if tau(top) <= tau(w) + 1e-12:
+            break
+        w = top
+    assert sum(w) >= 5  # the climb took several steps
+    assert best == network.ensemble([a] * w[0] + [b] * w[1] + [c] * w[2])
+    assert climbed.fitness[climbed.rows([best])[0]] == pytest.approx(tau(w), abs=1e-12)
+    assert set(scored.programs) < set(climbed.programs)  # the neighbours tried are held
+    for p in climbed.programs[4:]:  # each added row is its members' sum of log-ranks
+        rows = scored.rows(network.members(p))
+        want = sum(np.log(scipy.stats.rankdata(held[r]) / 30) for r in rows)
+        np.testing.assert_allclose(climbed.scores[0][climbed.rows([p])[0]], want, rtol=1e-12)
+
+
+def test_weight_tuning_at_promotion_adds_a_better_weighting(data_dir):
+    # P and -P cancel in a sum of log-ranks; more copies of P rank the networks by size.
+    p, neg = parse("log_params"), parse("net_neg(log_params)")
+    start = network.ensemble([p, neg])
+    config = dataclasses.replace(ONE_TASK, trees=4, promote_archs=12, validation_archs=0)
+    tasks = load_tasks(config)
+    population = (start, parse("log_flops"))
+    plain = run_generation(config, tasks, SearchState(0, population, {}, ()))
+    tuned_config = dataclasses.replace(config, tune_weights=1)
+    tuned_config.validate()
+    tuned = run_generation(tuned_config, tasks, SearchState(0, population, {}, ()))
+    added = set(tuned.archive) - set(plain.archive)
+    assert len(added) == 1 and all(tuned.archive[k] == v for k, v in plain.archive.items())
+    (text,) = added
+    program = parse(text)
+    assert set(network.members(program)) == {p, neg} and network.members(program).count(p) >= 2
+    # Its fitness on the promotion sample, scored as an ordinary program through the networks.
+    keys = GenerationKeys.of(config, 0)
+    big = sample_task_archs(keys.promotion, tasks, config.promote_archs)
+    _, value, _, _ = task_fitness(config, keys.stats, [program, start], tasks, big)
+    assert tuned.archive[text] == [[0, value[0], 12]]
+    (gain,) = tuned.history[-1]["tuning_gains"]
+    assert gain == pytest.approx(value[0] - value[1], abs=1e-12) and gain > 0
+    assert plain.history[-1]["tuning_gains"] == []
+    with pytest.raises(ValueError, match="tune_weights needs trees >= 2 and promote_archs"):
+        dataclasses.replace(ONE_TASK, tune_weights=1).validate()

@@ -476,6 +476,8 @@ def test_named_configs():
     ]
     back = dict(trees=4, mutations=lexicase.mutations, seed_programs=lexicase.seed_programs)
     assert dataclasses.replace(weights, **back) == lexicase
+    tuned = get_config("discover_tuned").search
+    assert tuned.tune_weights == 5 and dataclasses.replace(tuned, tune_weights=0) == weights
     for name in CONFIGS:
         get_config(name).search.validate()
     # The ablation: every arm is ``ablate`` with exactly its own fields switched, and valid.
@@ -492,8 +494,9 @@ def test_named_configs():
         ablation_arm("bogus")
     # A checkpoint written before ``trees`` existed reads back as a one-tree search.
     old = SearchConfig().to_json()
-    del old["trees"]
+    del old["trees"], old["tune_weights"]
     assert SearchConfig.from_json(old).trees == 1
+    assert SearchConfig.from_json(old).tune_weights == 0
 
 
 def test_network_language_search_generation_zero():

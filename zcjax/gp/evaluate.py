@@ -410,9 +410,7 @@ def task_fitness(
       network scores; ``references[t]`` [N_t] the reference's (None without references).
     """
     refs = config.reference_programs()
-    taus = np.full((len(programs), len(tasks)), np.nan)
-    ref_taus = np.full(len(tasks), np.nan)
-    scores, references = [], []
+    scores, references, truths = [], [], []
     for t, (td, task_archs) in enumerate(zip(tasks, archs)):
         every = list(programs) + ([refs[t]] if refs else [])
         got = score_programs(
@@ -424,13 +422,28 @@ def task_fitness(
             td.settings(config.settings),
             config.arch_chunk,
         )
-        truth = td.target(task_archs)
+        truths.append(td.target(task_archs))
         scores.append(got[: len(programs)])
-        taus[:, t] = fit.kendall_tau_rows(scores[t], truth)
         if refs:
             references.append(got[len(programs)])
-            ref_taus[t] = fit.kendall_tau_rows(got[len(programs) :], truth)[0]
-    fitness = fit.fitness_from_taus(
-        taus, config.correlation, config.aggregate, ref_taus if refs else None
-    )
+    taus, fitness = fitness_of_scores(config, truths, scores, references if refs else None)
     return taus, fitness, scores, (references if refs else None)
+
+
+def fitness_of_scores(
+    config: SearchConfig,
+    truths: Sequence[np.ndarray],
+    scores: Sequence[np.ndarray],
+    references: Sequence[np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per task t the accuracies ``truths[t]`` [N_t], the programs' scores ``scores[t]``
+    [P, N_t] and (with ``config.relative_to``) the reference's ``references[t]`` [N_t] ->
+    (taus [P, T], fitness [P]), as ``task_fitness`` scores them."""
+    taus = np.stack([fit.kendall_tau_rows(s, y) for s, y in zip(scores, truths)], axis=1)
+    ref_taus = None
+    if references is not None:
+        ref_taus = np.array(
+            [fit.kendall_tau_rows(r[None], y)[0] for r, y in zip(references, truths)]
+        )
+    fitness = fit.fitness_from_taus(taus, config.correlation, config.aggregate, ref_taus)
+    return taus, fitness

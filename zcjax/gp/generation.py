@@ -17,13 +17,14 @@ from zcjax.gp import fitness as fit
 from zcjax.gp import operators as ops
 from zcjax.gp import structural
 from zcjax.gp.config import SearchConfig
-from zcjax.gp.evaluate import StackedStats, task_fitness
+from zcjax.gp.evaluate import StackedStats, fitness_of_scores, task_fitness
 from zcjax.gp.fitness import INVALID
 from zcjax.gp.heldout import validation_key
 from zcjax.gp.keys import Keys
 from zcjax.gp.state import SearchState
 from zcjax.gp.tasks import TaskData, sample_task_archs
 from zcjax.program import Program, network, parse
+from zcjax.program.kinds import E
 from zcjax.recipe import arch_stats  # the statistics score.py computes, so scores agree
 
 
@@ -72,6 +73,35 @@ class Scored:
         row = {p: i for i, p in enumerate(self.programs)}
         return np.array([row[p] for p in programs], int)
 
+    def subset(self, programs: Sequence[Program], fitness: np.ndarray | None = None) -> Scored:
+        """The rows of ``programs`` (each among ``self.programs``), with ``fitness`` [P]
+        instead of theirs if given."""
+        rows = self.rows(programs)
+        fitness = self.fitness[rows] if fitness is None else fitness
+        scores = [s[rows] for s in self.scores]
+        return Scored(
+            tuple(programs), self.archs, self.taus[rows], fitness, scores, self.references
+        )
+
+    def with_ensembles(
+        self, config: SearchConfig, tasks: Sequence[TaskData], programs: Sequence[Program]
+    ) -> Scored:
+        """``self`` with the ensembles ``programs`` added, whose members ``self`` holds: each
+        task's scores the sum of log-ranks of the members' (``network.combine``, as
+        ``evaluate.score_programs``), so no network runs. Programs already held are skipped."""
+        held = set(self.programs)
+        new = [p for p in dict.fromkeys(programs) if p not in held]
+        if not new:
+            return self
+        scores = []
+        for s in self.scores:
+            added = [network.combine([s[i] for i in self.rows(network.members(p))]) for p in new]
+            scores.append(np.concatenate([s, np.stack(added)]))
+        truths = [td.target(a) for td, a in zip(tasks, self.archs)]
+        taus, fitness = fitness_of_scores(config, truths, scores, self.references)
+        programs = self.programs + tuple(new)
+        return Scored(programs, self.archs, taus, fitness, scores, self.references)
+
 
 SIZE = parse("log_params")  # the size ``max_size_tau`` compares members with
 
@@ -105,12 +135,9 @@ def score_bounded(
         return Scored.of(config, key, programs, tasks, archs), 0
     extra = [m for p in programs for m in network.members(p)] + [SIZE]
     every = Scored.of(config, key, list(dict.fromkeys(programs + extra)), tasks, archs)
-    rows = every.rows(programs)
     like = size_like(config, every, programs)
-    fitness = np.where(like, INVALID, every.fitness[rows])
-    scores = [s[rows] for s in every.scores]
-    scored = Scored(tuple(programs), archs, every.taus[rows], fitness, scores, every.references)
-    return scored, int(like.sum())
+    fitness = np.where(like, INVALID, every.fitness[every.rows(programs)])
+    return every.subset(programs, fitness), int(like.sum())
 
 
 def screen_ok(scores: np.ndarray) -> np.ndarray:
@@ -229,6 +256,63 @@ def promotion_pool(
     n = max(1, math.ceil(config.promote_fraction * valid))
     order = np.argsort(-scored.fitness, kind="stable")[:n]
     return list(dict.fromkeys([scored.programs[i] for i in order] + list(parents)))
+
+
+def climb_weights(
+    config: SearchConfig, tasks: Sequence[TaskData], scored: Scored, program: Program
+) -> tuple[Scored, Program]:
+    """Hill-climbs ``program``'s member weights on ``scored``'s sample (ours, a memetic step):
+    while some ``operators.weight_moves`` neighbour (one copy of a member added or removed,
+    up to ``config.trees`` trees) has a higher fitness there, moves to the best of them.
+    ``scored`` holds the members; the neighbours are added to it (``Scored.with_ensembles``).
+    Returns (scored with every neighbour tried, the best weighting found)."""
+    best = program
+    while True:
+        moves = ops.weight_moves(best, config.trees)
+        if not moves:
+            return scored, best
+        scored = scored.with_ensembles(config, tasks, moves)
+        fitness = scored.fitness[scored.rows(moves)]
+        i = int(np.argmax(fitness))  # the first of equals: the move order is deterministic
+        if fitness[i] <= scored.fitness[scored.rows([best])[0]]:
+            return scored, best
+        best = moves[i]
+
+
+def promote(
+    config: SearchConfig,
+    key: jax.Array,
+    pool: Sequence[Program],
+    tasks: Sequence[TaskData],
+    archs: list[list],
+) -> tuple[Scored, list[Program], list[float]]:
+    """``pool`` re-scored on the larger sample ``archs`` (``score_bounded``). With
+    ``config.tune_weights`` the members of its ensembles are scored too (in the same call, so
+    no extra network runs: ``score_programs`` evaluates members once) and the
+    ``tune_weights`` fittest valid ensembles are hill-climbed over their weights
+    (``climb_weights``); better weightings join the candidates.
+
+    Returns:
+      (scored, candidates, gains): ``scored`` holds exactly ``candidates`` (the pool, then the
+      tuned ensembles new to it); ``gains`` the fitness each tuned ensemble gained over its
+      origin.
+    """
+    pool = list(dict.fromkeys(pool))
+    if not config.tune_weights:
+        return score_bounded(config, key, pool, tasks, archs)[0], pool, []
+    members = [m for p in pool for m in network.members(p) if p.kind == E]
+    every, _ = score_bounded(config, key, pool + members, tasks, archs)
+    fitness = every.fitness[every.rows(pool)]
+    order = [i for i in np.argsort(-fitness, kind="stable") if fitness[i] > INVALID]
+    ensembles = [pool[i] for i in order if pool[i].kind == E][: config.tune_weights]
+    candidates, gains = list(pool), []
+    for origin in ensembles:
+        every, tuned = climb_weights(config, tasks, every, origin)
+        if tuned != origin and tuned not in candidates:
+            candidates.append(tuned)
+            after, before = every.fitness[every.rows([tuned, origin])]
+            gains.append(float(after - before))
+    return every.subset(candidates), candidates, gains
 
 
 def select(
@@ -367,15 +451,14 @@ def run_generation(
     t_children = time.perf_counter()
     small, size_like_children = score_bounded(config, keys.stats, children, tasks, archs)
     t_evaluation = time.perf_counter()
-    chosen, candidates = small, children
+    chosen, candidates, gains = small, children, []
     if config.promote_archs:
         parents = state.population
         if dependent_parents is not None:  # structural parents (seeds, generation 0) go no further
             parents = [p for p, d in zip(parents, dependent_parents) if d]
         pool = promotion_pool(config, small, parents)
         big_archs = sample_task_archs(keys.promotion, tasks, config.promote_archs)
-        chosen, _ = score_bounded(config, keys.stats, pool, tasks, big_archs)
-        candidates = pool
+        chosen, candidates, gains = promote(config, keys.stats, pool, tasks, big_archs)
     population, best = select_scored(config, keys.selection, chosen, candidates)
     t_promotion = time.perf_counter()
     validation = _validation_fitness(config, tasks, chosen.programs[best], state.validation)
@@ -397,6 +480,7 @@ def run_generation(
         "immigrants": immigrants,
         "promoted": len(chosen.programs) if chosen is not small else 0,
         "promote_archs": config.promote_archs,
+        "tuning_gains": gains,  # per ensemble whose weights ``tune_weights`` improved
         "rounds": rounds,
         "population": len(population),
         "wall_time_s": round(t_end - t0, 3),

@@ -267,27 +267,39 @@ def mut_members(
     return network.ensemble(trees)
 
 
+def weight_moves(program: Program, max_trees: int = MAX_TREES) -> list[Program]:
+    """Every ensemble one weight step from ``program`` (``mut_weights``'s moves, in its order):
+    for each distinct member a copy added beside it (while fewer than ``max_trees`` trees),
+    then for each member held two or more times one copy removed. [] for anything but an
+    ensemble (kind E)."""
+    if program.kind != E:
+        return []
+    trees = list(network.members(program))
+    moves = [(t, +1) for t in dict.fromkeys(trees) if len(trees) < max_trees]
+    moves += [(t, -1) for t in dict.fromkeys(trees) if trees.count(t) > 1]
+    out = []
+    for tree, step in moves:
+        last = len(trees) - 1 - trees[::-1].index(tree)
+        changed = (
+            trees[: last + 1] + [tree] + trees[last + 1 :]
+            if step > 0
+            else trees[:last] + trees[last + 1 :]
+        )
+        out.append(network.ensemble(changed))
+    return out
+
+
 def mut_weights(key: jax.Array, program: Program, max_trees: int = MAX_TREES) -> Program:
     """Changes one member's weight in a rank ensemble (ours). The sum of log-ranks counts a
     member held c times c times, so copies are integer weights: picks one distinct member and
     adds a copy beside it (while the ensemble holds fewer than ``max_trees`` trees) or removes
-    one of its copies (when it has two or more), uniformly among the possible moves. The
-    distinct members stay; anything but an ensemble (kind E) is returned unchanged, as is an
-    ensemble with no possible move."""
-    if program.kind != E:
-        return program
-    trees = list(network.members(program))
-    moves = [(t, +1) for t in dict.fromkeys(trees) if len(trees) < max_trees]
-    moves += [(t, -1) for t in dict.fromkeys(trees) if trees.count(t) > 1]
+    one of its copies (when it has two or more), uniformly among the possible moves
+    (``weight_moves``). The distinct members stay; anything but an ensemble (kind E) is
+    returned unchanged, as is an ensemble with no possible move."""
+    moves = weight_moves(program, max_trees)
     if not moves:
         return program
-    tree, step = moves[host_rng(key).integers(len(moves))]
-    last = len(trees) - 1 - trees[::-1].index(tree)
-    if step > 0:
-        trees.insert(last + 1, tree)
-    else:
-        del trees[last]
-    return network.ensemble(trees)
+    return moves[host_rng(key).integers(len(moves))]
 
 
 def mut_node_replacement(key: jax.Array, program: Program, measured: Sequence[str] = ()) -> Program:
