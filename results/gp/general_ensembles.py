@@ -44,6 +44,8 @@ ENSEMBLES = (
     (E, P, X, T),
     (E, P, S, T),
     (E, E, P, P, S, T),
+    (E, E, E, P, F),
+    (E, E, E, P, F, S),
 )
 TASKS = ("cifar10", "cifar100", "imagenet16", "nds_darts_in")
 
