@@ -15,6 +15,10 @@ of 500 search-split architectures per task (one per seed) and ranks them by that
 validation sample chose each generation's best, so its top values are biased upwards. The
 registry entries then follow the confirmed order.
 
+``--per_generation=K`` adds each generation's next fittest programs on its promotion sample
+(up to K a generation; e.g. weightings the climb made that were not the best there). Only
+bests have a validation fitness, so these are compared by ``--confirm_top``.
+
 ``--test_archs_dir=DIR`` writes each search's test split per space
 (``DIR/<space>_seed<S>_test.txt``), the architectures its fitness never saw, for a held-out
 report scored in resumable parts with ``score.py --archs_file`` (see ``results/heldout``).
@@ -22,6 +26,7 @@ report scored in resumable parts with ``score.py --archs_file`` (see ``results/h
 
 from __future__ import annotations
 
+import math
 import sys
 
 import cli
@@ -35,6 +40,12 @@ from zcjax.program import parse
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("workdirs", None, "Work folders of evolve.py searches (comma-separated).")
+flags.DEFINE_integer(
+    "per_generation",
+    1,
+    "Candidates per generation: its best, and with > 1 its next fittest on the promotion "
+    "sample (unvalidated; confirm them with --confirm_top).",
+)
 flags.DEFINE_integer("top", 3, "Entries to print for the registry: evolved, evolved_2, ...")
 flags.DEFINE_string(
     "references",
@@ -59,8 +70,8 @@ def main(argv):
     if not FLAGS.workdirs:
         sys.exit("error: give --workdirs=results/gp/discover_seed0,...")
     try:
-        recs = recommend(FLAGS.workdirs)
-    except (FileNotFoundError, CheckpointError) as e:
+        recs = recommend(FLAGS.workdirs, FLAGS.per_generation)
+    except (FileNotFoundError, CheckpointError, ValueError) as e:
         sys.exit(f"error: {e}")
     if not recs:
         sys.exit("error: no generation has a validation fitness (validation_archs was 0?)")
@@ -111,10 +122,11 @@ def main(argv):
             if r.program in confirmed
             else ""
         )
+        which = "a runner-up" if math.isnan(r.validation_fitness) else "best"
         print(
             f'    "{name}": ProgramSpec(\n'
             f'        "{r.program}",\n'
-            f'        "evolved (issue 14): best of generation {r.generation}, seed {r.seed}",\n'
+            f'        "evolved (issue 14): {which} of generation {r.generation}, seed {r.seed}",\n'
             f"        origin=Origin(\n"
             f'            "{r.command}",\n'
             f"            seed={r.seed},\n"

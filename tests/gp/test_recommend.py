@@ -25,9 +25,11 @@ def _record(g, program, validation, fitness=0.1):
     }
 
 
-def _save(path, seed, records, config=None):
+def _save(path, seed, records, config=None, archive=None, validation=None):
     config = config or dataclasses.replace(configs.get_config("discover").search, seed=seed)
-    state = SearchState(len(records), (parse("log_params"),), {}, tuple(records))
+    state = SearchState(
+        len(records), (parse("log_params"),), archive or {}, tuple(records), validation or {}
+    )
     path.mkdir()
     checkpoint.save(path, config, state)
     return str(path)
@@ -69,6 +71,34 @@ def test_recommend_leaves_out_the_search_s_seed_programs(tmp_path):
     b = _save(tmp_path / "b", 1, [_record(0, seeded, 0.50)])  # not seeded in this search
     recs = recommend([a, b])
     assert [(r.program, r.seed) for r in recs] == [(seeded, 1), ("net_mean(relu_in@data)", 0)]
+
+
+def test_per_generation_adds_the_next_fittest_on_the_promotion_sample(tmp_path):
+    config = configs.get_config("discover_seeded").search
+    seeded = str(parse(config.seed_programs[0]))
+    a, b, c = "net_mean(relu_in@data)", "num_units", "net_max(relu_in@data)"
+    archive = {  # [generation, fitness, archs per task]
+        a: [[0, 0.9, 20], [0, 0.5, 100], [1, 0.4, 100]],  # best of generation 0
+        b: [[0, 0.7, 20], [0, 0.45, 100]],  # runner-up of generation 0
+        "log_flops": [[0, 0.99, 20]],  # screened only: not on the promotion sample
+        seeded: [[0, 0.6, 100]],  # fitter, but a seed program: left out
+        c: [[1, 0.3, 100]],  # generation 1's runner-up (a is its best again)
+        "net_min(relu_in@data)": [[1, 0.2, 100]],  # third in generation 1
+    }
+    records = [_record(0, a, 0.30), _record(1, a, 0.25)]
+    path = _save(tmp_path / "a", 0, records, config=config, archive=archive)
+    assert [r.program for r in recommend([path])] == [a]  # default: bests only
+    recs = recommend([path], per_generation=2)
+    assert [(r.program, r.generation, r.search_fitness) for r in recs] == [
+        (a, 0, 0.1),  # the best keeps its own record (validated)
+        (b, 0, 0.45),  # unvalidated ones follow, by their promotion fitness
+        (c, 1, 0.3),
+    ]
+    assert np.isnan(recs[1].validation_fitness) and np.isnan(recs[2].validation_fitness)
+    three = recommend([path], per_generation=3)
+    assert [r.program for r in three] == [a, b, c, "net_min(relu_in@data)"]
+    with pytest.raises(ValueError, match="per_generation must be >= 1"):
+        recommend([path], per_generation=0)
 
 
 def test_search_command_names_the_config_or_points_to_the_checkpoint():

@@ -56,13 +56,29 @@ def _comparable(config: configs.SearchConfig) -> dict:
     return d
 
 
-def recommend(workdirs: Sequence[str | os.PathLike]) -> list[Recommendation]:
+def recommend(
+    workdirs: Sequence[str | os.PathLike], per_generation: int = 1
+) -> list[Recommendation]:
     """Every distinct generation-best of the searches in ``workdirs`` that has a validation
     fitness, best validation fitness first (ties: lower seed, earlier generation). A program
     best in several generations is listed once, at its first. A search's own
     ``seed_programs`` (hand-designed starting points, e.g. EZNAS-A + params) are not
-    discoveries and are left out."""
+    discoveries and are left out.
+
+    ``per_generation`` > 1 also lists each generation's next fittest programs on its
+    selection sample (the archive's largest sample that generation: the promotion sample),
+    up to that many a generation. Their validation fitness is NaN unless they were a best
+    (only bests are validated), so they follow the validated ones, by that fitness, until
+    ``confirm`` scores them all on one sample."""
+    if per_generation < 1:
+        raise ValueError(f"per_generation must be >= 1, got {per_generation}")
     found: dict[str, Recommendation] = {}
+    others: dict[str, Recommendation] = {}  # runners-up, listed where no best is the same
+
+    def add(into: dict[str, Recommendation], rec: Recommendation) -> None:
+        if rec.program not in into or _order(rec) < _order(into[rec.program]):
+            into[rec.program] = rec
+
     for workdir in workdirs:
         path = os.path.join(workdir, checkpoint.CHECKPOINT)
         if not os.path.exists(path):
@@ -74,7 +90,7 @@ def recommend(workdirs: Sequence[str | os.PathLike]) -> list[Recommendation]:
             value = record.get("validation_fitness")
             if value is None or record["best_program"] in seeded:
                 continue
-            rec = Recommendation(
+            best = Recommendation(
                 record["best_program"],
                 float(value),
                 float(record["best_fitness"]),
@@ -82,13 +98,34 @@ def recommend(workdirs: Sequence[str | os.PathLike]) -> list[Recommendation]:
                 int(record["generation"]),
                 command,
             )
-            if rec.program not in found or _order(rec) < _order(found[rec.program]):
-                found[rec.program] = rec
+            add(found, best)
+        fittest = _fittest(state.archive, state.generation, per_generation, seeded)
+        for g, text, fitness in fittest if per_generation > 1 else ():
+            value = state.validation.get(text, float("nan"))
+            add(others, Recommendation(text, value, fitness, config.seed, g, command))
+    found.update((t, r) for t, r in others.items() if t not in found)
     return sorted(found.values(), key=_order)
 
 
+def _fittest(archive: dict[str, list[list]], generations: int, k: int, leave_out: set[str]):
+    """``(generation, program text, fitness)`` of each generation's ``k`` fittest programs
+    not in ``leave_out`` on that generation's largest sample (the promotion sample)."""
+    for g in range(generations):
+        evals = [(e[1], e[2], t) for t, es in archive.items() for e in es if e[0] == g]
+        if not evals:
+            continue
+        largest = max(n for _, n, _ in evals)
+        fittest = sorted(
+            ((f, t) for f, n, t in evals if n == largest and t not in leave_out), reverse=True
+        )
+        for f, t in fittest[:k]:
+            yield g, t, float(f)
+
+
 def _order(rec: Recommendation) -> tuple:
-    return (-rec.validation_fitness, rec.seed, rec.generation)
+    unvalidated = bool(np.isnan(rec.validation_fitness))
+    value = rec.search_fitness if unvalidated else rec.validation_fitness
+    return (unvalidated, -value, rec.seed, rec.generation)
 
 
 def reference_fitness(
