@@ -122,7 +122,9 @@ def main(argv):
             if r.program in confirmed
             else ""
         )
-        which = "a runner-up" if math.isnan(r.validation_fitness) else "best"
+        runner_up = math.isnan(r.validation_fitness)
+        which = "a runner-up" if runner_up else "best"
+        valid = "None" if runner_up else f"{r.validation_fitness:.4f}"
         print(
             f'    "{name}": ProgramSpec(\n'
             f'        "{r.program}",\n'
@@ -131,7 +133,7 @@ def main(argv):
             f'            "{r.command}",\n'
             f"            seed={r.seed},\n"
             f"            generation={r.generation},\n"
-            f"            validation_fitness={r.validation_fitness:.4f},\n"
+            f"            validation_fitness={valid},\n"
             f"{extra}"
             f"        ),\n"
             f"    ),"

@@ -40,7 +40,10 @@ LISTS=$(python -c "from zcjax.program import PROGRAMS
 apart = {'discover_az_nb201': 'nb201', 'discover_swap': 'swap', 'discover_bars': 'bars', 'discover_lexicase': 'lexicase',
          'discover_weights': 'weights', 'discover_tuned': 'tuned'}
 mine = [s for n, s in PROGRAMS.items() if n.startswith('evolved') and s.origin.seed == $SEED]
-mine.sort(key=lambda s: -s.origin.validation_fitness)
+def fitness(s):  # a runner-up (recommend.py --per_generation) has no validation fitness
+    o = s.origin
+    return o.confirmation_fitness if o.validation_fitness is None else o.validation_fitness
+mine.sort(key=lambda s: -fitness(s))
 print('\n'.join(s.text for s in mine if s.origin.config not in apart))
 print('\n'.join(f'{apart[c]}\t{s.origin.generation}\t{s.text}'
                 for s in mine if (c := s.origin.config) in apart))")

@@ -18,8 +18,9 @@ test architecture), after their validation sample (100 per task) had picked them
 of one seed share these samples, other seeds draw their own of the same size; programs a search
 was seeded with are not candidates. ``evolved_6`` and ``evolved_7`` come from the NB201-only
 search ``discover_az_nb201`` (never saw NDS), ranked by validation fitness alone (not
-confirmed); ``evolved_9`` from ``discover_tuned``, whose fitness (and so its validation
-fitness) is the smallest margin over issue 14's bars, not a tau. Each ``origin`` names its
+confirmed); ``evolved_9`` and ``evolved_10`` from ``discover_tuned``, whose fitness (and so
+its validation fitness) is the smallest margin over issue 14's bars, not a tau, ranked among
+that search's candidates (``--per_generation=3``) by confirmation fitness: ``evolved_10`` first. Each ``origin`` names its
 search. They were searched at
 batch 16 with EZNAS's input normalisation (``SearchConfig.settings``).
 """
@@ -37,13 +38,15 @@ CROSS_ENTROPY = "cross_entropy"
 @dataclasses.dataclass(frozen=True)
 class Origin:
     """Where an evolved program came from: the search (its command and seed), the generation
-    whose best it was, its fitness on that search's validation sample and, where the choice
-    was confirmed (``recommend.py --confirm_top``), on the larger confirmation sample."""
+    whose best it was (or, with ``recommend.py --per_generation``, a runner-up of), its fitness
+    on that search's validation sample (None for a runner-up: only bests are validated) and,
+    where the choice was confirmed (``recommend.py --confirm_top``), on the larger
+    confirmation sample."""
 
     command: str
     seed: int
     generation: int
-    validation_fitness: float
+    validation_fitness: float | None
     confirmation_fitness: float | None = None
 
     @property
@@ -241,5 +244,17 @@ PROGRAMS = {
         "fitness the margin over issue 14's bars, weights hill-climbed at promotion); EZNAS-A "
         "weighted 3, params and FLOPs, by the sum of log-ranks",
         origin=Origin(_TUNED_0, seed=0, generation=2, validation_fitness=0.0097),
+    ),
+    "evolved_10": ProgramSpec(
+        "ensemble6(net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))), "
+        "net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))), log_params, "
+        "log_params, swap@data, az_trainability@noise)",
+        "evolved (issue 14): a runner-up of generation 0, seed 0 of discover_tuned (the weights "
+        "of the seed EZNAS-A + params + SWAP + AZ-NAS's trainability hill-climbed at promotion); "
+        "EZNAS-A and params weighted 2, SWAP and trainability 1, by the sum of log-ranks; first "
+        "of the search's candidates on the confirmation sample",
+        origin=Origin(
+            _TUNED_0, seed=0, generation=0, validation_fitness=None, confirmation_fitness=0.0123
+        ),
     ),
 }
