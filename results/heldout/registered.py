@@ -1,0 +1,157 @@
+"""Issue 14 item 7 for one registered program of a search seed: its held-out report next to
+the baselines of run.sh's files at the search's settings, on the test split
+(``baselines_<ds>.csv``, 1000 archs), all 15,625 NB201 architectures (``headline_<ds>.csv.gz``)
+and every record of each NDS ImageNet space (``nds_<space>.csv``). From the repository root:
+
+  python results/heldout/registered.py evolved_9 [SEED]   # -> seed<SEED>/<name>.md
+
+The program's scores come from a file of run.sh's that scored it on the same architectures
+(``evolved*_<ds>.csv``, ``headline*_<ds>.csv.gz``, ``nds_*_<space>.csv``); where none did and
+every member is a baseline column (EZNAS-A's tree, ``log_params``, ``log_flops``; e.g.
+``evolved_9`` = 3 EZNAS-A + params + FLOPs), they are derived from those columns with no network
+run: an ensemble's score is the weighted sum of its members' log-ranks over the scored
+architectures (``metrics.log_rank_sum``, as score.py computes it), and ``log_params`` and
+``params`` rank alike (log is increasing), as do ``log_flops`` and ``flops``. A table row is left
+out where neither is possible. AZ-NAS (issue 9) at its paper's settings sits beside it where its
+files exist. Cells: Spearman rho [95% bootstrap CI] / Kendall tau against validation accuracy
+(NB201) or the record's accuracy (NDS); the paired rho difference to the bar (``eznas_a+params``
+on NB201, EZNAS-A on NDS) is bootstrapped on the same resamples.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from zcjax import metrics, scorefile
+from zcjax.program import PROGRAMS, network, parse
+
+sys.path.insert(0, os.path.dirname(__file__))
+from members import EZNAS_A, cell, paired_difference  # noqa: E402
+from nds_summary import CELL_SPACES, SPACES  # noqa: E402
+
+COLUMN_OF = {EZNAS_A: "eznas_a", "log_params": "params", "log_flops": "flops"}
+DATASETS = ("cifar10", "cifar100", "imagenet16")
+
+
+def program_scores(text: str, sf: scorefile.ScoreFile, files: list[Path]) -> np.ndarray | None:
+    """[N] the program's scores over ``sf``'s architectures: from the first of ``files`` that
+    scored it on exactly those, else derived from ``sf``'s baseline columns, else None."""
+    for path in files:
+        other = scorefile.read(path)
+        if text in other.scores and sorted(other.index) == sorted(sf.index):
+            where = {int(i): k for k, i in enumerate(other.index)}
+            return other.scores[text][[where[int(i)] for i in sf.index]]
+    members = [str(m) for m in network.members(parse(text))]
+    if all(m in COLUMN_OF for m in members):
+        return metrics.log_rank_sum([sf.scores[COLUMN_OF[m]] for m in members])
+    return None
+
+
+BASELINES = ("eznas_a", "params", "flops", "eznas_a+params", "az_nas")
+
+
+def row(key, name: str, scores, sf: scorefile.ScoreFile, bar: str, az=None) -> str:
+    """Cells of the program's ``scores`` [N] and each baseline ``sf`` (or ``az``, AZ-NAS's
+    file) holds, then the paired rho difference of the program and ``bar`` [95% CI]."""
+    keep = np.isfinite(sf.target)
+    target = sf.target[keep]
+    columns = {name: scores[keep]}
+    for c in BASELINES:
+        columns[c] = sf.scores[c][keep] if c in sf.scores else None
+    if az is not None:
+        by_index = dict(zip(az.index, az.scores["az_nas"]))
+        if all(i in by_index for i in sf.index[keep]):
+            columns["az_nas"] = np.array([by_index[i] for i in sf.index[keep]])
+    cells = [
+        "" if s is None else cell(jax.random.fold_in(key, i), s, target)
+        for i, s in enumerate(columns.values())
+    ]
+    diff, lo, hi = paired_difference(
+        jax.random.fold_in(key, 99), columns[name], columns[bar], target
+    )
+    return f"{int(keep.sum())} | " + " | ".join(cells) + f" | {diff:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+
+def main(name: str, seed: int) -> None:
+    out = Path(f"results/heldout/seed{seed}")
+    text = PROGRAMS[name].text
+    key = jax.random.key(seed)
+    head = f"| n | **{name}** | " + " | ".join(BASELINES)
+    lines = [
+        f"# `{name}` held out",
+        "",
+        f"`python results/heldout/registered.py {name} {seed}` (its docstring: the files; a row",
+        "is missing where the program was not scored on those architectures).",
+        f"`{text}`",
+        "",
+    ]
+    nb201 = (
+        (f"NB201 test split of seed {seed}", "baselines_{}.csv", "evolved*_{}.csv", "az_nas"),
+        ("NB201, all 15,625", "headline_{}.csv.gz", "headline*_{}.csv.gz", "headline"),
+    )
+    for t, (title, pattern, scored, az_of) in enumerate(nb201):
+        lines += [
+            f"## {title}",
+            "",
+            f"| dataset {head} | {name} - eznas_a+params (rho) |",
+            "|---|---|---|" + "---|" * (len(BASELINES) + 1),
+        ]
+        for d, ds in enumerate(DATASETS):
+            path = out / pattern.format(ds)
+            if not path.exists():
+                continue
+            sf = scorefile.read(path)
+            scores = program_scores(text, sf, sorted(out.glob(scored.format(ds))))
+            if scores is None:
+                continue
+            az_path = (
+                out / f"az_nas_{ds}.csv"
+                if az_of == "az_nas"
+                else Path(f"results/sota/headline/az_nas_{ds}.csv.gz")
+            )
+            az = scorefile.read(az_path) if az_path.exists() else None
+            k = jax.random.fold_in(key, 10 * t + d)
+            lines.append(f"| {ds} | " + row(k, name, scores, sf, "eznas_a+params", az) + " |")
+        lines.append("")
+    lines += [
+        "## NDS ImageNet spaces, every record (32 px CIFAR-10 images)",
+        "",
+        f"| space {head} | {name} - eznas_a (rho) |",
+        "|---|---|---|" + "---|" * (len(BASELINES) + 1),
+    ]
+    wins, scored_spaces = 0, 0
+    for j, space in enumerate(SPACES):
+        path = out / f"nds_{space}.csv"
+        if not path.exists():
+            continue
+        sf = scorefile.read(path)
+        scores = program_scores(text, sf, sorted(out.glob(f"nds_*_{space}.csv")))
+        if scores is None:
+            continue
+        k = jax.random.fold_in(key, 500 + j)
+        lines.append(f"| {space} | " + row(k, name, scores, sf, "eznas_a") + " |")
+        if space in CELL_SPACES:
+            rho = [
+                metrics.correlations(s, sf.target)["spearman"]
+                for s in (scores, sf.scores["eznas_a"])
+            ]
+            wins += rho[0] > rho[1]
+            scored_spaces += 1
+    lines += [
+        "",
+        f"`{name}` is above EZNAS-A's rho on {wins} of the {scored_spaces} NDS cell spaces "
+        f"scored (the target asks for at least 4 of {len(CELL_SPACES)}).",
+        "",
+    ]
+    report = "\n".join(lines)
+    (out / f"{name}.md").write_text(report, encoding="utf-8")
+    print(report)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0)
