@@ -6,12 +6,13 @@ and every record of each NDS ImageNet space (``nds_<space>.csv``). From the repo
   python results/heldout/registered.py evolved_9 [SEED]   # -> seed<SEED>/<name>.md
 
 The program's scores come from a file of run.sh's that scored it on the same architectures
-(``evolved*_<ds>.csv``, ``headline*_<ds>.csv.gz``, ``nds_*_<space>.csv``); where none did and
-every member is a baseline column (EZNAS-A's tree, ``log_params``, ``log_flops``; e.g.
-``evolved_9`` = 3 EZNAS-A + params + FLOPs), they are derived from those columns with no network
-run: an ensemble's score is the weighted sum of its members' log-ranks over the scored
-architectures (``metrics.log_rank_sum``, as score.py computes it), and ``log_params`` and
-``params`` rank alike (log is increasing), as do ``log_flops`` and ``flops``. A table row is left
+(``evolved*_<ds>.csv``, ``headline*_<ds>.csv.gz``, ``nds_*_<space>.csv``). Where none did,
+they are derived from its members' columns (a baseline: EZNAS-A's tree, ``log_params``,
+``log_flops``; or a member scored alone, e.g. ``headline_tuned_members_<ds>.csv``): an
+ensemble's score is the weighted sum of its members' log-ranks over the scored architectures
+(``metrics.log_rank_sum``, as score.py computes it), and ``log_params`` and ``params`` rank
+alike (log is increasing), as do ``log_flops`` and ``flops``. So ``evolved_9`` = 3 EZNAS-A +
+params + FLOPs needs no network run. A table row is left
 out where neither is possible. AZ-NAS (issue 9) at its paper's settings sits beside it where its
 files exist. Cells: Spearman rho [95% bootstrap CI] / Kendall tau against validation accuracy
 (NB201) or the record's accuracy (NDS); the paired rho difference to the bar (``eznas_a+params``
@@ -40,16 +41,27 @@ DATASETS = ("cifar10", "cifar100", "imagenet16")
 
 def program_scores(text: str, sf: scorefile.ScoreFile, files: list[Path]) -> np.ndarray | None:
     """[N] the program's scores over ``sf``'s architectures: from the first of ``files`` that
-    scored it on exactly those, else derived from ``sf``'s baseline columns, else None."""
-    for path in files:
-        other = scorefile.read(path)
-        if text in other.scores and sorted(other.index) == sorted(sf.index):
-            where = {int(i): k for k, i in enumerate(other.index)}
-            return other.scores[text][[where[int(i)] for i in sf.index]]
-    members = [str(m) for m in network.members(parse(text))]
-    if all(m in COLUMN_OF for m in members):
-        return metrics.log_rank_sum([sf.scores[COLUMN_OF[m]] for m in members])
-    return None
+    scored it on exactly those; else the sum of its members' log-ranks, each member's column
+    from ``sf`` (a baseline) or one of ``files``; else None."""
+    others = [scorefile.read(path) for path in files]
+
+    def column(name: str) -> np.ndarray | None:
+        for other in others:
+            if name in other.scores and sorted(other.index) == sorted(sf.index):
+                where = {int(i): k for k, i in enumerate(other.index)}
+                return other.scores[name][[where[int(i)] for i in sf.index]]
+        return None
+
+    whole = column(text)
+    if whole is not None:
+        return whole
+    members = []
+    for m in network.members(parse(text)):
+        baseline = COLUMN_OF.get(str(m), str(m))
+        members.append(sf.scores[baseline] if baseline in sf.scores else column(str(m)))
+    if any(m is None for m in members):
+        return None
+    return metrics.log_rank_sum(members)
 
 
 BASELINES = ("eznas_a", "params", "flops", "eznas_a+params", "az_nas")

@@ -8,6 +8,7 @@
 #   DATASETS= PARTS=nds NDS_SPACES="darts_in enas_in" bash results/heldout/run.sh
 #   DATASETS=cifar10 PARTS=headline bash results/heldout/run.sh  # all 15,625 (hours; resumes)
 #   DATASETS=cifar10 PARTS=headline_nb201 bash results/heldout/run.sh  # evolved_6, all 15,625
+#   DATASETS=cifar10 PARTS=headline_tuned bash results/heldout/run.sh  # evolved_10's SWAP, trainability
 #   DATASETS= PARTS=nds_nb201 bash results/heldout/run.sh  # the NB201-only search on NDS
 set -euo pipefail
 SEED=${SEED:-0}
@@ -98,6 +99,20 @@ for ds in $DATASETS; do
         done
         python experiments/report.py --csv=$OUT/headline_$ds.csv.gz,$OUT/headline_evolved_$ds.csv.gz \
           --compare --out_dir=$OUT/headline_$ds > /dev/null ;;
+      headline_tuned)  # every NB201 architecture, discover_tuned's first confirmed program
+        # (evolved_10): only its members that headline_$ds.csv lacks (SWAP, AZ-NAS's
+        # trainability), each a column; registered.py sums the members' log-ranks.
+        csv=$OUT/headline_tuned_members_$ds.csv
+        [ -f $csv ] || [ ! -f $csv.gz ] || gunzip -k $csv.gz
+        args=()
+        members=$(python -c "from zcjax.program import PROGRAMS, network
+have = {'net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data)))))', 'log_params', 'log_flops'}
+members = dict.fromkeys(str(m) for m in network.members(PROGRAMS['evolved_10'].program))
+print(*(m for m in members if m not in have), sep=chr(10))")
+        while IFS= read -r m; do args+=("--program=$m"); done <<< "$members"
+        python experiments/score.py --num_archs=15625 --dataset=$ds $SEARCH "${args[@]}" \
+          --proxies= --output=$csv --progress_every=600
+        gzip -kf $csv ;;
       headline_nb201)  # every NB201 architecture, the NB201-only search's best:
         # headline_nb201_gen<G>_$ds.csv(.gz), next to headline_$ds.csv's baselines.
         gen=${BEST_NB201%%$'\t'*}
