@@ -12,9 +12,8 @@ they are derived from its members' columns (a baseline: EZNAS-A's tree, ``log_pa
 ensemble's score is the weighted sum of its members' log-ranks over the scored architectures
 (``metrics.log_rank_sum``, as score.py computes it), and ``log_params`` and ``params`` rank
 alike (log is increasing), as do ``log_flops`` and ``flops``. So ``evolved_9`` = 3 EZNAS-A +
-params + FLOPs needs no network run. A table row is left
-out where neither is possible. AZ-NAS (issue 9) at its paper's settings sits beside it where its
-files exist. Cells: Spearman rho [95% bootstrap CI] / Kendall tau against validation accuracy
+params + FLOPs needs no network run. A table row is left out where neither is possible.
+AZ-NAS (issue 9) at its paper's settings sits beside it where its files exist. Cells: Spearman rho [95% bootstrap CI] / Kendall tau against validation accuracy
 (NB201) or the record's accuracy (NDS); the paired rho difference to the bar (``eznas_a+params``
 on NB201, EZNAS-A on NDS) is bootstrapped on the same resamples.
 """

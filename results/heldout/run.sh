@@ -105,10 +105,10 @@ for ds in $DATASETS; do
         csv=$OUT/headline_tuned_members_$ds.csv
         [ -f $csv ] || [ ! -f $csv.gz ] || gunzip -k $csv.gz
         args=()
-        members=$(python -c "from zcjax.program import PROGRAMS, network
-have = {'net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data)))))', 'log_params', 'log_flops'}
+        members=$(cd results/heldout && python -c "from registered import COLUMN_OF
+from zcjax.program import PROGRAMS, network
 members = dict.fromkeys(str(m) for m in network.members(PROGRAMS['evolved_10'].program))
-print(*(m for m in members if m not in have), sep=chr(10))")
+print(*(m for m in members if m not in COLUMN_OF), sep=chr(10))")
         while IFS= read -r m; do args+=("--program=$m"); done <<< "$members"
         python experiments/score.py --num_archs=15625 --dataset=$ds $SEARCH "${args[@]}" \
           --proxies= --output=$csv --progress_every=600

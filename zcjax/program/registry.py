@@ -20,9 +20,9 @@ was seeded with are not candidates. ``evolved_6`` and ``evolved_7`` come from th
 search ``discover_az_nb201`` (never saw NDS), ranked by validation fitness alone (not
 confirmed); ``evolved_9`` and ``evolved_10`` from ``discover_tuned``, whose fitness (and so
 its validation fitness) is the smallest margin over issue 14's bars, not a tau, ranked among
-that search's candidates (``--per_generation=3``) by confirmation fitness: ``evolved_10`` first. Each ``origin`` names its
-search. They were searched at
-batch 16 with EZNAS's input normalisation (``SearchConfig.settings``).
+that search's candidates (``--per_generation=3``) by confirmation fitness: ``evolved_10``
+first. Each ``origin`` names its search. They were searched at batch 16 with EZNAS's input
+normalisation (``SearchConfig.settings``).
 """
 
 from __future__ import annotations
