@@ -3,7 +3,7 @@ the baselines of run.sh's files at the search's settings, on the test split
 (``baselines_<ds>.csv``, 1000 archs), all 15,625 NB201 architectures (``headline_<ds>.csv.gz``)
 and every record of each NDS ImageNet space (``nds_<space>.csv``). From the repository root:
 
-  python results/heldout/registered.py evolved_9 [SEED]   # -> seed<SEED>/<name>.md
+  python results/heldout/registered.py evolved [SEED]   # -> seed<SEED>/<name>.md
 
 The program's scores come from a file of run.sh's that scored it on the same architectures
 (``evolved*_<ds>.csv``, ``headline*_<ds>.csv.gz``, ``nds_*_<space>.csv``). Where none did,
@@ -11,11 +11,14 @@ they are derived from its members' columns (a baseline: EZNAS-A's tree, ``log_pa
 ``log_flops``; or a member scored alone, e.g. ``headline_tuned_members_<ds>.csv``): an
 ensemble's score is the weighted sum of its members' log-ranks over the scored architectures
 (``metrics.log_rank_sum``, as score.py computes it), and ``log_params`` and ``params`` rank
-alike (log is increasing), as do ``log_flops`` and ``flops``. So ``evolved_9`` = 3 EZNAS-A +
+alike (log is increasing), as do ``log_flops`` and ``flops``. So ``evolved`` = 3 EZNAS-A +
 params + FLOPs needs no network run. A table row is left out where neither is possible.
-AZ-NAS (issue 9) at its paper's settings sits beside it where its files exist. Cells: Spearman rho [95% bootstrap CI] / Kendall tau against validation accuracy
-(NB201) or the record's accuracy (NDS); the paired rho difference to the bar (``eznas_a+params``
-on NB201, EZNAS-A on NDS) is bootstrapped on the same resamples.
+AZ-NAS (issue 9) at its paper's settings sits beside it where its files exist. A last table
+takes each NDS cell space's test half (``nds_<space>_seed<SEED>_test.txt``, from
+``heldout.write_test_splits``), the ensemble re-ranked from its members over those records.
+Cells: Spearman rho [95% bootstrap CI] / Kendall tau against validation accuracy (NB201) or the
+record's accuracy (NDS); the paired rho difference to the bar (``eznas_a+params`` on NB201,
+EZNAS-A on NDS) is bootstrapped on the same resamples.
 """
 
 from __future__ import annotations
