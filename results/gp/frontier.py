@@ -56,7 +56,25 @@ MEMBERS = {
         "az_progressivity",
     ),
     "sample": (E, P, "flops", "swap", "az_trainability", "az_expressivity", "jacob_cov", "vkdnw"),
+    "aligned": (
+        E,
+        P,
+        "flops",
+        "swap",
+        "az_trainability~",
+        "az_expressivity~",
+        "meco~",
+        "az_progressivity~",
+    ),
 }
+ALIGN_TO = P  # ``name~``: ``name`` oriented by the sign of its Spearman rho with params
+
+
+def aligned(columns: dict, name: str) -> np.ndarray:
+    """[N] ``name``'s scores, negated where they rank the scored set against ``ALIGN_TO``
+    (Spearman rho < 0 over the same architectures): label-free, set-level, like a log-rank."""
+    x = np.nan_to_num(columns[name], nan=-np.inf)
+    return x if metrics.correlations(x, columns[ALIGN_TO])["spearman"] >= 0 else -x
 
 
 def nb201_paths(members: str, ds: str) -> list[str]:
@@ -103,6 +121,10 @@ def frontier(which: str) -> list[str]:
     names = MEMBERS[which]
     tasks = {ds: read_split(nb201_paths(which, ds), TEST) for ds in NB201}
     tasks |= {s: read_split([f"results/nds/{s}_in.csv"], SPLITS.format(s)) for s in NDS}
+    for columns, _ in tasks.values():
+        for n in names:
+            if n.endswith("~"):
+                columns[n] = aligned(columns, n[:-1])
     nb_bar = {ds: rho(*tasks[ds], (E, P)) for ds in NB201}
     nds_bar = {s: rho(*tasks[s], (E,)) for s in NDS}
     c = counts(names)
