@@ -24,7 +24,8 @@ fi
 # The search's own settings (discover: batch 16, EZNAS's normalisation and init, one init).
 SEARCH="--batch_size=16 --normalization=eznas --weight_init=eznas --num_inits=1 --seed=$SEED"
 # The registered evolved programs that this seed's searches found, as text (for seed 0:
-# evolved to evolved_4; seed 1: evolved_5; best validation fitness first), so that each is scored on
+# evolved_2 to evolved_4 and evolved_9, which was evolved until 2026-12-07; seed 1: evolved_5;
+# best validation fitness first), so that each is scored on
 # architectures its search never saw. A CSV records program texts and a resumed CSV must match
 # them: a changed registry entry needs a new file, never a mix of two programs (the files of
 # the registry before generation 8 are in seed*/before_gen8/).
@@ -55,7 +56,11 @@ apart_of() {  # tag -> "gen<TAB>text" lines of that search's programs, best firs
 EVOLVED_NB201=$(apart_of nb201)
 # Its best by validation fitness (evolved_6), the one scored on all 15,625 (headline_nb201).
 BEST_NB201=$(head -n 1 <<< "$EVOLVED_NB201")
-BEST=$(python -c "from zcjax.program import PROGRAMS; print(PROGRAMS['evolved'].text)")
+# headline_evolved_$ds.csv holds the program that was `evolved` when it was begun
+# (discover_seeded's generation 8, evolved_9 since 2026-12-07), so that it resumes; today's
+# evolved (3 EZNAS-A + params + FLOPs) needs no network run: registered.py derives it from
+# headline_$ds.csv's columns.
+BEST=$(python -c "from zcjax.program import PROGRAMS; print(PROGRAMS['evolved_9'].text)")
 HEADLINE_PROGRAM="ensemble3(net_mean(frobenius_norm(sigmoid(logdet(sign(conv_in@perturbed))))), log_params, net_mean(frobenius_norm(sigmoid(logdet(sign(relu_in_grad@data))))))"
 for ds in $DATASETS; do
   for part in $PARTS; do
@@ -82,7 +87,7 @@ for ds in $DATASETS; do
         done <<< "$(apart_of $tag)" ;;
       headline)  # every NB201 architecture. headline_$ds.csv: the proxies evolved must beat,
         # with the program that was `evolved` when these files were begun (generation 3, now
-        # evolved_4), kept so that they resume; headline_evolved_$ds.csv: today's `evolved`.
+        # evolved_4), kept so that they resume; headline_evolved_$ds.csv: $BEST (above).
         # Committed gzipped (14 MB -> ~1 MB; report.py reads either); each resumes from it.
         for part_csv in headline headline_evolved; do
           csv=$OUT/${part_csv}_$ds.csv
