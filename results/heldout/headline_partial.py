@@ -1,8 +1,8 @@
 """NB201 headline of seed 0 (issue 14), CIFAR-10 unless a dataset is given: an evolved program
-(`evolved` unless named) against `evolved_4`, EZNAS-A, params and their rank ensemble on the
+(`evolved_9`, which was `evolved` until 2026-12-07, unless named) against `evolved_4`, EZNAS-A, params and their rank ensemble on the
 archs that the program's headline file holds (all 15,625 once it is complete), every ensemble
 recomputed over those archs; Spearman rho with 95% bootstrap CIs (200 paired resamples of the
-archs) and the paired differences of the program. `evolved` is read from
+archs) and the paired differences of the program. `evolved_9` is read from
 headline_evolved_<dataset>.csv, a program of the NB201-only search from run.sh's headline_nb201
 part, headline_nb201_gen<G>_<dataset>.csv. From the repository root, after `gunzip -k` of the
 .csv.gz files: python results/heldout/headline_partial.py [cifar10|cifar100|imagenet16] [NAME]
@@ -37,12 +37,12 @@ def headline_file(name: str, dataset: str) -> str:
     origin = PROGRAMS[name].origin
     if origin is not None and origin.config == "discover_az_nb201":
         return f"{OUT}/headline_nb201_gen{origin.generation}_{dataset}.csv"
-    if name != "evolved":
+    if name != "evolved_9":  # registered.py reports today's evolved, derived from columns
         sys.exit(f"error: run.sh scores no headline file for {name}")
     return f"{OUT}/headline_evolved_{dataset}.csv"
 
 
-def main(dataset: str = "cifar10", name: str = "evolved") -> None:
+def main(dataset: str = "cifar10", name: str = "evolved_9") -> None:
     evolved, target = read(headline_file(name, dataset))
     evolved.pop(PROGRAMS[name].text, None)  # the members, recombined over the archs held
     headline, _ = read(f"{OUT}/headline_{dataset}.csv")
