@@ -9,7 +9,8 @@ DARTS_in is the space the search's nds_darts_in task drew from, so it is reporte
 records, and its test split (the records the search never saw). Ensemble scores are the ones
 the CSV computed over all of a space's records. The programs scored apart (the NB201-only
 search's, never shown NDS, and discover_swap's) are read from run.sh's nds_<tag> parts,
-nds_<tag>_gen<G>_<space>.csv; a program with no file for a space gets an empty cell.
+nds_<tag>_gen<G>_<space>.csv; a program that no file scored whole is derived from its members'
+columns over all of the space's records (``registered.program_scores``), else its cell is empty.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def space_scores(sf: scorefile.ScoreFile, more: list[Path]) -> dict[str, np.ndar
 
 
 def main(seed: int) -> None:
+    from registered import program_scores  # registered imports this module's space names
+
     out = Path(f"results/heldout/seed{seed}")
     evolved = {
         n: s.text for n, s in PROGRAMS.items() if n.startswith("evolved") and s.origin.seed == seed
@@ -85,6 +88,12 @@ def main(seed: int) -> None:
             continue
         sf = scorefile.read(path)
         scores_of = space_scores(sf, sorted(out.glob(f"nds_*_gen*_{space}.csv")))
+        files = sorted(out.glob(f"nds_*_{space}.csv"))
+        for text in evolved.values():  # a program no file scored whole: from its members
+            if text not in scores_of:
+                derived = program_scores(text, sf, files)
+                if derived is not None:
+                    scores_of[text] = derived
         keep = np.ones(len(sf.index), bool) if subset is None else np.isin(sf.index, list(subset))
         target = sf.target[keep]
         cells, rhos = [], {}
