@@ -22,9 +22,9 @@ confirmed); ``evolved`` (below) and ``evolved_10`` from ``discover_tuned``, whos
 its validation fitness) is the smallest margin over issue 14's bars, not a tau, ranked among
 that search's candidates (``--per_generation=3``) by confirmation fitness: ``evolved_10``
 first. The searches' fitnesses differ, so ``evolved`` is chosen across them on one common
-fitness, the search splits of every task issue 14's target names (``results/gp/
-registered_search.py``: most of the target's clauses met there, then the smallest margin over
-the bars): ``discover_tuned``'s generation-2 best (3 EZNAS-A + params + FLOPs; ``evolved_9``
+fitness, the search splits of every task issue 14's target names
+(``results/gp/registered_search.py``: most of the target's clauses met there, then the smallest
+margin over the bars): ``discover_tuned``'s generation-2 best (3 EZNAS-A + params + FLOPs; ``evolved_9``
 until 2026-12-07, when ``evolved_9`` became ``discover_seeded``'s generation-8 best, ``evolved``
 before). Each ``origin`` names its search. They were searched at batch 16 with EZNAS's input
 normalisation (``SearchConfig.settings``).
