@@ -37,17 +37,26 @@ ENSEMBLES = (
 )
 
 
-def read_split(paths: list[str], test: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def split_indices(path: str) -> set[int]:
+    """The official indices a split file lists (``heldout.write_test_splits``'s format)."""
+    return {int(line.split()[0]) for line in open(path) if not line.startswith("#")}
+
+
+def read_split(
+    paths: list[str], test: str | None, inside: bool = False
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """(proxy -> [N] scores, [N] target) over the architectures that every score file of
-    ``paths`` holds in full, less those listed in the split file ``test`` (official indices)."""
-    held_out = {int(line.split()[0]) for line in open(test) if not line.startswith("#")}
+    ``paths`` holds in full, less those listed in the split file ``test`` (official indices);
+    with ``inside``, only those; with ``test`` None, all of them."""
+    listed = set() if test is None else split_indices(test)
     files = [scorefile.read(p) for p in paths]
     where = [{int(i): k for k, i in enumerate(f.index)} for f in files]  # official -> row
     scored = [
         {i for i, k in w.items() if all(f.present[p][k] for p in f.scores)}
         for f, w in zip(files, where)
     ]
-    archs = np.array(sorted(set.intersection(*scored) - held_out))
+    common = set.intersection(*scored)
+    archs = np.array(sorted(common & listed if inside else common - listed))
     columns = {}
     for f, w in zip(files, where):
         rows = np.array([w[i] for i in archs])

@@ -32,15 +32,14 @@ from zcjax.program import PROGRAMS, network, parse
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "heldout"))
 from registered import COLUMN_OF  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(__file__))
+from nb201_ensembles import split_indices  # noqa: E402
+
 OUT = "results/gp/registered_search.md"
 SEED0 = Path("results/heldout/seed0")
 NB201 = ("cifar10", "cifar100", "imagenet16")
 NDS = ("darts", "amoeba", "enas", "nasnet", "pnas")
 E, P = "eznas_a", "params"
-
-
-def held_out(path: Path) -> set[int]:
-    return {int(line.split()[0]) for line in open(path) if not line.startswith("#")}
 
 
 def task_files(task: str) -> tuple[scorefile.ScoreFile, list[scorefile.ScoreFile], set[int]]:
@@ -54,7 +53,7 @@ def task_files(task: str) -> tuple[scorefile.ScoreFile, list[scorefile.ScoreFile
         others = sorted(SEED0.glob(f"nds_*_{task}_in.csv"))
         test = SEED0 / f"nds_{task}_in_seed0_test.txt"
     sf = scorefile.read(base)
-    return sf, [sf] + [scorefile.read(p) for p in others], held_out(test)
+    return sf, [sf] + [scorefile.read(p) for p in others], split_indices(test)
 
 
 def column(name: str, files: list[scorefile.ScoreFile], index: np.ndarray) -> np.ndarray | None:

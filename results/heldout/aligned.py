@@ -20,32 +20,17 @@ import sys
 
 import numpy as np
 
-from zcjax import metrics, scorefile
+from zcjax import metrics
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "gp"))
 from frontier import NB201, NDS, SPLITS, TEST, aligned, nb201_paths  # noqa: E402
+from nb201_ensembles import read_split  # noqa: E402
 
 OUT = "results/heldout/aligned.md"
 E, P, F = "eznas_a", "params", "flops"
 T, M, G = "az_trainability~", "meco~", "az_progressivity~"
 FIVE = (E, E, F, T, M, G)
 TEN = (E, E, P, P, "swap", T)
-
-
-def rows(paths: list[str], keep) -> tuple[dict, np.ndarray]:
-    """(proxy -> [N] scores, [N] target) over the architectures every file scored in full
-    whose official index ``keep`` accepts."""
-    files = [scorefile.read(p) for p in paths]
-    where = [{int(i): k for k, i in enumerate(f.index)} for f in files]
-    scored = [
-        {i for i, k in w.items() if all(f.present[p][k] for p in f.scores)}
-        for f, w in zip(files, where)
-    ]
-    archs = np.array(sorted(i for i in set.intersection(*scored) if keep(i)))
-    columns = {}
-    for f, w in zip(files, where):
-        columns.update({p: s[[w[i] for i in archs]] for p, s in f.scores.items()})
-    return columns, files[0].target[[where[0][i] for i in archs]]
 
 
 def cell(columns: dict, y: np.ndarray, members: tuple[str, ...]) -> tuple[float, str]:
@@ -58,21 +43,16 @@ def cell(columns: dict, y: np.ndarray, members: tuple[str, ...]) -> tuple[float,
     return c["spearman"], f"{c['spearman']:.3f} / {c['kendall_tau']:.3f}"
 
 
-def held_out(path: str) -> set[int]:
-    return {int(line.split()[0]) for line in open(path) if not line.startswith("#")}
-
-
 def main() -> None:
     sets = {}
-    test = held_out(TEST)
     for ds in NB201:
-        sets[f"NB201 {ds}, test split"] = (rows(nb201_paths("whole", ds), test.__contains__), True)
-        sets[f"NB201 {ds}, all 15,625"] = (rows(nb201_paths("whole", ds), lambda i: True), True)
+        paths = nb201_paths("whole", ds)
+        sets[f"NB201 {ds}, test split"] = (read_split(paths, TEST, inside=True), True)
+        sets[f"NB201 {ds}, all 15,625"] = (read_split(paths, None), True)
     for s in NDS:
-        half = held_out(SPLITS.format(s))
-        nds = [f"results/nds/{s}_in.csv"]
-        sets[f"NDS {s}, test half"] = (rows(nds, half.__contains__), False)
-        sets[f"NDS {s}, every record"] = (rows(nds, lambda i: True), False)
+        paths = [f"results/nds/{s}_in.csv"]
+        sets[f"NDS {s}, test half"] = (read_split(paths, SPLITS.format(s), inside=True), False)
+        sets[f"NDS {s}, every record"] = (read_split(paths, None), False)
     lines = [
         "# Size-aligned rank ensembles held out",
         "",
