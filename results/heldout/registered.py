@@ -119,6 +119,40 @@ def row(key, name: str, scores, sf: scorefile.ScoreFile, bar: str, az=None) -> s
     return f"{int(keep.sum())} | " + " | ".join(cells) + f" | {diff:+.3f} [{lo:+.3f}, {hi:+.3f}]"
 
 
+def nds_rows(name, text, out: Path, key, base: int, spaces, split: str | None = None):
+    """(table rows, spaces won, cell spaces scored) of ``text`` on each NDS space of ``spaces``
+    that ``out`` holds: every record, or with ``split`` the records of ``nds_<space><split>``
+    (the ensemble re-ranked from its members over them); row j's bootstrap key folds in
+    ``base + j``. Wins count the cell spaces where its rho is above EZNAS-A's."""
+    rows, wins, scored = [], 0, 0
+    for j, space in enumerate(spaces):
+        path = out / f"nds_{space}.csv"
+        listed = None if split is None else out / f"nds_{space}{split}"
+        if not path.exists() or (listed is not None and not listed.exists()):
+            continue
+        sf = scorefile.read(path)
+        if listed is not None:
+            test = {int(ln.split()[0]) for ln in open(listed) if not ln.startswith("#")}
+            sf = subset(sf, np.array([int(i) in test for i in sf.index]))
+        files = sorted(out.glob(f"nds_*_{space}.csv"))
+        scores = program_scores(text, sf, files, whole=listed is None)
+        if scores is None:
+            continue
+        rows.append(
+            f"| {space} | "
+            + row(jax.random.fold_in(key, base + j), name, scores, sf, "eznas_a")
+            + " |"
+        )
+        if space in CELL_SPACES:
+            rho = [
+                metrics.correlations(s, sf.target)["spearman"]
+                for s in (scores, sf.scores["eznas_a"])
+            ]
+            wins += rho[0] > rho[1]
+            scored += 1
+    return rows, wins, scored
+
+
 def main(name: str, seed: int) -> None:
     out = Path(f"results/heldout/seed{seed}")
     text = PROGRAMS[name].text
@@ -166,24 +200,8 @@ def main(name: str, seed: int) -> None:
         f"| space {head} | {name} - eznas_a (rho) |",
         "|---|---|---|" + "---|" * (len(BASELINES) + 1),
     ]
-    wins, scored_spaces = 0, 0
-    for j, space in enumerate(SPACES):
-        path = out / f"nds_{space}.csv"
-        if not path.exists():
-            continue
-        sf = scorefile.read(path)
-        scores = program_scores(text, sf, sorted(out.glob(f"nds_*_{space}.csv")))
-        if scores is None:
-            continue
-        k = jax.random.fold_in(key, 500 + j)
-        lines.append(f"| {space} | " + row(k, name, scores, sf, "eznas_a") + " |")
-        if space in CELL_SPACES:
-            rho = [
-                metrics.correlations(s, sf.target)["spearman"]
-                for s in (scores, sf.scores["eznas_a"])
-            ]
-            wins += rho[0] > rho[1]
-            scored_spaces += 1
+    table, wins, scored_spaces = nds_rows(name, text, out, key, 500, SPACES)
+    lines += table
     lines += [
         "",
         f"`{name}` is above EZNAS-A's rho on {wins} of the {scored_spaces} NDS cell spaces "
@@ -198,24 +216,10 @@ def main(name: str, seed: int) -> None:
         f"| space {head} | {name} - eznas_a (rho) |",
         "|---|---|---|" + "---|" * (len(BASELINES) + 1),
     ]
-    wins, scored_spaces = 0, 0
-    for j, space in enumerate(CELL_SPACES):
-        split, path = out / f"nds_{space}_seed{seed}_test.txt", out / f"nds_{space}.csv"
-        if not (split.exists() and path.exists()):
-            continue
-        test = {int(ln.split()[0]) for ln in open(split) if not ln.startswith("#")}
-        sf = scorefile.read(path)
-        sf = subset(sf, np.array([int(i) in test for i in sf.index]))
-        scores = program_scores(text, sf, sorted(out.glob(f"nds_*_{space}.csv")), whole=False)
-        if scores is None:
-            continue
-        k = jax.random.fold_in(key, 600 + j)
-        lines.append(f"| {space} | " + row(k, name, scores, sf, "eznas_a") + " |")
-        rho = [
-            metrics.correlations(s, sf.target)["spearman"] for s in (scores, sf.scores["eznas_a"])
-        ]
-        wins += rho[0] > rho[1]
-        scored_spaces += 1
+    table, wins, scored_spaces = nds_rows(
+        name, text, out, key, 600, CELL_SPACES, f"_seed{seed}_test.txt"
+    )
+    lines += table
     lines += [
         "",
         f"On the test halves `{name}` is above EZNAS-A's rho on {wins} of the {scored_spaces} "
