@@ -13,16 +13,18 @@ all three NB201 datasets; above EZNAS-A's rho on at least 4 of the 5 NDS spaces.
 of NDS spaces won (0..5) the table gives the ensemble of highest CIFAR-10 rho among those above
 the NB201 bar: the Pareto frontier of the first and third clauses.
 
-Two member sets, as the committed whole-space files allow:
+Three member sets, as the committed whole-space files allow:
 - ``whole``: NB201's whole search split (14,625): EZNAS-A, params, FLOPs at the search's
   settings (``results/heldout/seed0/headline_<ds>.csv.gz``), SWAP and MeCo at their papers'
   and AZ-NAS's components at its paper's (``results/sota/headline``);
 - ``sample``: the search-split part (935) of issue 13's 1000-architecture sample, adding NASWOT
-  (``jacob_cov``) and VKDNW at VKDNW's settings (``results/sota/vkdnw_agg_<ds>.csv``).
+  (``jacob_cov``) and VKDNW at VKDNW's settings (``results/sota/vkdnw_agg_<ds>.csv``);
+- ``aligned``: ``whole``'s files, with AZ-NAS's components and MeCo *size-aligned* (``name~``,
+  ``aligned``: negated on a task where they rank its search split against params).
 NDS: every measure of ``results/nds/<space>_in.csv`` (32 px CIFAR-10 images, batch 16). From the
 repository root:
 
-  python results/gp/frontier.py     # -> results/gp/frontier.md (about a minute)
+  python results/gp/frontier.py     # -> results/gp/frontier.md (a few minutes)
 """
 
 import itertools
