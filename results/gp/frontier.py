@@ -37,7 +37,7 @@ import scipy.stats
 from zcjax import metrics
 
 sys.path.insert(0, os.path.dirname(__file__))
-from nb201_ensembles import TEST, read_split  # noqa: E402
+from nb201_ensembles import TEST, ensemble, read_split  # noqa: E402
 
 OUT = "results/gp/frontier.md"
 NB201 = ("cifar10", "cifar100", "imagenet16")
@@ -87,14 +87,8 @@ def nb201_paths(members: str, ds: str) -> list[str]:
 
 
 def rho(columns: dict, y: np.ndarray, members: tuple[str, ...]) -> float:
-    """Spearman rho of one measure, or of the sum of log-ranks of ``members``, with ``y``;
-    a non-finite score ranks last, as the held-out reports do."""
-    x = (
-        columns[members[0]]
-        if len(members) == 1
-        else metrics.log_rank_sum([columns[m] for m in members])
-    )
-    return float(metrics.correlations(np.nan_to_num(x, nan=-np.inf), y)["spearman"])
+    """Spearman rho of one measure, or of the sum of log-ranks of ``members``, with ``y``."""
+    return float(metrics.correlations(ensemble(columns, members), y)["spearman"])
 
 
 def counts(names: tuple[str, ...]) -> np.ndarray:

@@ -79,14 +79,20 @@ def search_split(dataset: str) -> tuple[int, dict[str, np.ndarray], np.ndarray]:
     return len(target), columns, target
 
 
-def cell(k: int, columns: dict, members: tuple[str, ...], y: np.ndarray) -> str:
-    """The "rho [95% CI] / tau" cell of one proxy or of the sum of log-ranks of ``members``."""
+def ensemble(columns: dict, members: tuple[str, ...]) -> np.ndarray:
+    """[N] one proxy's scores, or the sum of log-ranks of ``members``; a non-finite score
+    ranks last (-inf), as the held-out reports do."""
     x = (
         columns[members[0]]
         if len(members) == 1
         else metrics.log_rank_sum([columns[m] for m in members])
     )
-    x = np.nan_to_num(x, nan=-np.inf)
+    return np.nan_to_num(x, nan=-np.inf)
+
+
+def cell(k: int, columns: dict, members: tuple[str, ...], y: np.ndarray) -> str:
+    """The "rho [95% CI] / tau" cell of one proxy or of the sum of log-ranks of ``members``."""
+    x = ensemble(columns, members)
     c = metrics.correlations(x, y)
     ci = metrics.bootstrap_ci(jax.random.key(k), x, y)["spearman"]
     return f"{c['spearman']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] / {c['kendall_tau']:.3f}"

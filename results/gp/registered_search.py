@@ -61,18 +61,16 @@ def column(name: str, files: list[scorefile.ScoreFile], index: np.ndarray) -> np
     ``index``, NaN where its file has no row; None if no file scored it."""
     for f in files:
         if name in f.scores:
-            where = {int(i): k for k, i in enumerate(f.index)}
-            rows = [where.get(int(i), -1) for i in index]
-            out = np.array(
-                [f.scores[name][k] if k >= 0 and f.present[name][k] else np.nan for k in rows]
-            )
-            has = np.array([k >= 0 and f.present[name][k] for k in rows])
-            return np.where(has, np.nan_to_num(out, nan=-np.inf), np.nan)
+            where = {int(i): k for k, i in enumerate(f.index) if f.present[name][k]}
+            rows = [where.get(int(i)) for i in index]
+            score = np.nan_to_num(f.scores[name], nan=-np.inf)  # NaN here means "no row"
+            return np.array([np.nan if k is None else score[k] for k in rows])
     return None
 
 
-def margin(text: str, sf, files, test: set[int]) -> tuple[float, float, int] | None:
-    """(program rho, its margin over the bar, rows) on the task's search split, or None."""
+def margin(text: str, sf, files, test: set[int], bar: tuple[str, ...]) -> tuple | None:
+    """(program rho, its margin over the sum of log-ranks of ``bar``, rows) on the task's
+    search split, or None."""
     members = [
         column(COLUMN_OF.get(str(m), str(m)), files, sf.index) for m in network.members(parse(text))
     ]
@@ -86,9 +84,8 @@ def margin(text: str, sf, files, test: set[int]) -> tuple[float, float, int] | N
         return None
     y = sf.target[rows]
     ours = metrics.log_rank_sum([m[rows] for m in members])
-    bar_members = [E, P] if sf.settings.get("dataset") != "imagenet" else [E]
-    bar = metrics.log_rank_sum([sf.scores[b][rows] for b in bar_members])
-    r = [metrics.correlations(x, y)["spearman"] for x in (ours, bar)]
+    bars = metrics.log_rank_sum([sf.scores[b][rows] for b in bar])
+    r = [metrics.correlations(x, y)["spearman"] for x in (ours, bars)]
     return r[0], r[0] - r[1], int(rows.sum())
 
 
@@ -115,7 +112,7 @@ def main() -> None:
     for name in names:
         cells, margins, ns, wins = [], [], [], 0
         for t, (sf, files, test) in tasks.items():
-            got = margin(PROGRAMS[name].text, sf, files, test)
+            got = margin(PROGRAMS[name].text, sf, files, test, (E, P) if t in NB201 else (E,))
             if got is None:
                 cells.append("-")
                 ns.append("-")

@@ -24,7 +24,7 @@ from zcjax import metrics
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "gp"))
 from frontier import NB201, NDS, SPLITS, TEST, aligned, nb201_paths  # noqa: E402
-from nb201_ensembles import read_split  # noqa: E402
+from nb201_ensembles import ensemble, read_split  # noqa: E402
 
 OUT = "results/heldout/aligned.md"
 E, P, F = "eznas_a", "params", "flops"
@@ -34,12 +34,7 @@ TEN = (E, E, P, P, "swap", T)
 
 
 def cell(columns: dict, y: np.ndarray, members: tuple[str, ...]) -> tuple[float, str]:
-    x = (
-        columns[members[0]]
-        if len(members) == 1
-        else metrics.log_rank_sum([columns[m] for m in members])
-    )
-    c = metrics.correlations(np.nan_to_num(x, nan=-np.inf), y)
+    c = metrics.correlations(ensemble(columns, members), y)
     return c["spearman"], f"{c['spearman']:.3f} / {c['kendall_tau']:.3f}"
 
 
