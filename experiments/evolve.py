@@ -51,7 +51,8 @@ flags.DEFINE_enum(
     "with AZ-NAS's components as measured terminals), discover_swap (with SWAP), discover_bars "
     "(every measured terminal, fitness relative to issue 14's bars), discover_lexicase (lexicase "
     "parents, members mutation), discover_weights (weighted ensembles of up to 6 trees), "
-    "discover_tuned (their weights hill-climbed at promotion), ablate, or smoke (a CPU test of "
+    "discover_tuned (their weights hill-climbed at promotion), discover_aligned (members "
+    "aligned to size, MeCo measured), ablate, or smoke (a CPU test of "
     "a minute or two). Flags given on the command line override its fields; the defaults shown below "
     "are default's.",
 )

@@ -191,3 +191,17 @@ def log_rank_sum(columns: Sequence[np.ndarray]) -> np.ndarray:
         c = np.nan_to_num(np.asarray(c, np.float64), nan=-np.inf, posinf=np.inf, neginf=-np.inf)
         out += np.log(scipy.stats.rankdata(c) / len(c))
     return out
+
+
+def orient(column: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """[N] ``column`` negated when its Spearman rho with ``size`` [N] over the entries where
+    both are finite is below 0; unchanged otherwise (rho >= 0 or undefined). Label-free, and
+    like a log-rank relative to the set: a measure that ranks these architectures against
+    their size is turned to rank with it (an "aligned" ensemble member)."""
+    column = np.asarray(column, np.float64)
+    size = np.asarray(size, np.float64)
+    ok = np.isfinite(column) & np.isfinite(size)
+    if ok.sum() < 2 or np.ptp(column[ok]) == 0 or np.ptp(size[ok]) == 0:
+        return column
+    rho = scipy.stats.spearmanr(column[ok], size[ok])[0]
+    return -column if rho < 0 else column

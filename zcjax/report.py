@@ -360,14 +360,14 @@ def comparison_table(
         spec = ensemble.parse(name)
         if spec is None:
             raise ValueError(f"Ensemble {name!r} must join two or more proxies with '+'.")
-        members = []
-        for m in spec.members:
-            held = [c for c in columns if c[0] == m]
-            if not held:
+        held = {}
+        for m in spec.needed:
+            found = [c for c in columns if c[0] == m]
+            if not found:
                 raise ValueError(f"Ensemble {name!r}: no CSV holds proxy {m!r}.")
-            members.append(held[0][2])
+            held[m] = found[0][2]
         run = f"sum of log-ranks over these {len(archs)} archs"
-        columns.append((name, run, metrics.log_rank_sum(members), columns[0][3]))
+        columns.append((name, run, ensemble.values(spec, held), columns[0][3]))
     rows = []
     for proxy, run, scores, target in columns:
         c = metrics.correlations(scores, target)

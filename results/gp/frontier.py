@@ -74,9 +74,9 @@ ALIGN_TO = P  # ``name~``: ``name`` oriented by the sign of its Spearman rho wit
 
 def aligned(columns: dict, name: str) -> np.ndarray:
     """[N] ``name``'s scores, negated where they rank the scored set against ``ALIGN_TO``
-    (Spearman rho < 0 over the same architectures): label-free, set-level, like a log-rank."""
-    x = np.nan_to_num(columns[name], nan=-np.inf)
-    return x if metrics.correlations(x, columns[ALIGN_TO])["spearman"] >= 0 else -x
+    (Spearman rho < 0 over the same architectures, ``metrics.orient``, as an ensemble's
+    ``net_aligned`` member and score.py's ``name~``): label-free, set-level, like a log-rank."""
+    return metrics.orient(np.nan_to_num(columns[name], nan=-np.inf), columns[ALIGN_TO])
 
 
 def nb201_paths(members: str, ds: str) -> list[str]:

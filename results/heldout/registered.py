@@ -48,7 +48,8 @@ def program_scores(
     """[N] the program's scores over ``sf``'s architectures: from the first of ``files`` that
     scored it on exactly those (unless ``whole`` is False: an ensemble's column depends on
     the set it was ranked over); else the sum of its members' log-ranks, each member's column
-    from ``sf`` (a baseline) or one of ``files`` that scored it on all of them; else None."""
+    from ``sf`` (a baseline) or one of ``files`` that scored it on all of them, an aligned
+    member's oriented by ``params`` over ``sf``'s architectures; else None."""
     others = [scorefile.read(path) for path in files]
 
     def column(name: str, exact: bool) -> np.ndarray | None:
@@ -68,13 +69,15 @@ def program_scores(
     if found is not None:
         return found
     members = []
-    for m in network.members(parse(text)):
+    for m in map(network.unaligned, network.members(parse(text))):
         baseline = COLUMN_OF.get(str(m), str(m))
         members.append(
             sf.scores[baseline] if baseline in sf.scores else column(str(m), exact=False)
         )
     if any(m is None for m in members):
         return None
+    aligned = [network.is_aligned(m) for m in network.members(parse(text))]
+    members = [metrics.orient(c, sf.scores["params"]) if a else c for c, a in zip(members, aligned)]
     return metrics.log_rank_sum(members)
 
 

@@ -365,3 +365,49 @@ def test_sel_lexicase_keeps_specialists_within_epsilon():
     assert ops.sel_lexicase(jax.random.key(2), np.full((3, 2), np.nan), 5).shape == (5,)
     with pytest.raises(ValueError, match="non-empty"):
         ops.sel_lexicase(jax.random.key(0), np.zeros(3), 2)
+
+
+# ----------------------------------------------------------------------------- aligned members
+
+
+def test_align_moves_wrap_or_unwrap_every_copy_of_one_member():
+    e, p, t = parse(EZNAS_A_NET), parse("log_params"), parse("az_trainability@noise")
+    at = network.aligned(t)
+    parent = network.ensemble([e, e, p, t])
+    assert ops.align_moves(parent) == [
+        network.ensemble(x)
+        for x in ([network.aligned(e), network.aligned(e), p, t], [e, e, network.aligned(p), t])
+        + ([e, e, p, at],)
+    ]
+    # Unwrapping is a move too, and a move twice is the identity.
+    back = ops.align_moves(network.ensemble([e, at]))
+    assert network.ensemble([e, t]) in back
+    assert all(parent in ops.align_moves(m) for m in ops.align_moves(parent))
+    # weight_moves lists the align moves after the copies only when asked.
+    assert ops.weight_moves(parent, 6) == ops.weight_moves(parent, 6, align=False)
+    assert ops.weight_moves(parent, 6, align=True) == ops.weight_moves(parent, 6) + ops.align_moves(
+        parent
+    )
+    # Only ensembles have members to align.
+    assert ops.align_moves(p) == [] and ops.mut_align(jax.random.key(0), EZNAS_A) == EZNAS_A
+    children = {ops.mut_align(k, parent) for k in jax.random.split(jax.random.key(3), 30)}
+    assert children == set(ops.align_moves(parent))
+
+
+def test_random_trees_never_hold_net_aligned_and_variation_keeps_it_at_member_roots():
+    # Drawn and replaced nodes never are net_aligned, so searches without align draw as before.
+    keys = jax.random.split(jax.random.key(4), 60)
+    drawn = [ops.gen_half_and_half(k, 2, 6, kinds=("N", "E"), max_trees=4) for k in keys]
+    assert not any(network.ALIGN in p.nodes for p in drawn)
+    e, p, t = parse(EZNAS_A_NET), parse("log_params"), parse("az_trainability@noise")
+    parents = [
+        network.ensemble([e, network.aligned(t)]),
+        network.ensemble([network.aligned(p), network.aligned(e), t]),
+        parse("net_add(log_params, net_neg(log_flops))"),
+    ]
+    kids = ops.var_or(
+        jax.random.key(5), parents, 200, 0.5, 0.5, ("uniform", "members", "align"), 10, (0, 3), 4
+    )
+    assert any(network.ALIGN in k.nodes for k in kids)
+    for kid in kids:
+        assert well_typed(kid) and network.check_aligned(kid) == kid

@@ -297,3 +297,35 @@ def test_weight_tuning_at_promotion_adds_a_better_weighting(data_dir):
     assert plain.history[-1]["tuning_gains"] == []
     with pytest.raises(ValueError, match="tune_weights needs trees >= 2 and promote_archs"):
         dataclasses.replace(ONE_TASK, tune_weights=1).validate()
+
+
+def test_climb_with_align_orients_a_member_that_ranks_against_size():
+    # Size follows the accuracies; member B ranks them backwards, so B aligned (negated over
+    # this set, as its Spearman rho with size is below 0) helps and A aligned changes nothing.
+    rng = np.random.default_rng(5)
+    truth = rng.normal(size=40)
+    size = truth + 0.5 * rng.normal(size=40)
+    a_col, b_col = truth + 1.0 * rng.normal(size=40), -(truth + 0.3 * rng.normal(size=40))
+    a, b = parse("log_flops"), parse("num_units")
+    start = network.ensemble([a, b])
+    held = np.stack([a_col, b_col, size, network.combine([a_col, b_col])])
+    config = dataclasses.replace(ONE_TASK, trees=2, align=True)
+    taus, fitness = fitness_of_scores(config, [truth], [held])
+    scored = Scored((a, b, network.SIZE, start), [list(range(40))], taus, fitness, [held])
+    climbed, best = climb_weights(config, [FixedTarget(truth)], scored, start)
+    assert best == network.ensemble([a, network.aligned(b)])
+    lr = [np.log(scipy.stats.rankdata(c) / 40) for c in (a_col, -b_col)]
+    want = scipy.stats.kendalltau(lr[0] + lr[1], truth).statistic
+    assert climbed.fitness[climbed.rows([best])[0]] == pytest.approx(want, abs=1e-12)
+    # Without align the same climb has no move at two trees: it stays where it started.
+    plain = dataclasses.replace(config, align=False)
+    assert climb_weights(plain, [FixedTarget(truth)], scored, start)[1] == start
+    with pytest.raises(ValueError, match="align needs trees >= 2"):
+        dataclasses.replace(ONE_TASK, align=True).validate()
+    with pytest.raises(ValueError, match="aligns a member; set align=True"):
+        dataclasses.replace(
+            ONE_TASK,
+            trees=2,
+            root_kinds=("N", "E"),
+            seed_programs=("ensemble2(log_params, net_aligned(log_flops))",),
+        ).validate()

@@ -478,6 +478,18 @@ def test_named_configs():
     assert dataclasses.replace(weights, **back) == lexicase
     tuned = get_config("discover_tuned").search
     assert tuned.tune_weights == 5 and dataclasses.replace(tuned, tune_weights=0) == weights
+    aligned = get_config("discover_aligned").search
+    assert aligned.align and aligned.mutations == tuned.mutations + ("align",)
+    assert aligned.measured_terminals == tuned.measured_terminals + ("meco@data",)
+    assert aligned.seed_programs[:-2] == tuned.seed_programs
+    assert not any("net_aligned" in t for t in aligned.seed_programs)  # the search aligns
+    back = dict(
+        align=False,
+        mutations=tuned.mutations,
+        measured_terminals=tuned.measured_terminals,
+        seed_programs=tuned.seed_programs,
+    )
+    assert dataclasses.replace(aligned, **back) == tuned
     for name in CONFIGS:
         get_config(name).search.validate()
     # The ablation: every arm is ``ablate`` with exactly its own fields switched, and valid.

@@ -18,7 +18,7 @@ from zcjax.gp.config import SearchConfig, get_config
 from zcjax.gp.evaluate import StackedStats
 from zcjax.keys import init_keys
 from zcjax.program import netops, network_score, parse
-from zcjax.proxies import az_nas, swap
+from zcjax.proxies import az_nas, meco, swap
 from zcjax.proxies.passes import Passes
 from zcjax.settings import Settings
 from zcjax.spaces import nb201
@@ -31,6 +31,7 @@ FNS = {
     "az_progressivity@noise": az_nas.progressivity,
     "az_trainability@noise": az_nas.trainability,
     "swap@data": swap.swap,
+    "meco@data": meco.meco,
 }
 
 

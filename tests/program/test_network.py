@@ -8,7 +8,7 @@ import pytest
 import scipy.stats
 
 from zcjax.gp.evaluate import StackedStats, score_programs
-from zcjax.program import ProgramError, netops, network_score, parse
+from zcjax.program import ProgramError, netops, network, network_score, parse
 from zcjax.program.network import NetworkFacts, combine, members, network_values, unit_programs
 from zcjax.proxies import costs
 from zcjax.recipe import arch_stats
@@ -196,3 +196,99 @@ def test_the_searchs_evaluator_agrees_and_ranks_ensembles_over_all_archs(nb201_s
     n = len(archs)
     by_hand = 2 * np.log(scipy.stats.rankdata(e) / n) + np.log(scipy.stats.rankdata(p) / n)
     np.testing.assert_allclose(got, by_hand, rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- aligned members
+
+
+def test_aligned_members_parse_round_trip_and_stand_only_in_ensembles():
+    text = "ensemble3(log_params, net_aligned(az_trainability@noise), log_flops)"
+    program = parse(text)
+    assert str(program) == text and program.kind == "E"
+    assert network.check_aligned(program) == program
+    assert [network.is_aligned(m) for m in members(program)] == [False, True, False]
+    t = parse("az_trainability@noise")
+    assert network.parts(program) == (network.SIZE, t, parse("log_flops"))  # P is a member
+    other = parse("ensemble2(log_flops, net_aligned(az_trainability@noise))")
+    assert network.parts(other) == (parse("log_flops"), t, network.SIZE)
+    assert network.parts(parse("ensemble2(log_flops, num_units)")) == members(
+        parse("ensemble2(log_flops, num_units)")
+    )
+    for bad in (
+        "net_aligned(log_params)",
+        "ensemble2(net_add(net_aligned(log_flops), log_params), log_params)",
+    ):
+        with pytest.raises(ValueError, match="member of a rank ensemble"):
+            network.check_aligned(parse(bad))
+    # What variation makes of a misplaced one: the argument stays, the wrapper goes.
+    assert str(network.place_aligned(parse("net_aligned(log_params)"))) == "log_params"
+    nested = parse("ensemble2(net_aligned(net_neg(net_aligned(log_flops))), log_params)")
+    assert (
+        str(network.place_aligned(nested))
+        == "ensemble2(net_aligned(net_neg(log_flops)), log_params)"
+    )
+    # One aligned tree alone is that tree: there is nothing to orient it against.
+    assert network.ensemble([network.aligned(parse("log_flops"))]) == parse("log_flops")
+
+
+def test_combine_orients_aligned_members_by_their_rank_correlation_with_size():
+    size = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    against = np.array([5.0, 3.0, 4.0, 2.0, 1.0])  # Spearman with size -0.9
+    along = np.array([1.0, 3.0, 2.0, 5.0, 4.0])  # +0.8
+    n = len(size)
+
+    def lr(c):
+        return np.log(scipy.stats.rankdata(c) / n)
+
+    np.testing.assert_allclose(
+        combine([along, against], [False, True], size), lr(along) + lr(-against), rtol=1e-15
+    )
+    # A member that already ranks with size, or one whose correlation is undefined, is kept.
+    np.testing.assert_allclose(
+        combine([along, against], [True, False], size), lr(along) + lr(against), rtol=1e-15
+    )
+    flat = np.ones(n)
+    np.testing.assert_allclose(
+        combine([along, flat], [False, True], size), lr(along) + lr(flat), rtol=1e-15
+    )
+    # Unflagged, as before.
+    np.testing.assert_allclose(combine([along, against]), lr(along) + lr(against), rtol=1e-15)
+
+
+def test_aligned_ensembles_score_alike_in_the_search_and_as_a_proxy(nb201_stats):
+    from zcjax.proxies import get_proxy, proxy_of_program
+    from zcjax.proxies.ensemble import values
+
+    space, archs, key, all_stats = nb201_stats
+    e = f"net_mean({UNIT})"
+    program = parse(f"ensemble3({e}, log_flops, net_aligned(net_neg(log_params)))")
+    got = score_programs(key, [program], space, archs, "cifar10", SETTINGS, arch_chunk=2)[0]
+    plain = score_programs(
+        key, [parse(f"ensemble3({e}, log_flops, log_params)")], space, archs, "cifar10", SETTINGS
+    )[0]
+    np.testing.assert_allclose(got, plain, rtol=1e-12)  # -log_params is turned back to size
+    unaligned = score_programs(
+        key,
+        [parse(f"ensemble3({e}, log_flops, net_neg(log_params))")],
+        space,
+        archs,
+        "cifar10",
+        SETTINGS,
+    )[0]
+    assert not np.allclose(got, unaligned)
+    # StackedStats orients over the networks it holds, as score_programs over all of them.
+    stacked = StackedStats.of(all_stats, 2).scores([program])[0, :, 0]
+    np.testing.assert_allclose(stacked, got, rtol=1e-6)
+    # As a proxy: members named x~, params scored beside them, the same ranking.
+    proxy = proxy_of_program("p", program)
+    assert proxy.members[-1] == "net_neg(log_params)~" and "params" in proxy.needed
+    means = {
+        n: score_programs(key, [parse(n)], space, archs, "cifar10", SETTINGS)[0]
+        for n in proxy.needed
+        if n != "params"
+    }
+    means["params"] = np.array([costs.params(space, a, "cifar10") for a in archs], np.float64)
+    np.testing.assert_allclose(values(proxy, means), got, rtol=1e-6)
+    assert get_proxy("eznas_a+az_trainability~").needed == ("eznas_a", "az_trainability", "params")
+    with pytest.raises(ValueError, match="member of a rank ensemble"):
+        proxy_of_program("q", parse("net_aligned(log_params)"))

@@ -37,7 +37,7 @@ def test_statistics_use_the_program_packages_names():
     unit = {t: k for t, k in TERMINAL_KINDS.items() if t in TERMINALS}
     assert set(unit.values()) == {A, W} and tuple(unit) == TERMINALS
     # The network language's terminals are network values, read from NetworkFacts, and the
-    # measured ones (AZ-NAS's components on the noise input, SWAP on the data batch), read
+    # measured ones (AZ-NAS's components on the noise input, SWAP and MeCo on the data batch), read
     # from Stats.measured.
     assert {t: k for t, k in TERMINAL_KINDS.items() if t not in TERMINALS} == {
         "log_params": "N",
@@ -47,4 +47,5 @@ def test_statistics_use_the_program_packages_names():
         "az_progressivity@noise": "N",
         "az_trainability@noise": "N",
         "swap@data": "N",
+        "meco@data": "N",
     }

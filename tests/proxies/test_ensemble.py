@@ -9,7 +9,7 @@ import pytest
 
 from zcjax import scorefile, scoring
 from zcjax.proxies import EnsembleProxy, get_proxies, get_proxy
-from zcjax.proxies.ensemble import log_rank_sum, parse, with_members
+from zcjax.proxies.ensemble import log_rank_sum, parse, values, with_members
 from zcjax.settings import Settings
 
 
@@ -86,3 +86,37 @@ def test_an_ensemble_program_scores_as_the_ensemble_of_its_member_programs(data_
     np.testing.assert_allclose(result.scores["log_params"], np.log(result.scores["params"]))
     expected = log_rank_sum([result.scores["eznas_a"], result.scores["params"]])
     np.testing.assert_allclose(result.scores[text], expected, rtol=1e-12)
+
+
+def test_aligned_members_are_oriented_by_params_over_the_scored_set(tmp_path, data_dir):
+    # By hand: a member ranking against params is negated, one ranking with it is kept.
+    params = np.array([1.0, 2.0, 3.0, 4.0])
+    against, along = np.array([4.0, 3.0, 1.0, 2.0]), np.array([1.0, 3.0, 2.0, 4.0])
+    spec = parse("flops~+synflow~")
+    assert spec.needed == ("flops", "synflow", "params")
+    means = {"flops": against, "synflow": along, "params": params}
+    np.testing.assert_allclose(values(spec, means), log_rank_sum([-against, along]), rtol=1e-15)
+    with pytest.raises(ValueError, match="two or more distinct"):
+        parse("flops+flops~")
+    # In a run: params is scored for the aligned member; a program member net_neg(log_params)
+    # aligned is log_params again, so the ensemble equals the unaligned one with log_params.
+    text = "ensemble2(log_flops, net_aligned(net_neg(log_params)))"
+    config = scoring.ScoreConfig(
+        proxies=("flops+synflow~", "flops+synflow"),
+        programs=(text, "ensemble2(log_flops, log_params)"),
+        num_archs=8,
+        seed=3,
+        settings=Settings(batch_size=2, data_dir=str(data_dir)),
+    )
+    result = scoring.run_scoring(config, output=tmp_path / "s.csv")
+    s = result.scores
+    assert "params" in s and "net_neg(log_params)" in s
+    np.testing.assert_allclose(s[text], s["ensemble2(log_flops, log_params)"], rtol=1e-12)
+    synflow = s["synflow"] if spearman(s["synflow"], s["params"]) >= 0 else -s["synflow"]
+    np.testing.assert_allclose(s["flops+synflow~"], log_rank_sum([s["flops"], synflow]))
+
+
+def spearman(a, b):
+    import scipy.stats
+
+    return scipy.stats.spearmanr(a, b)[0]

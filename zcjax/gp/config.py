@@ -63,6 +63,10 @@ class SearchConfig:
         the fitness, and a better weighting joins the candidates for selection. The members'
         scores come from the same evaluation, so it runs no network (``generation.promote``).
         Needs ``trees`` >= 2 and ``promote_archs``.
+      align: ensemble members may be ``net_aligned(x)``: x oriented by the sign of its Spearman
+        rho with the parameter count over the set ranked (``network.combine``; ours). The
+        ``align`` mutation and the weight climb (``tune_weights``) put it on or take it off a
+        member; random trees never hold it. Needs ``trees`` >= 2.
       archs_per_task: architectures sampled per task and generation, M (EZNAS 20).
       promote_fraction: best fraction of the distinct valid children (by fitness on the M
         architectures) re-scored on the larger sample, with the parents (ours; EZNAS had none).
@@ -132,6 +136,7 @@ class SearchConfig:
     measured_terminals: tuple[str, ...] = ()
     trees: int = 1
     tune_weights: int = 0
+    align: bool = False
     archs_per_task: int = 20
     promote_fraction: float = 0.2
     promote_archs: int = 100
@@ -220,6 +225,11 @@ class SearchConfig:
             (1 <= self.trees <= MAX_TREES, f"trees must be in [1, {MAX_TREES}]"),
             (E not in self.root_kinds or self.trees >= 2, "root kind E needs trees >= 2"),
             (self.tune_weights >= 0, "tune_weights must be >= 0"),
+            (not self.align or self.trees >= 2, "align needs trees >= 2"),
+            (
+                self.align or "align" not in self.mutations,
+                "the align mutation needs align=True",
+            ),
             (
                 not self.tune_weights or (self.trees >= 2 and self.promote_archs),
                 "tune_weights needs trees >= 2 and promote_archs > 0",
@@ -254,6 +264,12 @@ class SearchConfig:
                     f"Seed program {text!r} reads {absent}, not in measured_terminals "
                     f"{self.measured_terminals}."
                 )
+            try:
+                network.check_aligned(program)
+            except ValueError as e:
+                raise ValueError(f"Bad seed program {text!r}: {e}") from None
+            if network.ALIGN in program.nodes and not self.align:
+                raise ValueError(f"Seed program {text!r} aligns a member; set align=True.")
             if len(network.members(program)) > self.trees:
                 raise ValueError(f"Seed program {text!r} has more trees than trees={self.trees}.")
         if len(self.relative_to) not in (0, 1, len(self.tasks)):
@@ -315,6 +331,7 @@ _ADDED = {
     "measured_terminals": (),
     "relative_to": (),
     "tune_weights": 0,
+    "align": False,
 }
 
 
@@ -491,7 +508,7 @@ def _discover_bars() -> EvolveConfig:
     )
     search = dataclasses.replace(
         base.search,
-        measured_terminals=MEASURED_TERMINALS,
+        measured_terminals=AZ_TERMINALS + ("swap@data",),  # as before meco@data existed
         seed_programs=base.search.seed_programs + AZ_TERMINALS + (AZ_NAS_TREE,),
         relative_to=bars,
     )
@@ -545,6 +562,29 @@ def _discover_tuned() -> EvolveConfig:
     noise. A climb tries every step on the 100-architecture sample at no network cost."""
     base = _discover_weights()
     return dataclasses.replace(base, search=dataclasses.replace(base.search, tune_weights=5))
+
+
+def _discover_aligned() -> EvolveConfig:
+    """``discover_tuned`` with aligned members (``align``; the ``align`` mutation, and align
+    steps in the weight climb) and MeCo (``meco@data``) among the measured terminals. On
+    seed 0's search splits (``results/gp/frontier.md``, no test architecture read) every
+    ensemble of our measures that passes rho .92 on CIFAR-10 ranks most NDS spaces below
+    EZNAS-A: AZ-NAS's trainability and progressivity and MeCo rank NDS against size and NB201
+    with it; aligned to size over the scored set, E+E+F+T+MeCo+progressivity is above EZNAS-A
+    on all five NDS search halves at .938. That ensemble joins the seeds *unaligned* (0 of 5
+    NDS spaces there), with MeCo alone: whether and what to align is left to the search."""
+    base = _discover_tuned()
+    t, m, pr = "az_trainability@noise", "meco@data", "az_progressivity@noise"
+    e = EZNAS_A_TREE
+    search = dataclasses.replace(
+        base.search,
+        align=True,
+        mutations=base.search.mutations + ("align",),
+        measured_terminals=base.search.measured_terminals + (m,),
+        seed_programs=base.search.seed_programs
+        + (m, f"ensemble6({e}, {e}, log_flops, {t}, {m}, {pr})"),
+    )
+    return dataclasses.replace(base, search=search)
 
 
 def _ablate() -> EvolveConfig:
@@ -624,6 +664,7 @@ CONFIGS = {
     "discover_lexicase": _discover_lexicase,  # discover_bars, lexicase parents, member mutation
     "discover_weights": _discover_weights,  # discover_lexicase, 6 trees, weights mutation
     "discover_tuned": _discover_tuned,  # discover_weights, weights hill-climbed at promotion
+    "discover_aligned": _discover_aligned,  # discover_tuned, members aligned to size, MeCo
     "ablate": _ablate,  # discover at an ablation's budget (ABLATION_ARMS switch its levers)
     "smoke": _smoke,  # the default search shrunk to a CPU test of a minute or two
 }

@@ -44,7 +44,7 @@ from zcjax.program.compile import (
 )
 from zcjax.program.host_primitives import host_kernel
 from zcjax.program.kinds import E
-from zcjax.program.network import NetworkFacts, combine, is_network, network_values
+from zcjax.program.network import NetworkFacts, is_network, network_values
 from zcjax.program.primitives import PRIMITIVES
 from zcjax.program.tree import Program
 from zcjax.recipe import chunk_stats
@@ -258,7 +258,7 @@ class StackedStats:
 
         for p, program in enumerate(programs):
             if program.kind == E:
-                column = combine([value(m).mean(axis=1) for m in network.members(program)])
+                column = network.combine_members(program, lambda m: value(m).mean(axis=1))
                 out[p] = column[:, None]
             else:
                 out[p] = value(program)
@@ -359,7 +359,7 @@ def score_programs(
     terminals = tuple(sorted({t for p in programs for t in p.reads}))
     if not programs:
         return out
-    base = list(dict.fromkeys(m for p in programs for m in network.members(p)))
+    base = list(dict.fromkeys(m for p in programs for m in network.parts(p)))
     values = np.full((len(base), len(archs)), np.nan)
     k = settings.num_inits
     starts = range(0, len(archs), arch_chunk)
@@ -387,7 +387,7 @@ def score_programs(
     row = {m: i for i, m in enumerate(base)}
     for p, program in enumerate(programs):
         if program.kind == E:
-            out[p] = combine([values[row[m]] for m in network.members(program)])
+            out[p] = network.combine_members(program, lambda m: values[row[m]])
         else:
             out[p] = values[row[program]]
     return out

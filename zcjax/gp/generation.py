@@ -23,7 +23,7 @@ from zcjax.gp.heldout import validation_key
 from zcjax.gp.keys import Keys
 from zcjax.gp.state import SearchState
 from zcjax.gp.tasks import TaskData, sample_task_archs
-from zcjax.program import Program, network, parse
+from zcjax.program import Program, network
 from zcjax.program.kinds import E
 from zcjax.recipe import arch_stats  # the statistics score.py computes, so scores agree
 
@@ -88,14 +88,15 @@ class Scored:
     ) -> Scored:
         """``self`` with the ensembles ``programs`` added, whose members ``self`` holds: each
         task's scores the sum of log-ranks of the members' (``network.combine``, as
-        ``evaluate.score_programs``), so no network runs. Programs already held are skipped."""
+        ``evaluate.score_programs``), so no network runs. Programs already held are skipped.
+        ``self`` holds ``network.parts`` of each (``SIZE`` too where a member is aligned)."""
         held = set(self.programs)
         new = [p for p in dict.fromkeys(programs) if p not in held]
         if not new:
             return self
         scores = []
         for s in self.scores:
-            added = [network.combine([s[i] for i in self.rows(network.members(p))]) for p in new]
+            added = [network.combine_members(p, lambda m, s=s: s[self.rows([m])[0]]) for p in new]
             scores.append(np.concatenate([s, np.stack(added)]))
         truths = [td.target(a) for td, a in zip(tasks, self.archs)]
         taus, fitness = fitness_of_scores(config, truths, scores, self.references)
@@ -103,7 +104,7 @@ class Scored:
         return Scored(programs, self.archs, taus, fitness, scores, self.references)
 
 
-SIZE = parse("log_params")  # the size ``max_size_tau`` compares members with
+SIZE = network.SIZE  # the size ``max_size_tau`` compares members with
 
 
 def size_like(config: SearchConfig, scored: Scored, programs: Sequence[Program]) -> np.ndarray:
@@ -268,7 +269,7 @@ def climb_weights(
     Returns (scored with every neighbour tried, the best weighting found)."""
     best = program
     while True:
-        moves = ops.weight_moves(best, config.trees)
+        moves = ops.weight_moves(best, config.trees, config.align)
         if not moves:
             return scored, best
         scored = scored.with_ensembles(config, tasks, moves)
@@ -300,7 +301,8 @@ def promote(
     pool = list(dict.fromkeys(pool))
     if not config.tune_weights:
         return score_bounded(config, key, pool, tasks, archs)[0], pool, []
-    members = [m for p in pool for m in network.members(p) if p.kind == E]
+    members = [m for p in pool for m in network.parts(p) if p.kind == E]
+    members += [network.SIZE] if config.align else []  # what aligning a member reads
     every, _ = score_bounded(config, key, pool + members, tasks, archs)
     fitness = every.fitness[every.rows(pool)]
     order = [i for i in np.argsort(-fitness, kind="stable") if fitness[i] > INVALID]

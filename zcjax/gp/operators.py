@@ -25,7 +25,7 @@ import numpy as np
 from zcjax.keys import host_rng
 from zcjax.program import network
 from zcjax.program.kinds import ALL_KINDS, KINDS, E, N
-from zcjax.program.netops import ENSEMBLES, MAX_TREES, MEASURED_TERMINALS
+from zcjax.program.netops import ALIGN, ENSEMBLES, MAX_TREES, MEASURED_TERMINALS
 from zcjax.program.primitives import PRIMITIVES, UNIT_PRIMITIVES
 from zcjax.program.terminals import TERMINALS
 from zcjax.program.tree import TERMINAL_KINDS, Program, arity
@@ -36,6 +36,8 @@ TERMINALS_OF = {
     k: tuple(t for t, tk in TERMINAL_KINDS.items() if tk == k and t not in MEASURED_TERMINALS)
     for k in ALL_KINDS
 }
+# Ops a new or replaced node may be: ``net_aligned`` only ever comes from the ``align`` moves.
+DRAWN = {name: prim for name, prim in PRIMITIVES.items() if name != ALIGN}
 # EZNAS's language's ratio (22 terminals, 33 primitives) everywhere: the network language's
 # ops never change how EZNAS's programs are drawn.
 TERMINAL_RATIO = len(TERMINALS) / (len(TERMINALS) + len(UNIT_PRIMITIVES))
@@ -71,7 +73,7 @@ def _options(
     """Primitives that make ``kind`` within ``budget`` levels, each with its usable signatures
     (ensembles of at most ``max_trees`` members)."""
     out = []
-    for prim in PRIMITIVES.values():
+    for prim in DRAWN.values():
         if ENSEMBLES.get(prim.name, 0) > max_trees:
             continue
         sigs = [
@@ -267,10 +269,13 @@ def mut_members(
     return network.ensemble(trees)
 
 
-def weight_moves(program: Program, max_trees: int = MAX_TREES) -> list[Program]:
+def weight_moves(
+    program: Program, max_trees: int = MAX_TREES, align: bool = False
+) -> list[Program]:
     """Every ensemble one weight step from ``program`` (``mut_weights``'s moves, in its order):
     for each distinct member a copy added beside it (while fewer than ``max_trees`` trees),
-    then for each member held two or more times one copy removed. [] for anything but an
+    then for each member held two or more times one copy removed, then with ``align`` each
+    distinct member's copies aligned or unaligned (``align_moves``). [] for anything but an
     ensemble (kind E)."""
     if program.kind != E:
         return []
@@ -286,7 +291,31 @@ def weight_moves(program: Program, max_trees: int = MAX_TREES) -> list[Program]:
             else trees[:last] + trees[last + 1 :]
         )
         out.append(network.ensemble(changed))
+    return out + (align_moves(program) if align else [])
+
+
+def align_moves(program: Program) -> list[Program]:
+    """Every ensemble one orientation step from ``program`` (ours): for each distinct member
+    (in order) all its copies wrapped in ``net_aligned`` (oriented to rank with size over the
+    scored set, ``network.combine``) or, if aligned, unwrapped. [] for anything but an
+    ensemble (kind E)."""
+    if program.kind != E:
+        return []
+    trees = list(network.members(program))
+    out = []
+    for tree in dict.fromkeys(trees):
+        flip = network.unaligned(tree) if network.is_aligned(tree) else network.aligned(tree)
+        out.append(network.ensemble([flip if t == tree else t for t in trees]))
     return out
+
+
+def mut_align(key: jax.Array, program: Program) -> Program:
+    """Aligns or unaligns one distinct member of a rank ensemble, uniformly among them
+    (``align_moves``); anything but an ensemble is returned unchanged."""
+    moves = align_moves(program)
+    if not moves:
+        return program
+    return moves[host_rng(key).integers(len(moves))]
 
 
 def mut_weights(key: jax.Array, program: Program, max_trees: int = MAX_TREES) -> Program:
@@ -320,7 +349,7 @@ def mut_node_replacement(key: jax.Array, program: Program, measured: Sequence[st
             j = program.subtree_end(j)
         choices = tuple(
             p.name
-            for p in PRIMITIVES.values()
+            for p in DRAWN.values()
             if p.arity == len(child_kinds) and p.result_kind(tuple(child_kinds)) == kind
         )
     nodes = list(program.nodes)
@@ -418,6 +447,7 @@ MUTATIONS = {
     "shrink": mut_shrink,
     "members": mut_members,
     "weights": mut_weights,
+    "align": mut_align,
 }
 
 
@@ -479,5 +509,6 @@ def var_or(
         else:
             offspring.append(population[rng.integers(len(population))])
             continue
+        child = network.place_aligned(child)  # crossover may move a member inside a tree
         offspring.append(static_limit(key_limit, [child], parents, max_height)[0])
     return offspring

@@ -14,11 +14,18 @@ or ``E``; EZNAS's programs never contain them and keep their scores):
   components ``az_expressivity@noise``, ``az_progressivity@noise`` and
   ``az_trainability@noise`` (``proxies.az_nas``), measured on the statistics' own noise input
   N and init, and SWAP's count of distinct activation patterns ``swap@data``
-  (``proxies.swap``) on their data batch D: label-free responses of the network; non-finite
+  (``proxies.swap``) and MeCo's smallest feature-correlation eigenvalue ``meco@data``
+  (``proxies.meco``) on their data batch D: label-free responses of the network; non-finite
   values (AZ-NAS's -inf for degenerate networks) become ``MEASURED_FLOOR``, below every finite
   value they take, so such networks rank lowest;
 - *arithmetic* (``N`` -> ``N``): ``net_add``, ``net_sub``, ``net_mul``, ``net_neg``,
   ``net_abslog``;
+- *alignment* (``N`` -> ``N``, opt-in: ``SearchConfig.align``): ``net_aligned(x)``, only as a
+  member of a rank ensemble, is ``x`` oriented by the scored set: negated when its Spearman rho
+  with the parameter count over the networks ranked together is below 0
+  (``network.combine``). Per network its value is ``x``; the orientation, like a log-rank,
+  exists only for a set. Never drawn by random trees; the ``align`` mutation and
+  ``weight_moves`` put it on or take it off a member;
 - *rank ensembles* (``N`` x k -> ``E``, k = 2..6): ``ensemble2`` .. ``ensemble6``, the sum of
   the members' log-ranks over the scored set (AZ-NAS / VKDNW aggregation,
   ``metrics.log_rank_sum``). Only at the root: nothing takes an ``E``. A member held c times
@@ -38,7 +45,7 @@ from zcjax.program.kinds import KINDS, E, N
 
 NETWORK_TERMINALS = ("log_params", "log_flops", "num_units")
 AZ_TERMINALS = ("az_expressivity@noise", "az_progressivity@noise", "az_trainability@noise")
-MEASURED_TERMINALS = AZ_TERMINALS + ("swap@data",)
+MEASURED_TERMINALS = AZ_TERMINALS + ("swap@data", "meco@data")
 MEASURED_FLOOR = -1e12  # trainability reaches about -1 / 1e-6 = -1e6 when a block's sigma is 0
 MAX_TREES = 6  # ensemble2 .. ensemble6
 
@@ -80,6 +87,10 @@ def _abslog(a):
         return np.log(np.abs(a))
 
 
+def _identity(a):
+    return a
+
+
 REDUCERS = {
     "net_mean": (_over_units(np.mean), "mean of the unit scores (EZNAS's network score)"),
     "net_sum": (_over_units(np.sum), "sum of the unit scores"),
@@ -98,6 +109,7 @@ ARITHMETIC = {
     "net_abslog": (_abslog, 1, "log |a| (-inf at 0: invalid)"),
 }
 ENSEMBLES = {f"ensemble{k}": k for k in range(2, MAX_TREES + 1)}
+ALIGN = "net_aligned"  # a member oriented by its rank correlation with size over the set
 
 
 def specs() -> list[tuple[str, object, tuple, str]]:
@@ -107,6 +119,7 @@ def specs() -> list[tuple[str, object, tuple, str]]:
         out.append((name, fn, tuple(((k,), N) for k in KINDS), doc))
     for name, (fn, arity, doc) in ARITHMETIC.items():
         out.append((name, fn, (((N,) * arity, N),), doc))
+    out.append((ALIGN, _identity, (((N,), N),), "a member oriented to rank with size (set)"))
     for name, k in ENSEMBLES.items():
         out.append((name, None, (((N,) * k, E),), f"sum of log-ranks of {k} network values"))
     return out

@@ -20,7 +20,7 @@ from zcjax.program.kinds import E
 from zcjax.program.netops import MEASURED_TERMINALS, NETWORK_TERMINALS
 from zcjax.program.registry import SUM_LOGITS
 from zcjax.proxies import activation, az_nas, costs, gradient, meco, swap, synflow, vkdnw, zico
-from zcjax.proxies.ensemble import EnsembleProxy
+from zcjax.proxies.ensemble import ALIGNED, EnsembleProxy
 from zcjax.proxies.ensemble import parse as parse_ensemble
 from zcjax.proxies.passes import Passes
 from zcjax.spaces import SearchSpace
@@ -58,10 +58,15 @@ def proxy_of_program(
     name: str, program: Program, loss: str = SUM_LOGITS, description: str = ""
 ) -> Proxy:
     """A program as a proxy; a rank-ensemble program (kind E) becomes the ``EnsembleProxy``
-    of its member programs, named by their text (``get_proxy`` reads program text)."""
+    of its member programs, named by their text (``get_proxy`` reads program text; an
+    aligned member ``net_aligned(x)`` is named ``x~``)."""
+    network.check_aligned(program)
     if program.kind != E:
         return ProgramProxy(name, program, loss, description)
-    texts = tuple(str(m) for m in network.members(program))
+    texts = tuple(
+        str(network.unaligned(m)) + (ALIGNED if network.is_aligned(m) else "")
+        for m in network.members(program)
+    )
     return EnsembleProxy(name, texts, description or "sum of log-ranks of " + ", ".join(texts))
 
 
@@ -131,7 +136,7 @@ def get_proxy(name: str) -> Proxy:
     if "(" in name or name in NETWORK_TERMINALS + MEASURED_TERMINALS:
         return program_proxy(name)
     ensemble = parse_ensemble(name)
-    for n in ensemble.members if ensemble else (name,):
+    for n in ensemble.needed if ensemble else (name,):
         if n not in PROXIES:
             raise ValueError(f"Unknown proxy {n!r}; known proxies: {', '.join(PROXIES)}.")
     return ensemble or PROXIES[name]
