@@ -71,8 +71,10 @@ def column(name: str, files: list[scorefile.ScoreFile], index: np.ndarray) -> np
 def margin(text: str, sf, files, test: set[int], bar: tuple[str, ...]) -> tuple | None:
     """(program rho, its margin over the sum of log-ranks of ``bar``, rows) on the task's
     search split, or None."""
+    trees = network.members(parse(text))
     members = [
-        column(COLUMN_OF.get(str(m), str(m)), files, sf.index) for m in network.members(parse(text))
+        column(COLUMN_OF.get(str(m), str(m)), files, sf.index)
+        for m in map(network.unaligned, trees)
     ]
     if any(m is None for m in members):
         return None
@@ -83,7 +85,13 @@ def margin(text: str, sf, files, test: set[int], bar: tuple[str, ...]) -> tuple 
     if rows.sum() < 10:
         return None
     y = sf.target[rows]
-    ours = metrics.log_rank_sum([m[rows] for m in members])
+    size = sf.scores[P][rows]  # an aligned member is oriented over the rows ranked
+    ours = metrics.log_rank_sum(
+        [
+            metrics.orient(m[rows], size) if network.is_aligned(t) else m[rows]
+            for m, t in zip(members, trees)
+        ]
+    )
     bars = metrics.log_rank_sum([sf.scores[b][rows] for b in bar])
     r = [metrics.correlations(x, y)["spearman"] for x in (ours, bars)]
     return r[0], r[0] - r[1], int(rows.sum())

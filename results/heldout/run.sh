@@ -10,11 +10,15 @@
 #   DATASETS=cifar10 PARTS=headline_nb201 bash results/heldout/run.sh  # evolved_6, all 15,625
 #   DATASETS=cifar10 PARTS=headline_tuned bash results/heldout/run.sh  # evolved_10's SWAP, trainability
 #   DATASETS= PARTS=nds_nb201 bash results/heldout/run.sh  # the NB201-only search on NDS
+#   PARTS="members nds_members" bash results/heldout/run.sh  # measured terminals alone ($MEMBERS)
+#   DATASETS=cifar10 PARTS=headline_aligned bash results/heldout/run.sh  # evolved's MeCo, progressivity
 set -euo pipefail
 SEED=${SEED:-0}
 OUT=results/heldout/seed$SEED
 DATASETS=${DATASETS-"cifar10 cifar100 imagenet16"}  # DATASETS= for none
 PARTS=${PARTS:-"baselines az_nas evolved nds"}
+# PARTS=members / nds_members: these measured terminals, each alone (discover_aligned's).
+MEMBERS=${MEMBERS:-"az_trainability@noise az_progressivity@noise az_expressivity@noise meco@data swap@data"}
 NDS_SPACES=${NDS_SPACES:-"darts_in amoeba_in enas_in nasnet_in pnas_in resnext-a_in resnext-b_in"}
 SPLIT=$OUT/nb201_seed${SEED}_test.txt
 if [ ! -f "$SPLIT" ]; then
@@ -118,6 +122,32 @@ print(*(m for m in members if m not in COLUMN_OF), sep=chr(10))")
         python experiments/score.py --num_archs=15625 --dataset=$ds $SEARCH "${args[@]}" \
           --proxies= --output=$csv --progress_every=600
         gzip -kf $csv ;;
+      members)  # the measured terminals alone, each a column of evolved_members_$ds.csv, so
+        # that registered.py derives any ensemble of them (aligned members too) from its
+        # members: what discover_aligned's programs read beyond the baselines' columns.
+        args=()
+        for m in $MEMBERS; do args+=("--program=$m"); done
+        python experiments/score.py --archs_file=$SPLIT --dataset=$ds $SEARCH "${args[@]}" \
+          --proxies= --output=$OUT/evolved_members_$ds.csv --progress_every=300 ;;
+      headline_aligned)  # every NB201 architecture, `evolved` (discover_aligned's): its
+        # members that no headline file of $ds holds yet (MeCo, progressivity; trainability
+        # is in headline_tuned_members), each a column; registered.py orients and sums them.
+        csv=$OUT/headline_aligned_members_$ds.csv
+        [ -f $csv ] || [ ! -f $csv.gz ] || gunzip -k $csv.gz
+        members=$(cd results/heldout && python -c "import glob
+from registered import COLUMN_OF
+from zcjax import scorefile
+from zcjax.program import PROGRAMS, network
+held = {n for p in glob.glob('seed$SEED/headline*_$ds.csv.gz') if 'aligned' not in p
+        for n in scorefile.read(p).scores}
+trees = map(network.unaligned, network.members(PROGRAMS['evolved'].program))
+print(*(m for m in dict.fromkeys(map(str, trees)) if m not in COLUMN_OF and m not in held),
+      sep=chr(10))")
+        args=()
+        while IFS= read -r m; do [ -z "$m" ] || args+=("--program=$m"); done <<< "$members"
+        python experiments/score.py --num_archs=15625 --dataset=$ds $SEARCH "${args[@]}" \
+          --proxies= --output=$csv --progress_every=600
+        gzip -kf $csv ;;
       headline_nb201)  # every NB201 architecture, the NB201-only search's best:
         # headline_nb201_gen<G>_$ds.csv(.gz), next to headline_$ds.csv's baselines.
         gen=${BEST_NB201%%$'\t'*}
@@ -146,11 +176,21 @@ if [[ " $PARTS " == *" nds "* ]]; then
       --output=$OUT/nds_$s.csv --progress_every=300
   done
 fi
+# The measured terminals alone on the same NDS spaces and settings (PARTS=nds_members):
+# nds_members_<space>.csv, read by registered.py as member columns.
+if [[ " $PARTS " == *" nds_members "* ]]; then
+  args=()
+  for m in $MEMBERS; do args+=("--program=$m"); done
+  for s in $NDS_SPACES; do
+    python experiments/score.py --space=nds_$s --num_archs=1000000 $SEARCH --resolution=32 \
+      --proxies= "${args[@]}" --output=$OUT/nds_members_$s.csv --progress_every=300
+  done
+fi
 # The programs scored apart on the same NDS spaces and settings, one file per generation best
 # and space (nds_<tag>_gen<G>_<space>.csv, PARTS=nds_<tag>): the NB201-only search never saw
 # NDS; discover_swap and discover_bars saw DARTS_in's search split, as the general searches.
 for part in $PARTS; do
-  [[ $part == nds_* ]] || continue
+  [[ $part == nds_* && $part != nds_members ]] || continue
   tag=${part#nds_}
   while IFS=$'\t' read -r gen p; do
     [ -z "$p" ] || for s in $NDS_SPACES; do

@@ -483,8 +483,10 @@ def test_named_configs():
     assert aligned.measured_terminals == tuned.measured_terminals + ("meco@data",)
     assert aligned.seed_programs[:-2] == tuned.seed_programs
     assert not any("net_aligned" in t for t in aligned.seed_programs)  # the search aligns
+    assert aligned.tune_weights == 100  # every promoted ensemble is climbed
     back = dict(
         align=False,
+        tune_weights=tuned.tune_weights,
         mutations=tuned.mutations,
         measured_terminals=tuned.measured_terminals,
         seed_programs=tuned.seed_programs,

@@ -572,13 +572,18 @@ def _discover_aligned() -> EvolveConfig:
     EZNAS-A: AZ-NAS's trainability and progressivity and MeCo rank NDS against size and NB201
     with it; aligned to size over the scored set, E+E+F+T+MeCo+progressivity is above EZNAS-A
     on all five NDS search halves at .938. That ensemble joins the seeds *unaligned* (0 of 5
-    NDS spaces there), with MeCo alone: whether and what to align is left to the search."""
+    NDS spaces there), with MeCo alone: whether and what to align is left to the search. The
+    climb tries every promoted ensemble (``tune_weights`` 100; the members are scored anyway,
+    so a climb runs no network): with the 5 fittest alone, generation 0 of a first start
+    climbed only E/P/F/SWAP weightings, and the six-measure seed (fitness -.33) was never
+    tried aligned."""
     base = _discover_tuned()
     t, m, pr = "az_trainability@noise", "meco@data", "az_progressivity@noise"
     e = EZNAS_A_TREE
     search = dataclasses.replace(
         base.search,
         align=True,
+        tune_weights=100,
         mutations=base.search.mutations + ("align",),
         measured_terminals=base.search.measured_terminals + (m,),
         seed_programs=base.search.seed_programs
