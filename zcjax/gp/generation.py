@@ -95,8 +95,9 @@ class Scored:
         if not new:
             return self
         scores = []
+        row = {p: i for i, p in enumerate(self.programs)}  # once, not per member and task
         for s in self.scores:
-            added = [network.combine_members(p, lambda m, s=s: s[self.rows([m])[0]]) for p in new]
+            added = [network.combine_members(p, lambda m, s=s: s[row[m]]) for p in new]
             scores.append(np.concatenate([s, np.stack(added)]))
         truths = [td.target(a) for td, a in zip(tasks, self.archs)]
         taus, fitness = fitness_of_scores(config, truths, scores, self.references)
