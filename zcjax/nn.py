@@ -108,7 +108,14 @@ def strided_size(h: int, w: int, stride) -> tuple[int, int]:
 
 def conv2d(x: jax.Array, kernel: jax.Array, stride=1, dilation: int = 1, groups: int = 1):
     """x [B, H, W, C_in] * kernel [kh, kw, C_in / groups, C_out], PyTorch's symmetric padding
-    ``(k - 1) // 2 * dilation`` per axis; ``stride`` an int or an (h, w) pair."""
+    ``(k - 1) // 2 * dilation`` per axis; ``stride`` an int or an (h, w) pair.
+
+    A 1x1 kernel without groups is a matrix product over channels (the same sums): XLA's CPU
+    backend computes its weight gradient ~10x faster as a dot than as a convolution.
+    """
+    if kernel.shape[:2] == (1, 1) and groups == 1:
+        sh, sw = pair(stride)
+        return x[:, ::sh, ::sw] @ kernel[0, 0]
     pads = tuple(((k - 1) // 2 * dilation,) * 2 for k in kernel.shape[:2])
     return jax.lax.conv_general_dilated(
         x,
@@ -129,15 +136,44 @@ def batch_norm(x: jax.Array, scale: jax.Array, bias: jax.Array, epsilon: float =
     return (x - mean) * jax.lax.rsqrt(var + epsilon) * scale + bias
 
 
+def batch_norm_vjp(x: jax.Array, scale: jax.Array, gy: jax.Array, epsilon: float = 1e-5):
+    """``batch_norm``'s vector-Jacobian product in closed form: (gx, g_scale, g_bias) for the
+    cotangent gy of its output (x [..., C]). With x_hat the normalised x over N positions,
+    gx = scale / sigma * (gy - mean(gy) - x_hat * mean(gy * x_hat)). Two fused reductions
+    and one elementwise pass: ~3x faster on a CPU than autodiff of ``batch_norm``, same values.
+    """
+    axes = tuple(range(x.ndim - 1))
+    mean = jnp.mean(x, axes)
+    centred = x - mean
+    rstd = jax.lax.rsqrt(jnp.mean(jnp.square(centred), axes) + epsilon)
+    x_hat = centred * rstd
+    g_bias = jnp.sum(gy, axes)
+    g_scale = jnp.sum(gy * x_hat, axes)
+    n = x.size // x.shape[-1]
+    gx = (scale * rstd) * (gy - (g_bias + x_hat * g_scale) / n)
+    return gx, g_scale, g_bias
+
+
 def avg_pool(x: jax.Array, window: int, stride: int, padding: int) -> jax.Array:
     """Average pool of x [B, H, W, C] that excludes padding from the count (PyTorch's
-    ``count_include_pad=False``)."""
+    ``count_include_pad=False``).
+
+    The window sum is a sum of ``window**2`` strided slices of the zero-padded input (the
+    count a constant): XLA fuses it, and its gradient, into one loop, where a
+    ``reduce_window`` runs ~2x slower forward and backward on a CPU.
+    """
+    h, w = x.shape[1:3]
+    span_h = (h + 2 * padding - window) // stride * stride + 1  # rows one window offset spans
+    span_w = (w + 2 * padding - window) // stride * stride + 1
     pads = ((0, 0), (padding, padding), (padding, padding), (0, 0))
-    dims, strides = (1, window, window, 1), (1, stride, stride, 1)
-    total = jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, strides, pads)
-    ones = jnp.ones((1, *x.shape[1:3], 1), x.dtype)
-    count = jax.lax.reduce_window(ones, 0.0, jax.lax.add, dims, strides, pads)
-    return total / count
+
+    def window_sum(a):
+        offsets = [(i, j) for i in range(window) for j in range(window)]
+        return sum(a[:, i : i + span_h : stride, j : j + span_w : stride] for i, j in offsets)
+
+    total = window_sum(jnp.pad(x, pads))
+    count = window_sum(np.pad(np.ones((1, h, w, 1)), pads))
+    return total / count.astype(x.dtype)
 
 
 def max_pool(x: jax.Array, window: int, stride: int, padding: int) -> jax.Array:

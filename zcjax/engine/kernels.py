@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zcjax import netplan
-from zcjax.nn import batch_norm, conv2d, pool
+from zcjax.nn import batch_norm, batch_norm_vjp, conv2d, pool
 
 # ----------------------------------------------------------------------------- pure op maths
 
@@ -121,9 +121,10 @@ def _unit_acts(p, x, body, want):
 
 def _bn_vjp(z, p, gy):
     """(gz, BN param grads) for ``_maybe_bn(z, p)``; the grads are {} without a BN."""
-    bn_params = p.get("bn", {})
-    _, vjp = jax.vjp(lambda v, q: _maybe_bn(v, {"bn": q} if q else {}), z, bn_params)
-    return vjp(gy)
+    if "bn" not in p:
+        return gy, {}
+    gz, g_scale, g_bias = batch_norm_vjp(z, p["bn"]["scale"], gy)
+    return gz, {"scale": g_scale, "bias": g_bias}
 
 
 def _conv_bwd(p, x, gy, stride, extras=()):
