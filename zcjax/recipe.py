@@ -130,7 +130,8 @@ def _network_scores(key, plan, x, labels, extra_batch, bn_free_plan, proxies, se
         key_params, _ = init_keys(key_init)  # as collect_stats: same weights per init
         params = engine.init_params(key_params, plan, settings.weight_init)
         layers = any(p.reads_layers for p in proxies)
-        passes = Passes(plan, params, x, labels, extra_batch, bn_free_plan, layers)
+        lean = not any(p.reads_values for p in proxies)
+        passes = Passes(plan, params, x, labels, extra_batch, bn_free_plan, layers, lean)
         for p in proxies:
             try:
                 out[p.name][i] = p.fn(passes)

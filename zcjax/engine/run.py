@@ -33,9 +33,33 @@ UNIT_FIELDS = (
 GRAD_FIELDS = tuple(f for f in UNIT_FIELDS if f.endswith("_grad"))
 
 
-def forward(params: Params, plan: netplan.Plan, x: jax.Array, vmapped: bool = False) -> dict:
-    """All values of the plan: ``{value id: array}``; ``values[plan.output]`` are the logits."""
-    return _forward(params, plan, x, vmapped, keep=False)[0]
+def forward(
+    params: Params, plan: netplan.Plan, x: jax.Array, vmapped: bool = False, lean: bool = False
+) -> dict:
+    """All values of the plan: ``{value id: array}``; ``values[plan.output]`` are the logits.
+
+    With ``lean``, a value that only Adds read (e.g. an NB201 edge's output; not the input,
+    a block output or the logits) is replaced by its ``jax.ShapeDtypeStruct`` once its last
+    reader has run: ``backward``, ``backward_between`` and ``relu_inputs`` need only the
+    values they get, and the forward pass holds about half the activations (NB201).
+    """
+    return _forward(params, plan, x, vmapped, keep=False, lean=lean)[0]
+
+
+def add_only_values(plan: netplan.Plan) -> dict[int, int]:
+    """{value id: index of its last reader in ``plan.ops``} of the values that only Adds with
+    sources read, besides the input, the block outputs and the logits (``forward(lean=)``)."""
+    readers: dict[int, list[int]] = {}
+    for i, op in enumerate(plan.ops):
+        for v in rule_of(op).inputs(op):
+            readers.setdefault(v, []).append(i)
+    kept = {0, plan.output, *plan.blocks}
+    return {
+        v: ops[-1]
+        for v, ops in readers.items()
+        if v not in kept
+        and all(isinstance(plan.ops[i], netplan.Add) and plan.ops[i].srcs for i in ops)
+    }
 
 
 def forward_with_residuals(
@@ -47,10 +71,13 @@ def forward_with_residuals(
     return _forward(params, plan, x, vmapped, keep=True)
 
 
-def _forward(params, plan, x, vmapped, keep):
+def _forward(params, plan, x, vmapped, keep, lean=False):
     k = KERNELS[vmapped]
     values, residuals = {0: x}, {}
-    for op in plan.ops:
+    release: dict[int, list[int]] = {}
+    for v, last in (add_only_values(plan) if lean else {}).items():
+        release.setdefault(last, []).append(v)
+    for i, op in enumerate(plan.ops):
         rule = rule_of(op)
         inputs = [values[v] for v in rule.inputs(op)]
         p = rule.take(op, params)
@@ -59,6 +86,8 @@ def _forward(params, plan, x, vmapped, keep):
             values[op.dst] = rule.forward(k, op, p, inputs)
         else:
             values[op.dst], residuals[op.dst] = pair
+        for v in release.get(i, ()):
+            values[v] = jax.ShapeDtypeStruct(values[v].shape, values[v].dtype)
     return values, residuals
 
 
@@ -169,7 +198,8 @@ def backward(
         if gy is None:
             if not rule.unit:
                 continue
-            gy = k["zeros_like"](values[op.dst])
+            y = values[op.dst]  # a ShapeDtypeStruct if a lean forward released it
+            gy = k["zeros_like"](y) if isinstance(y, jax.Array) else jnp.zeros(y.shape, y.dtype)
         srcs = rule.inputs(op)
         p = rule.take(op, params)
         xs = [values[v] for v in srcs]

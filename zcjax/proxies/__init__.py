@@ -43,12 +43,16 @@ class ProgramProxy:
 
 @dataclasses.dataclass(frozen=True)
 class NetworkProxy:
-    """``reads_layers``: ``fn`` reads ``passes.cross_entropy.layers`` (kept only if asked)."""
+    """``reads_layers``: ``fn`` reads ``passes.cross_entropy.layers`` (kept only if asked).
+    ``reads_values``: ``fn`` may read any forward value (e.g. MeCo's layer outputs); when no
+    proxy of a run does, ``Passes`` is lean (holds only what backward passes and ReLU inputs
+    need)."""
 
     name: str
     fn: Callable[[Passes], float]
     description: str = ""
     reads_layers: bool = False
+    reads_values: bool = True
 
 
 Proxy = CostProxy | ProgramProxy | NetworkProxy | EnsembleProxy
@@ -73,18 +77,37 @@ def proxy_of_program(
 PROXIES: dict[str, Proxy] = {
     "params": CostProxy("params", costs.params, "number of parameters"),
     "flops": CostProxy("flops", costs.flops, "multiply-accumulates of conv and linear layers"),
-    "grad_norm": NetworkProxy("grad_norm", gradient.grad_norm, "sum of weight-gradient norms (CE)"),
-    "snip": NetworkProxy("snip", gradient.snip, "sum |w * dL/dw| (Lee et al. 2019)"),
-    "grasp": NetworkProxy("grasp", gradient.grasp, "sum -w * Hg (Wang et al. 2020)"),
+    "grad_norm": NetworkProxy(
+        "grad_norm", gradient.grad_norm, "sum of weight-gradient norms (CE)", reads_values=False
+    ),
+    "snip": NetworkProxy(
+        "snip", gradient.snip, "sum |w * dL/dw| (Lee et al. 2019)", reads_values=False
+    ),
+    "grasp": NetworkProxy(
+        "grasp", gradient.grasp, "sum -w * Hg (Wang et al. 2020)", reads_values=False
+    ),
     "fisher": NetworkProxy(
-        "fisher", gradient.fisher, "per-channel Fisher information", reads_layers=True
+        "fisher",
+        gradient.fisher,
+        "per-channel Fisher information",
+        reads_layers=True,
+        reads_values=False,
     ),
-    "synflow": NetworkProxy("synflow", synflow.synflow, "synaptic flow (Tanaka et al. 2020)"),
-    "jacob_cov": NetworkProxy("jacob_cov", activation.jacob_cov, "input-Jacobian correlation"),
+    "synflow": NetworkProxy(
+        "synflow", synflow.synflow, "synaptic flow (Tanaka et al. 2020)", reads_values=False
+    ),
+    "jacob_cov": NetworkProxy(
+        "jacob_cov", activation.jacob_cov, "input-Jacobian correlation", reads_values=False
+    ),
     "naswot": NetworkProxy(
-        "naswot", activation.naswot, "log|K| of ReLU codes (Mellor et al. 2021)"
+        "naswot",
+        activation.naswot,
+        "log|K| of ReLU codes (Mellor et al. 2021)",
+        reads_values=False,
     ),
-    "zico": NetworkProxy("zico", zico.zico, "inverse coefficient of variation of gradients"),
+    "zico": NetworkProxy(
+        "zico", zico.zico, "inverse coefficient of variation of gradients", reads_values=False
+    ),
     "az_expressivity": NetworkProxy(
         "az_expressivity", az_nas.expressivity, "AZ-NAS: sum of block feature eigen-entropies"
     ),

@@ -47,6 +47,9 @@ class Passes:
       layers: keep every conv/linear layer's output and its gradient from the cross-entropy
         backward (``cross_entropy.layers``, what fisher reads); without them a pass holds
         about 0.5 GB less at batch 64 on NB201.
+      lean: ``values`` releases the values that only Adds read (``engine.forward(lean=)``;
+        e.g. NB201's edge outputs, ~170 MB at batch 64): for proxies that read no forward
+        value but the ReLU inputs, the logits and block outputs (``NetworkProxy.reads_values``).
     """
 
     def __init__(
@@ -58,16 +61,18 @@ class Passes:
         extra_batch: Callable[[int], tuple[jax.Array, jax.Array]] | None = None,
         bn_free_plan: Callable[[], netplan.Plan] | None = None,
         layers: bool = True,
+        lean: bool = False,
     ):
         self.plan, self.params, self.x, self.labels = plan, params, x, labels
-        self._layers = layers
+        self._layers, self._lean = layers, lean
         self._extra_batch = extra_batch
         self._bn_free_plan = bn_free_plan
 
     @functools.cached_property
     def values(self) -> dict[int, jax.Array]:
-        """Every value of the forward pass on the main batch (shared by all passes below)."""
-        return engine.forward(self.params, self.plan, self.x)
+        """Every value of the forward pass on the main batch (shared by all passes below;
+        placeholders for those a lean ``Passes`` released)."""
+        return engine.forward(self.params, self.plan, self.x, lean=self._lean)
 
     @functools.cached_property
     def cross_entropy(self) -> engine.Backward:
@@ -89,7 +94,7 @@ class Passes:
         if batch == 0:
             return self.cross_entropy.params
         x, labels = self._extra_batch(batch)
-        values = engine.forward(self.params, self.plan, x)
+        values = engine.forward(self.params, self.plan, x, lean=True)  # only backward reads them
         return _cross_entropy_backward(self.params, self.plan, values, labels).params
 
     @functools.cached_property
