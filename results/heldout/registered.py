@@ -19,11 +19,20 @@ takes each NDS cell space's test half (``nds_<space>_seed<SEED>_test.txt``, from
 Cells: Spearman rho [95% bootstrap CI] / Kendall tau against validation accuracy (NB201) or the
 record's accuracy (NDS); the paired rho difference to the bar (``eznas_a+params`` on NB201,
 EZNAS-A on NDS) is bootstrapped on the same resamples.
+
+Plots (issue 7's report): the program's scores and the baselines beside them are written as a
+scores CSV (``<name>_report/<table>_<ds or space>/<name>.csv.gz``, the baseline file's settings, a
+note saying they are derived) and ``zcjax.report.comparison_report`` compares it with the other
+proxies scored on the same architectures: NASWOT, synflow and ZiCo (``baselines_<ds>.csv``,
+``headline_classic_<ds>.csv.gz``, ``nds_classic_<space>.csv``, where they cover every
+architecture of the table) and AZ-NAS at its paper's settings, giving ``comparison.md`` and
+``comparison.png`` in the same folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import os
 import sys
 from pathlib import Path
@@ -31,7 +40,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from zcjax import metrics, scorefile
+from zcjax import metrics, report, scorefile
 from zcjax.program import PROGRAMS, network, parse
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -100,6 +109,43 @@ def subset(sf: scorefile.ScoreFile, keep: np.ndarray) -> scorefile.ScoreFile:
     )
 
 
+def write_report(key, name: str, text: str, scores, sf, folder: Path, others) -> None:
+    """``folder/<name>.csv.gz`` (the program's ``scores`` [N] as column ``name`` and the
+    ``BASELINES`` that ``sf`` holds, ``sf``'s settings) and ``comparison_report`` of it with
+    each of ``others`` (paths of scores CSVs) that scored every architecture of ``sf``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    columns = {name: scores, **{c: sf.scores[c] for c in BASELINES if c in sf.scores}}
+    rows = "".join(
+        scorefile.arch_rows(
+            int(sf.index[i]),
+            arch,
+            {c: v[i] for c, v in columns.items()},
+            {c: np.nan for c in columns},
+            None if sf.target is None else sf.target[i],
+        )
+        for i, arch in enumerate(sf.arch_strings)
+    )
+    notes = [
+        f"{name} = {text}: derived by results/heldout/registered.py from its members' columns "
+        "(sum of log-ranks over these architectures), not scored as a whole",
+        *sf.notes,
+    ]
+    derived = folder / f"{name}.csv"
+    scorefile.start(derived, {**sf.settings, "proxies": list(columns)}, notes, rows)
+    wanted = set(sf.arch_strings)
+    full = []
+    for path in others:
+        if Path(path).exists():
+            other = scorefile.read(path)
+            done = np.logical_and.reduce([other.present[p] for p in other.scores])
+            if wanted <= {a for a, ok in zip(other.arch_strings, done) if ok}:
+                full.append(path)
+    with open(derived, "rb") as f, gzip.open(f"{derived}.gz", "wb", mtime=0) as z:
+        z.write(f.read())  # a whole-space CSV compresses ~13x; report.py reads either
+    derived.unlink()
+    report.comparison_report(key, [Path(f"{derived}.gz"), *full], folder)
+
+
 def row(key, name: str, scores, sf: scorefile.ScoreFile, bar: str, az=None) -> str:
     """Cells of the program's ``scores`` [N] and each baseline ``sf`` (or ``az``, AZ-NAS's
     file) holds, then the paired rho difference of the program and ``bar`` [95% CI]."""
@@ -146,6 +192,10 @@ def nds_rows(name, text, out: Path, key, base: int, spaces, split: str | None = 
             + row(jax.random.fold_in(key, base + j), name, scores, sf, "eznas_a")
             + " |"
         )
+        if listed is None:
+            folder = out / f"{name}_report" / f"nds_{space}"
+            others = [out / f"nds_classic_{space}.csv"]
+            write_report(jax.random.fold_in(key, 900 + j), name, text, scores, sf, folder, others)
         if space in CELL_SPACES:
             rho = [
                 metrics.correlations(s, sf.target)["spearman"]
@@ -196,6 +246,16 @@ def main(name: str, seed: int) -> None:
             az = scorefile.read(az_path) if az_path.exists() else None
             k = jax.random.fold_in(key, 10 * t + d)
             lines.append(f"| {ds} | " + row(k, name, scores, sf, "eznas_a+params", az) + " |")
+            classic = out / ("baselines_{}.csv" if t == 0 else "headline_classic_{}.csv.gz")
+            write_report(
+                jax.random.fold_in(k, 1),
+                name,
+                text,
+                scores,
+                sf,
+                out / f"{name}_report" / f"{('test', 'all')[t]}_{ds}",
+                [classic.with_name(classic.name.format(ds)), az_path],
+            )
         lines.append("")
     lines += [
         "## NDS ImageNet spaces, every record (32 px CIFAR-10 images)",

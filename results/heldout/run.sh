@@ -12,6 +12,7 @@
 #   DATASETS= PARTS=nds_nb201 bash results/heldout/run.sh  # the NB201-only search on NDS
 #   PARTS="members nds_members" bash results/heldout/run.sh  # measured terminals alone ($MEMBERS)
 #   DATASETS=cifar10 PARTS=headline_aligned bash results/heldout/run.sh  # evolved's MeCo, progressivity
+#   DATASETS=cifar10 PARTS="headline_classic nds_classic" bash results/heldout/run.sh  # NASWOT, synflow, ZiCo
 set -euo pipefail
 SEED=${SEED:-0}
 OUT=results/heldout/seed$SEED
@@ -122,6 +123,13 @@ print(*(m for m in members if m not in COLUMN_OF), sep=chr(10))")
         python experiments/score.py --num_archs=15625 --dataset=$ds $SEARCH "${args[@]}" \
           --proxies= --output=$csv --progress_every=600
         gzip -kf $csv ;;
+      headline_classic)  # every NB201 architecture: the classic proxies issue 14 item 7
+        # compares with (the baselines' NASWOT, synflow, ZiCo), next to headline_$ds.csv.
+        csv=$OUT/headline_classic_$ds.csv
+        [ -f $csv ] || [ ! -f $csv.gz ] || gunzip -k $csv.gz
+        python experiments/score.py --num_archs=15625 --dataset=$ds $SEARCH \
+          --proxies=naswot,synflow,zico --output=$csv --progress_every=600
+        gzip -kf $csv ;;
       members)  # the measured terminals alone, each a column of evolved_members_$ds.csv, so
         # that registered.py derives any ensemble of them (aligned members too) from its
         # members: what discover_aligned's programs read beyond the baselines' columns.
@@ -186,11 +194,19 @@ if [[ " $PARTS " == *" nds_members "* ]]; then
       --proxies= "${args[@]}" --output=$OUT/nds_members_$s.csv --progress_every=300
   done
 fi
+# NASWOT, synflow and ZiCo on the same NDS spaces and settings (PARTS=nds_classic):
+# nds_classic_<space>.csv, beside nds_<space>.csv in registered.py's comparison reports.
+if [[ " $PARTS " == *" nds_classic "* ]]; then
+  for s in $NDS_SPACES; do
+    python experiments/score.py --space=nds_$s --num_archs=1000000 $SEARCH --resolution=32 \
+      --proxies=naswot,synflow,zico --output=$OUT/nds_classic_$s.csv --progress_every=300
+  done
+fi
 # The programs scored apart on the same NDS spaces and settings, one file per generation best
 # and space (nds_<tag>_gen<G>_<space>.csv, PARTS=nds_<tag>): the NB201-only search never saw
 # NDS; discover_swap and discover_bars saw DARTS_in's search split, as the general searches.
 for part in $PARTS; do
-  [[ $part == nds_* && $part != nds_members ]] || continue
+  [[ $part == nds_* && $part != nds_members && $part != nds_classic ]] || continue
   tag=${part#nds_}
   while IFS=$'\t' read -r gen p; do
     [ -z "$p" ] || for s in $NDS_SPACES; do
