@@ -8,6 +8,7 @@ import pytest
 
 from tests.proxies.helpers import compiles_for_new_archs
 from zcjax import engine, netplan
+from zcjax.inputs import at_resolution
 from zcjax.proxies import activation, gradient, synflow, zico
 from zcjax.proxies.passes import Passes, kernels
 from zcjax.settings import Settings
@@ -233,3 +234,19 @@ def test_scoring_keeps_layers_for_fisher_and_snip_is_unchanged():
     both = zcjax.score("nb201", ["snip", "fisher"], **kw).scores
     np.testing.assert_array_equal(alone, both["snip"])
     assert np.isfinite(both["fisher"]).all() and (both["fisher"] > 0).all()
+
+
+def test_naswot_counts_a_node_once_per_unit_reading_it(key):
+    """On an NB201 cell (a node feeds up to three units) the score is the published sum over
+    every ReLU of its codes' counts, computed here with two products per ReLU in float64."""
+    plan = at_resolution(nb201.plan((3, 2, 3, 1, 2, 3), cells_per_stage=1), 8)
+    params = engine.init_params(key, plan, "pytorch")
+    x = jax.random.normal(jax.random.fold_in(key, 1), (6, 8, 8, 3))
+    passes = Passes(plan, params, x, jnp.zeros(6, jnp.int32))
+    relus = engine.relu_inputs(params, plan, passes.values)
+    assert len({id(a) for a in relus}) < len(relus)  # shared inputs are exercised
+    k = np.zeros((6, 6))
+    for a in relus:
+        c = (np.asarray(a).reshape(6, -1) > 0).astype(np.float64)
+        k += c @ c.T + (1 - c) @ (1 - c).T
+    assert activation.naswot(passes) == pytest.approx(np.linalg.slogdet(k)[1], rel=1e-12)
