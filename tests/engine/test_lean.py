@@ -16,10 +16,12 @@ from zcjax.spaces import nb201
 
 # conv1x1, conv3x3, avg_pool, skip and none edges: edge outputs that only node sums read.
 ARCH = (3, 2, 4, 1, 3, 0)
+# Node 1 (a conv) feeds only none edges: its unit reaches no logit (zero gradients).
+UNREACHED = (3, 2, 0, 3, 0, 4)
 
 
-def _setup():
-    plan = at_resolution(nb201.plan(ARCH, cells_per_stage=1), 8)
+def _setup(arch=ARCH):
+    plan = at_resolution(nb201.plan(arch, cells_per_stage=1), 8)
     params = engine.init_params(jax.random.key(0), plan, "pytorch")
     x = jax.random.normal(jax.random.key(1), (3, 8, 8, 3))
     return plan, params, x
@@ -61,8 +63,9 @@ def test_backward_from_a_lean_forward_is_unchanged(labels):
         np.testing.assert_array_equal(a, b)
 
 
-def test_lean_passes_give_the_same_classic_scores():
-    plan, params, x = _setup()
+@pytest.mark.parametrize("arch", [ARCH, UNREACHED])
+def test_lean_passes_give_the_same_classic_scores(arch):
+    plan, params, x = _setup(arch)
     labels = np.array([1, 2, 3])
     full, lean = (Passes(plan, params, x, labels, lean=flag) for flag in (False, True))
     for fn in (gradient.snip, gradient.grad_norm, activation.jacob_cov, activation.naswot):
