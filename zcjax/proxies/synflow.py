@@ -12,7 +12,6 @@ ignore the flag), and those normalise over the single image's positions.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from zcjax import engine
@@ -23,8 +22,9 @@ def synflow(passes: Passes) -> float:
     plan = passes.bn_free_plan
     params = engine.select_params(passes.params, plan)
     with jax.enable_x64(True):
-        params = jax.tree.map(lambda a: jnp.abs(jnp.asarray(a, jnp.float64)), params)
-        ones = jnp.ones((1, *plan.input_shape), jnp.float64)
+        # |theta| and the input on the host: eager jnp ops would compile once per weight shape.
+        params = jax.tree.map(lambda a: np.abs(np.asarray(a, np.float64)), params)
+        ones = np.ones((1, *plan.input_shape), np.float64)
         values = engine.forward(params, plan, ones)
         cot = engine.logit_cotangent(values[plan.output])  # R = sum of the logits
         grads = engine.backward(params, plan, values, cot, param_grads=True).params
