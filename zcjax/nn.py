@@ -111,11 +111,14 @@ def conv2d(x: jax.Array, kernel: jax.Array, stride=1, dilation: int = 1, groups:
     ``(k - 1) // 2 * dilation`` per axis; ``stride`` an int or an (h, w) pair.
 
     A 1x1 kernel without groups is a matrix product over channels (the same sums): XLA's CPU
-    backend computes its weight gradient ~10x faster as a dot than as a convolution.
+    backend computes its weight gradient ~10x faster as a dot than as a convolution. Barriers
+    keep XLA from fusing the product with its neighbours, so it rounds alike in the engine's
+    one-op kernels and in ``engine.batched``'s group calls (as a convolution does).
     """
     if kernel.shape[:2] == (1, 1) and groups == 1:
         sh, sw = pair(stride)
-        return x[:, ::sh, ::sw] @ kernel[0, 0]
+        barrier = jax.lax.optimization_barrier
+        return barrier(barrier(x[:, ::sh, ::sw]) @ kernel[0, 0])
     pads = tuple(((k - 1) // 2 * dilation,) * 2 for k in kernel.shape[:2])
     return jax.lax.conv_general_dilated(
         x,
