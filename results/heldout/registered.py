@@ -140,7 +140,7 @@ def write_report(key, name: str, text: str, scores, sf, folder: Path, others) ->
             done = np.logical_and.reduce([other.present[p] for p in other.scores])
             if wanted <= {a for a, ok in zip(other.arch_strings, done) if ok}:
                 full.append(path)
-    with open(derived, "rb") as f, gzip.open(f"{derived}.gz", "wb", mtime=0) as z:
+    with open(derived, "rb") as f, gzip.GzipFile(f"{derived}.gz", "wb", mtime=0) as z:
         z.write(f.read())  # a whole-space CSV compresses ~13x; report.py reads either
     derived.unlink()
     report.comparison_report(key, [Path(f"{derived}.gz"), *full], folder)
