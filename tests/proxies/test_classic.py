@@ -236,6 +236,16 @@ def test_scoring_keeps_layers_for_fisher_and_snip_is_unchanged():
     assert np.isfinite(both["fisher"]).all() and (both["fisher"] > 0).all()
 
 
+def test_naswot_counts_are_exact_past_float32s_integers(key):
+    """K's entries past 2^24 (an input of 200,001 units per sample read by 101 ReLUs: 20.2M)
+    equal integer arithmetic; float32 sums would round the odd ones."""
+    x = jax.random.normal(key, (3, 200_001))
+    c = (np.asarray(x) > 0).astype(np.int64)
+    exact = 101 * (c @ c.T + (1 - c) @ (1 - c).T)
+    assert exact.max() > 2**24 and (exact % 2 == 1).any()
+    np.testing.assert_array_equal(activation.code_counts([x] * 101), exact)
+
+
 def test_naswot_counts_a_node_once_per_unit_reading_it(key):
     """On an NB201 cell (a node feeds up to three units) the score is the published sum over
     every ReLU of its codes' counts, computed here with two products per ReLU in float64."""

@@ -23,26 +23,34 @@ from zcjax.proxies.passes import Passes
 
 
 @jax.jit
-def _code_kernel(x: jax.Array) -> jax.Array:
-    """Hamming-similarity counts of the binary codes of x [B, ...]: [B, B] (exact in float32).
+def _code_products(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(c c^T [B, B], r [B]) of the binary codes c = (x > 0) of x [B, ...], r their row sums;
+    exact in float32 below 2^24 units per sample."""
+    c = (x.reshape(x.shape[0], -1) > 0).astype(jnp.float32)
+    return c @ c.T, jnp.sum(c, axis=1)
+
+
+def code_counts(inputs: list[jax.Array]) -> np.ndarray:
+    """NASWOT's K [B, B] (float64): over the ReLU inputs, #units where both codes are 1 plus
+    #units where both are 0; an array listed k times counts k times.
 
     Codes both 1 plus codes both 0 is c c^T + (1 - c)(1 - c)^T = 2 c c^T - r_i - r_j + D with
-    r the codes' row sums and D their length: one matrix product instead of two."""
-    c = (x.reshape(x.shape[0], -1) > 0).astype(jnp.float32)
-    r = jnp.sum(c, axis=1)
-    return 2.0 * (c @ c.T) - r[:, None] - r[None, :] + c.shape[1]
-
-
-def naswot(passes: Passes) -> float:
-    k = None
-    inputs = engine.relu_inputs(passes.params, passes.plan, passes.values)
+    r the codes' row sums and D their length: one matrix product instead of two. The sum over
+    ReLUs is taken in float64 on the host, exact where float32 would round (past 2^24: 224 px
+    inputs, hundreds of ReLUs)."""
     counts: dict[int, list] = {}  # a node feeding k units is one array read k times
     for x in inputs:
         counts.setdefault(id(x), [x, 0])[1] += 1
+    k = np.zeros((inputs[0].shape[0],) * 2)
     for x, count in counts.values():
-        contribution = _code_kernel(x) * count
-        k = contribution if k is None else k + contribution
-    sign, logdet = np.linalg.slogdet(np.asarray(k, np.float64))
+        cc, r = (np.asarray(a, np.float64) for a in _code_products(x))
+        k += count * (2.0 * cc - r[:, None] - r[None, :] + np.prod(x.shape[1:]))
+    return k
+
+
+def naswot(passes: Passes) -> float:
+    k = code_counts(engine.relu_inputs(passes.params, passes.plan, passes.values))
+    sign, logdet = np.linalg.slogdet(k)
     return float(logdet) if sign != 0 else float("-inf")
 
 
