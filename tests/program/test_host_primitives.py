@@ -113,3 +113,20 @@ def test_determinant_blocks_cover_every_matrix_with_few_sizes(m):
     assert set(sizes) <= set(host_primitives._BLOCKS)
     assert m <= sum(sizes) < m + 64
     assert sizes == sorted(sizes, reverse=True)
+
+
+@pytest.mark.parametrize("name", ["det", "logdet"])
+def test_one_by_one_determinants_follow_jax_at_zero_sign_nan_and_inf(name):
+    """1 x 1 matrices (1x1 convolutions' weights) skip JAX's LU: the same values at 0, -0,
+    negatives, NaN and inf, and to rounding elsewhere."""
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((3, 40, 1, 1)).astype(np.float32)
+    a[0, :5, 0, 0] = [0.0, -0.0, np.nan, np.inf, -np.inf]
+    a[1, ::3] *= 1e-30  # tiny: logdet far below 0, det near underflow
+    want = np.asarray(jax.jit(jax.vmap(UNIT_PRIMITIVES[name].fn))(a))
+    got = host_kernel(name)(a)
+    assert got.dtype == np.float32 and got.shape == want.shape == (3, 40)
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    special = np.isinf(want) | (want == 0)  # equal bits: the sign of inf and of zero too
+    np.testing.assert_array_equal(got[special].view(np.uint32), want[special].view(np.uint32))
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=0)

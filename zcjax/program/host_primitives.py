@@ -20,6 +20,7 @@ signature.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 
 import jax
@@ -151,6 +152,12 @@ def _block_sizes(m: int) -> list[int]:
     return sizes + [_BLOCKS[-1]] * (m > 0)
 
 
+# One thread at a time runs the determinant kernels: programs run on several threads
+# (``gp.evaluate``), and two threads that each dispatched a JAX CPU kernel and waited on its
+# result deadlocked here (jax 0.10.2).
+_JAX_CALLS = threading.Lock()
+
+
 def _matrix_primitive(name: str):
     """``det``/``logdet`` by the JAX primitive itself on the *distinct* matrices flattened to
     [M, n, n], in blocks of a few sizes (``_BLOCKS``): a few kernels per matrix size, not one
@@ -170,6 +177,8 @@ def _matrix_primitive(name: str):
 
     def run(a):
         n = a.shape[-1]
+        if n == 1:
+            return _one_by_one(name, a[..., 0, 0])
         flat = np.ascontiguousarray(a).reshape(-1, *a.shape[-2:])
         first = inverse = None
         if n >= _MIN_DISTINCT_SIZE:
@@ -181,12 +190,27 @@ def _matrix_primitive(name: str):
             eye = np.broadcast_to(np.eye(n, dtype=a.dtype), (sum(sizes) - m, n, n))
             flat = np.concatenate([flat, eye])
         kernel, starts = _per_matrix(name), np.cumsum([0, *sizes])
-        blocks = [kernel(flat[i:j]) for i, j in zip(starts[:-1], starts[1:])]
-        out = np.concatenate(jax.device_get(blocks))
+        with _JAX_CALLS:
+            blocks = [kernel(flat[i:j]) for i, j in zip(starts[:-1], starts[1:])]
+            out = np.concatenate(jax.device_get(blocks))
         out = out[:m] if inverse is None else out[:m][inverse]
         return out.reshape(a.shape[:-2])
 
     return run
+
+
+def _one_by_one(name: str, x: np.ndarray) -> np.ndarray:
+    """``det``/``logdet`` of 1 x 1 matrices with entries ``x``, as JAX computes them (its
+    ``slogdet`` by LU, which is exact here: no round-off can make a matrix singular, so
+    NumPy gives JAX's values to rounding): det = sign(x) exp(log|x|), x itself at +-0;
+    logdet = log x, 0 where x < 0, -inf at 0 and NaN (JAX's values at these, checked by
+    ``tests/program/test_host_primitives.py``). 1x1 convolutions' weights bring millions of
+    these a population."""
+    sign = np.sign(x)
+    logabs = np.log(np.abs(x))
+    if name == "det":
+        return np.where(x == 0, x, sign * np.exp(logabs)).astype(F32)
+    return np.where(sign > 0, logabs, np.where(sign < 0, F32(0), F32(-np.inf))).astype(F32)
 
 
 def _gram_rows(a):
