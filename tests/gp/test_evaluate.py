@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import collections
 import gc
+import threading
 
 import jax
 import numpy as np
 import pytest
 
 from zcjax import compiles, stats
+from zcjax.gp import evaluate as gp_evaluate
 from zcjax.gp.evaluate import StackedStats, population_scores, score_programs
 from zcjax.program import host_primitives, network_score, parse
 from zcjax.recipe import arch_stats
@@ -173,3 +175,72 @@ def test_scoring_leaves_no_reference_cycles():
         gc.garbage.clear()
     assert np.isfinite(scores[0]).all() and np.isnan(scores[2]).all()  # valid and invalid ran
     assert garbage == [], collections.Counter(garbage).most_common(5)
+
+
+@pytest.mark.slow
+def test_host_threads_do_not_change_scores(setup, monkeypatch):
+    _, _, _, all_stats = setup
+    programs = [parse(t) for t in PROGRAMS]
+    got = {}
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(gp_evaluate, "HOST_THREADS", threads)
+        host = StackedStats.of(all_stats, SETTINGS.num_inits, "host")
+        assert len(host.stacks) > threads  # several stacks for the threads to share
+        got[threads] = host.scores(programs)
+    for threads in (2, 3):
+        np.testing.assert_array_equal(got[threads], got[1])  # bit for bit, NaN where NaN
+    assert np.isnan(got[1][2]).all() and np.isfinite(got[1][[0, 1, 3, 5, 6]]).all()
+
+
+def test_a_program_invalid_on_one_chunk_is_nan_on_all_and_not_run_again(monkeypatch):
+    """Invalid anywhere is invalid to the search: the program's row is NaN everywhere (not
+    only on the chunk where it failed) and it does not run on the chunks after it."""
+    space = get_space("nb201")
+    archs = [space.parse(a) for a in ARCHS]
+    programs = [parse(t) for t in PROGRAMS[:4]]
+    late = programs[1]  # valid, made non-finite on the second chunk below
+    calls = []
+    real_scores = StackedStats.scores
+
+    def scores(self, progs):
+        calls.append(list(progs))
+        out = real_scores(self, progs)
+        if len(calls) == 2 and late in progs:
+            out[list(progs).index(late), 0] = np.inf
+        return out
+
+    key = jax.random.key(0)
+    plain = score_programs(key, programs, space, archs, "cifar10", SETTINGS, arch_chunk=1)
+    assert np.isnan(plain[2]).all() and np.isfinite(plain[[0, 1, 3]]).all()
+    monkeypatch.setattr(StackedStats, "scores", scores)
+    got = score_programs(key, programs, space, archs, "cifar10", SETTINGS, arch_chunk=1)
+    assert [len(c) for c in calls] == [4, 3, 2]  # invalid after chunk 0, then after chunk 1
+    assert programs[2] not in calls[1] and late not in calls[2]
+    assert np.isnan(got[1]).all() and np.isnan(got[2]).all()
+    np.testing.assert_array_equal(got[[0, 3]], plain[[0, 3]])
+    # An ensemble with an invalid member is invalid too (network.combine).
+    ensemble = parse("ensemble2(net_mean(invert(zeros_like(relu_in@data))), log_params)")
+    calls.clear()
+    monkeypatch.setattr(StackedStats, "scores", real_scores)
+    alone = score_programs(key, [ensemble], space, archs, "cifar10", SETTINGS, arch_chunk=1)
+    assert np.isnan(alone).all()
+
+
+def test_ahead_loads_one_item_ahead_in_order_and_reraises():
+    started = []
+
+    def load(i):
+        started.append(i)
+        if i == 5:
+            raise ValueError("bad item")
+        return i * 10
+
+    with gp_evaluate._Ahead(load, [1, 3, 5]) as ahead:
+        assert ahead.take(1) == 10
+        assert ahead.take(3) == 30  # 5 starts once 3 is taken
+        with pytest.raises(ValueError, match="bad item"):
+            ahead.take(5)
+    assert started == [1, 3, 5]
+    with gp_evaluate._Ahead(load, [7, 8]) as ahead:  # left early: the pending load is dropped
+        assert ahead.take(7) == 70
+    assert not any(t.name.startswith("zcjax-stats") for t in threading.enumerate())

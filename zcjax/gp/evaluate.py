@@ -21,10 +21,12 @@ of the program's output (float32), per network ``compile.network_mean`` of those
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import gc
-from collections.abc import Hashable, Sequence
+import os
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING
 
 import jax
@@ -285,6 +287,20 @@ def population_scores(
     return StackedStats.of(stats, num_inits).scores(programs)
 
 
+# Threads that run stacks at once on the host executor (None: one per CPU core, at most 2).
+# NumPy releases the GIL in its loops, so on 2 cores two threads ran 50 random programs on 20
+# NB201 archs 1.1-1.2x faster than one (results/gp/README.md); results do not depend on it.
+HOST_THREADS: int | None = None
+
+
+def _program_threads(executor: str) -> int:
+    """Threads running stacks at once: ``HOST_THREADS`` on the host executor, one on the
+    device executor (its kernels queue on one device)."""
+    if executor != "host":
+        return 1
+    return HOST_THREADS or min(2, os.cpu_count() or 1)
+
+
 def _stacked_unit_scores(
     programs: Sequence[Program],
     stacks: list[UnitStack],
@@ -297,27 +313,48 @@ def _stacked_unit_scores(
 
     Stack by stack, every program that fits the stack runs on it with one ``SubtreeMemo``:
     a subtree several programs share (children share most of their parents' trees) is
-    computed once per stack.
+    computed once per stack. On the host executor ``HOST_THREADS`` threads take the stacks;
+    the results are merged in stack order, so they do not depend on the thread count.
     """
     op, means_of = (host_kernel, _host_unit_means) if executor == "host" else (kernel, _unit_means)
-    pending: dict[Program, list | None] = {p: [] for p in programs}
     for stack in stacks:
         names = {t for t, _ in stack.shapes}
         for program in programs:
             missing = [t for t in program.terminals if t not in names]
             if missing:
                 raise KeyError(f"Statistics lack terminals {missing} that {program} reads.")
-        fitting = [p for p in programs if pending[p] is not None and fits(p, stack.shapes)]
+
+    failed: set[Program] = set()  # raised on some stack: None whatever the others give
+
+    def on_stack(stack: UnitStack) -> dict[Program, jax.Array | None]:
+        """Every fitting program's unit means on ``stack`` (None: it failed there)."""
+        got = {}
+        fitting = [p for p in programs if p not in failed and fits(p, stack.shapes)]
         memo = SubtreeMemo(fitting)
         for program in fitting:
             try:
                 value = unit_output(
                     program, stack.terminals(program), op=op, torch_layout=True, memo=memo
                 )
-                pending[program].append((stack, means_of(value)))
+                got[program] = means_of(value)
             except _PROGRAM_ERRORS:
-                pending[program] = None
-        del memo
+                got[program] = None
+                failed.add(program)
+        return got
+
+    pending: dict[Program, list | None] = {p: [] for p in programs}
+    workers = _program_threads(executor)
+    if workers > 1:
+        with concurrent.futures.ThreadPoolExecutor(workers, "zcjax-programs") as pool:
+            per_stack = list(pool.map(on_stack, stacks))
+    else:
+        per_stack = map(on_stack, stacks)
+    for stack, got in zip(stacks, per_stack):
+        for program, means in got.items():
+            if means is not None and program not in failed:
+                pending[program].append((stack, means))
+    for program in failed:
+        pending[program] = None
     out = {}
     for program, got in pending.items():
         try:
@@ -338,6 +375,41 @@ def _stacked_unit_scores(
     return out
 
 
+class _Ahead:
+    """``load(i)`` of each item of ``order`` one item ahead, on a second thread: the
+    statistics of the next chunk of architectures (JAX, which releases the GIL) are computed
+    while the programs run on this one (NumPy, which releases it too), so the two cores both
+    work. ``take(i)`` must be called in ``order``; it returns ``load(i)`` (or raises what it
+    raised) and starts the next item's."""
+
+    def __init__(self, load: Callable[[int], object], order: Sequence[int]):
+        self._load, self._order = load, list(order)
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="zcjax-stats")
+        self._pending: dict[int, concurrent.futures.Future] = {}
+        self._next = 0
+        self._start()
+
+    def _start(self) -> None:
+        if self._next < len(self._order):
+            i = self._order[self._next]
+            self._pending[i] = self._pool.submit(self._load, i)
+            self._next += 1
+
+    def take(self, i: int):
+        future = self._pending.pop(i)
+        self._start()
+        return future.result()
+
+    def __enter__(self) -> _Ahead:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for future in self._pending.values():
+            future.cancel()
+        self._pool.shutdown(wait=True)
+        self._pending.clear()
+
+
 def score_programs(
     key: jax.Array,
     programs: Sequence[Program],
@@ -354,6 +426,10 @@ def score_programs(
     E) is ranked over all of ``archs`` once its members are scored. Several processes
     (``zcjax.distributed``) take the chunks in turn and gather every chunk's scores, bit for
     bit, so every process gets the one-process result.
+
+    A program whose score is not finite on some architecture is invalid to the search
+    (``fitness.INVALID``), and so is every ensemble it is a member of: it is not run on later
+    chunks, and its row is NaN on every architecture (on 50 random programs, a fifth).
     """
     out = np.full((len(programs), len(archs)), np.nan)
     terminals = tuple(sorted({t for p in programs for t in p.reads}))
@@ -364,15 +440,21 @@ def score_programs(
     k = settings.num_inits
     starts = range(0, len(archs), arch_chunk)
 
-    def chunk_scores(c: int) -> np.ndarray:
-        """[len(base), arch_chunk]: every base program on chunk ``c`` (NaN-padded)."""
-        block = np.full((len(base), arch_chunk), np.nan)
+    def chunk_stacked(c: int) -> StackedStats:
+        """Chunk ``c``'s statistics, computed (not only dispatched) and stacked."""
         chunk = archs[starts[c] : starts[c] + arch_chunk]
-        st = chunk_stats(key, space, chunk, dataset, terminals, settings)
-        stacked = StackedStats.of(st, k)
-        del st  # only the stacked copy stays in memory while the programs run
-        with np.errstate(invalid="ignore"):
-            block[:, : len(chunk)] = stacked.scores(base).mean(-1)
+        st = jax.block_until_ready(chunk_stats(key, space, chunk, dataset, terminals, settings))
+        return StackedStats.of(st, k)  # only the stacked copy stays in memory
+
+    def chunk_scores(c: int) -> np.ndarray:
+        """[len(base), arch_chunk]: every valid base program on chunk ``c`` (NaN-padded)."""
+        block = np.full((len(base), arch_chunk), np.nan)
+        stacked = ahead.take(c)
+        live = [b for b, ok in zip(base, valid) if ok]
+        if live:
+            with np.errstate(invalid="ignore"):
+                got = stacked.scores(live).mean(-1)
+            block[valid, : min(arch_chunk, len(archs) - starts[c])] = got
         del stacked  # nothing here sits in a reference cycle (test_evaluate checks it), so
         # the statistics go now; the cyclic collector runs by object counts, not bytes, and
         # when recursive closures held them a search grew by ~0.3 GB per 8 NB201 archs.
@@ -380,9 +462,14 @@ def score_programs(
         return block
 
     missing = np.full((len(base), arch_chunk), np.nan)
-    for c, got in distributed.in_turn(len(starts), chunk_scores, missing):
-        n = min(arch_chunk, len(archs) - starts[c])
-        values[:, starts[c] : starts[c] + n] = got[:, :n]
+    valid = np.ones(len(base), bool)  # finite on every chunk so far: the same on every process
+    mine = range(jax.process_index(), len(starts), jax.process_count())
+    with _Ahead(chunk_stacked, mine) as ahead:
+        for c, got in distributed.in_turn(len(starts), chunk_scores, missing):
+            n = min(arch_chunk, len(archs) - starts[c])
+            values[:, starts[c] : starts[c] + n] = got[:, :n]
+            valid &= np.isfinite(got[:, :n]).all(axis=1)
+    values[~valid] = np.nan
     gc.collect()  # once a call, not a chunk (0.2-0.6 s a time: a search holds ~0.5M objects)
     row = {m: i for i, m in enumerate(base)}
     for p, program in enumerate(programs):
