@@ -67,12 +67,23 @@ def _matmul(a, b):
     return np.matmul(a, b)
 
 
+# The selects below are arithmetic, not np.where: a select on a mask of random signs costs
+# ~5 ns an element here (branch misses), the arithmetic ~1. Same values, NaN and inf included.
+
+
 def _log(a):
-    return np.log(np.where(a <= 0, F32(1), a))
+    """log(a) where a > 0, else 0 (EZNAS's guard): log(max(a, tiny)) * 1[a > 0] + 0, where
+    the + 0 turns log(tiny) * 0 = -0.0 into 0.0, and NaN stays NaN."""
+    return np.log(np.maximum(a, F32(_TINY))) * (a > 0) + F32(0)
 
 
 def _abslog(a):
-    return np.abs(np.log(np.where(a == 0, F32(1), a)))
+    """|log(a)|, with a = 0 read as 1 (NaN for a < 0, as log's): a + 1[a == 0] is a exactly
+    elsewhere."""
+    return np.abs(np.log(a + (a == 0)))
+
+
+_TINY = np.finfo(np.float32).smallest_subnormal
 
 
 def _normalize(a):
@@ -186,13 +197,13 @@ def _matrix_primitive(name: str):
             flat = flat[first]
         m = flat.shape[0]
         sizes = _block_sizes(m)
-        if sum(sizes) > m:
-            eye = np.broadcast_to(np.eye(n, dtype=a.dtype), (sum(sizes) - m, n, n))
-            flat = np.concatenate([flat, eye])
         kernel, starts = _per_matrix(name), np.cumsum([0, *sizes])
+        pieces = [flat[i:j] for i, j in zip(starts[:-1], starts[1:])]
+        if sum(sizes) > m:  # only the last block is padded (a copy of under 64 matrices)
+            eye = np.broadcast_to(np.eye(n, dtype=a.dtype), (sum(sizes) - m, n, n))
+            pieces[-1] = np.concatenate([pieces[-1], eye])
         with _JAX_CALLS:
-            blocks = [kernel(flat[i:j]) for i, j in zip(starts[:-1], starts[1:])]
-            out = np.concatenate(jax.device_get(blocks))
+            out = np.concatenate(jax.device_get([kernel(x) for x in pieces]))
         out = out[:m] if inverse is None else out[:m][inverse]
         return out.reshape(a.shape[:-2])
 
@@ -321,7 +332,7 @@ HOST_PRIMITIVES: dict[str, Callable[..., np.ndarray]] = {
     "kl_div": _kl_div,
     "cosine_similarity": _cosine_similarity,
     "softmax": _softmax,
-    "sigmoid": lambda a: scipy.special.expit(a).astype(F32),
+    "sigmoid": lambda a: F32(1) / (F32(1) + np.exp(-a)),  # scipy's expit: 2x slower
     "ones_like": np.ones_like,
     "zeros_like": np.zeros_like,
     "gt0": _indicator(lambda a: a > 0),
