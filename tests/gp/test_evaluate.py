@@ -244,3 +244,33 @@ def test_ahead_loads_one_item_ahead_in_order_and_reraises():
     with gp_evaluate._Ahead(load, [7, 8]) as ahead:  # left early: the pending load is dropped
         assert ahead.take(7) == 70
     assert not any(t.name.startswith("zcjax-stats") for t in threading.enumerate())
+
+
+def test_collected_terminals_round_each_input_up_to_three_nested_sets():
+    from zcjax.gp.evaluate import collected_terminals
+
+    got = collected_terminals([parse("mean(relu_in@noise)"), parse("mean(weight)")])
+    assert got == ("bn_out@noise", "conv_in@noise", "relu_in@noise", "weight")
+    got = collected_terminals([parse("mean(conv_in_grad@data)"), parse("mean(bn_out@noise)")])
+    data = {t for t in got if t.endswith("@data")}
+    assert data == {f"{q}@data" for q in ("relu_in", "conv_in", "bn_out")} | {
+        f"{q}_grad@data" for q in ("relu_in", "conv_in", "bn_out")
+    }
+    assert "weight_grad@data" not in got and "weight" not in got
+    assert "weight_grad@perturbed" in collected_terminals([parse("mean(weight_grad@perturbed)")])
+
+
+@pytest.mark.slow
+def test_a_population_reading_a_new_mix_of_terminals_compiles_no_statistics_kernel():
+    """Populations differ in which quantities each input's pass must yield; the engine
+    compiles per set asked for, so the evaluator asks for one of a few fixed sets."""
+    space = get_space("nb201")
+    archs = [space.parse(a) for a in ARCHS]
+    key = jax.random.key(0)
+    first = [parse("mean(add(relu_in@noise, conv_in_grad@noise))"), parse("mean(bn_out@data)")]
+    second = [parse("mean(bn_out_grad@noise)"), parse("mean(mul(conv_in@data, relu_in@data))")]
+    score_programs(key, first, space, archs, "cifar10", SETTINGS, arch_chunk=2)
+    with compiles.count_compiles() as c:
+        got = score_programs(key, second, space, archs, "cifar10", SETTINGS, arch_chunk=2)
+    assert c.count == 0, f"{c.count} kernels compiled for a new mix of terminals"
+    assert np.isfinite(got).all()

@@ -48,6 +48,7 @@ from zcjax.program.host_primitives import host_kernel
 from zcjax.program.kinds import E
 from zcjax.program.network import NetworkFacts, is_network, network_values
 from zcjax.program.primitives import PRIMITIVES
+from zcjax.program.terminals import INPUTS
 from zcjax.program.tree import Program
 from zcjax.recipe import chunk_stats
 from zcjax.settings import Settings
@@ -410,6 +411,29 @@ class _Ahead:
         self._pending.clear()
 
 
+# Per input, the unit quantities its pass yields on the way: without a backward pass, and
+# with one (the weight gradient is the only one that costs a convolution of its own).
+_FORWARD = ("relu_in", "conv_in", "bn_out")
+_WITH_BACKWARD = _FORWARD + ("relu_in_grad", "conv_in_grad", "bn_out_grad")
+
+
+def collected_terminals(programs: Sequence[Program]) -> tuple[str, ...]:
+    """The terminals to collect for ``programs``: what they read, each input's quantities
+    rounded up to one of three nested sets (``_FORWARD``, ``_WITH_BACKWARD``, that and
+    ``weight_grad``). The engine compiles a unit's kernels per set of quantities asked for,
+    so a population reading a new mix would compile every unit shape's backward again (8
+    kernels, 1.8 s, for ``benchmark.py --parts=gp``'s second population on NB201); the extra
+    quantities cost no compute, only memory while their chunk is scored."""
+    reads = {t for p in programs for t in p.reads}
+    out = set(reads)
+    for source in INPUTS:
+        quantities = {t.partition("@")[0] for t in reads if t.endswith("@" + source)}
+        if quantities:
+            backward = any(q.endswith("_grad") for q in quantities)
+            out |= {f"{q}@{source}" for q in (_WITH_BACKWARD if backward else _FORWARD)}
+    return tuple(sorted(out))
+
+
 def score_programs(
     key: jax.Array,
     programs: Sequence[Program],
@@ -432,7 +456,7 @@ def score_programs(
     chunks, and its row is NaN on every architecture (on 50 random programs, a fifth).
     """
     out = np.full((len(programs), len(archs)), np.nan)
-    terminals = tuple(sorted({t for p in programs for t in p.reads}))
+    terminals = collected_terminals(programs)
     if not programs:
         return out
     base = list(dict.fromkeys(m for p in programs for m in network.parts(p)))
