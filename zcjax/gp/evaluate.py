@@ -15,6 +15,11 @@ matters more than fusing. A jitted kernel per (primitive, shape) is fine on NB20
 shapes repeat, but spaces whose widths vary per architecture (the NDS records) bring new
 shapes with nearly every architecture, and lowering their kernels took most of a search's time.
 
+On two CPU cores the work overlaps: the statistics of the next chunk of architectures are
+computed on a second thread while the programs run on this one (``_Ahead``), and the stacks
+are shared by ``HOST_THREADS`` threads; NumPy and JAX release the GIL in their loops. A
+program that is not finite on one chunk is not run on the rest (``score_programs``).
+
 The numbers equal ``program.network_score`` of each (architecture, init): per unit the mean
 of the program's output (float32), per network ``compile.network_mean`` of those.
 """
