@@ -103,6 +103,11 @@ def gather(row: np.ndarray) -> np.ndarray:
     return np.stack([_from_words(w, row) for w in words])
 
 
+def my_turns(count: int) -> range:
+    """The items of ``0..count-1`` that this process computes in ``in_turn``, in order."""
+    return range(jax.process_index(), count, jax.process_count())
+
+
 def in_turn(
     count: int, compute: Callable[[int], np.ndarray], missing: np.ndarray
 ) -> Iterator[tuple[int, np.ndarray]]:
@@ -110,10 +115,11 @@ def in_turn(
     process ``i % P``): yields ``(i, compute(i))`` for every item, in order, on every process,
     bit for bit. ``missing`` (same shape and dtype as ``compute``'s results) stands for a
     process's item in the last round when it has none."""
-    processes, me = jax.process_count(), jax.process_index()
+    processes, mine = jax.process_count(), iter(my_turns(count))
     for first in range(0, count, processes):
-        mine = compute(first + me) if first + me < count else missing
-        for i, got in enumerate(gather(mine), first):
+        item = next(mine, None)
+        got_mine = compute(item) if item is not None else missing
+        for i, got in enumerate(gather(got_mine), first):
             if i < count:
                 yield i, got
 

@@ -53,7 +53,7 @@ from zcjax.program.host_primitives import host_kernel
 from zcjax.program.kinds import E
 from zcjax.program.network import NetworkFacts, is_network, network_values
 from zcjax.program.primitives import PRIMITIVES
-from zcjax.program.terminals import INPUTS
+from zcjax.program.terminals import INPUTS, QUANTITIES
 from zcjax.program.tree import Program
 from zcjax.recipe import chunk_stats
 from zcjax.settings import Settings
@@ -348,19 +348,16 @@ def _stacked_unit_scores(
                 failed.add(program)
         return got
 
-    pending: dict[Program, list | None] = {p: [] for p in programs}
     workers = _program_threads(executor)
     if workers > 1:
         with concurrent.futures.ThreadPoolExecutor(workers, "zcjax-programs") as pool:
             per_stack = list(pool.map(on_stack, stacks))
     else:
-        per_stack = map(on_stack, stacks)
-    for stack, got in zip(stacks, per_stack):
-        for program, means in got.items():
-            if means is not None and program not in failed:
-                pending[program].append((stack, means))
-    for program in failed:
-        pending[program] = None
+        per_stack = list(map(on_stack, stacks))
+    pending = {
+        p: None if p in failed else [(s, got[p]) for s, got in zip(stacks, per_stack) if p in got]
+        for p in programs
+    }
     out = {}
     for program, got in pending.items():
         try:
@@ -416,10 +413,10 @@ class _Ahead:
         self._pending.clear()
 
 
-# Per input, the unit quantities its pass yields on the way: without a backward pass, and
-# with one (the weight gradient is the only one that costs a convolution of its own).
-_FORWARD = ("relu_in", "conv_in", "bn_out")
-_WITH_BACKWARD = _FORWARD + ("relu_in_grad", "conv_in_grad", "bn_out_grad")
+# Per input, the unit quantities its pass yields on the way: with a backward pass, and
+# without one (the weight gradient is the only one that costs a convolution of its own).
+_WITH_BACKWARD = tuple(q for q in QUANTITIES if q != "weight_grad")
+_FORWARD = tuple(q for q in _WITH_BACKWARD if not q.endswith("_grad"))
 
 
 def collected_terminals(programs: Sequence[Program]) -> tuple[str, ...]:
@@ -492,8 +489,7 @@ def score_programs(
 
     missing = np.full((len(base), arch_chunk), np.nan)
     valid = np.ones(len(base), bool)  # finite on every chunk so far: the same on every process
-    mine = range(jax.process_index(), len(starts), jax.process_count())
-    with _Ahead(chunk_stacked, mine) as ahead:
+    with _Ahead(chunk_stacked, distributed.my_turns(len(starts))) as ahead:
         for c, got in distributed.in_turn(len(starts), chunk_scores, missing):
             n = min(arch_chunk, len(archs) - starts[c])
             values[:, starts[c] : starts[c] + n] = got[:, :n]

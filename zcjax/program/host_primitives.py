@@ -69,6 +69,7 @@ def _matmul(a, b):
 
 # The selects below are arithmetic, not np.where: a select on a mask of random signs costs
 # ~5 ns an element here (branch misses), the arithmetic ~1. Same values, NaN and inf included.
+_TINY = np.finfo(np.float32).smallest_subnormal
 
 
 def _log(a):
@@ -81,9 +82,6 @@ def _abslog(a):
     """|log(a)|, with a = 0 read as 1 (NaN for a < 0, as log's): a + 1[a == 0] is a exactly
     elsewhere."""
     return np.abs(np.log(a + (a == 0)))
-
-
-_TINY = np.finfo(np.float32).smallest_subnormal
 
 
 def _normalize(a):
