@@ -130,3 +130,43 @@ def test_one_by_one_determinants_follow_jax_at_zero_sign_nan_and_inf(name):
     special = np.isinf(want) | (want == 0)  # equal bits: the sign of inf and of zero too
     np.testing.assert_array_equal(got[special].view(np.uint32), want[special].view(np.uint32))
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=0)
+
+
+def test_determinants_from_two_threads_do_not_deadlock():
+    """jaxlib 0.10's batched LU splits a batch of 64 or more matrices over XLA's CPU thread
+    pool, and two threads each running one waited on each other forever (reproduced with
+    plain ``jax.jit(jnp.linalg.det)``). ``host_kernel``'s determinants hold a lock around
+    the JAX call, so program threads (``gp.evaluate.HOST_THREADS``) can share them. Run in a
+    subprocess: a deadlock fails the test by its timeout instead of hanging the suite."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import threading
+        import numpy as np
+        from zcjax.program.host_primitives import host_kernel
+
+        def work(seed):
+            rng = np.random.default_rng(seed)
+            for i in range(40):
+                x = rng.standard_normal((4, 300, 32, 32)).astype(np.float32)
+                host_kernel("det" if i % 2 else "logdet")(x)
+
+        threads = [threading.Thread(target=work, args=(s,)) for s in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print("done")
+        """
+    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("two threads computing determinants deadlocked")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "done"

@@ -162,8 +162,11 @@ def _block_sizes(m: int) -> list[int]:
 
 
 # One thread at a time runs the determinant kernels: programs run on several threads
-# (``gp.evaluate``), and two threads that each dispatched a JAX CPU kernel and waited on its
-# result deadlocked here (jax 0.10.2).
+# (``gp.evaluate``), and jaxlib 0.10's batched LU splits a batch of 64 or more matrices over
+# XLA's CPU thread pool; two threads each running one deadlocked (reproduced with plain
+# ``jax.jit(jnp.linalg.det)``; tested). LU calls of 32 matrices inside a ``lax.map`` gave
+# the same bits and ran 8x8 and 16x16 lock-free, but two threads still deadlocked on 32x32
+# matrices; and the split LU already keeps both cores busy (16x16: 1.8 us a matrix either way).
 _JAX_CALLS = threading.Lock()
 
 
