@@ -17,6 +17,8 @@ import time
 from collections.abc import Hashable, Sequence
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from zcjax import cache, compiles
 from zcjax.gp import evaluate as gp_evaluate
@@ -233,6 +235,49 @@ def environment_record(settings: Settings, num_archs: int) -> dict:
         "cpu_threads": _cpu_threads(),
         "persistent_cache": bool(jax.config.jax_enable_compilation_cache)
         and bool(jax.config.jax_compilation_cache_dir),
+    }
+
+
+def machine_record() -> dict:
+    """Speed of this machine on four fixed kernels, so that rates measured on different days
+    (or VMs) can be compared: this project's 2-core VM ran the same GP evaluation in 35 CPU-s
+    one day and 56 the next (results/gp/README.md). Best of a few repeats, about a second:
+    NumPy's float32 log in cache (ns an element; the host primitives' kind of work), a 64 MB
+    copy (GB/s), a 1024^3 float32 matrix product (GFLOP/s, BLAS threads as configured) and an
+    NB201 first-stage 3x3 convolution's forward and weight gradient in XLA (ms, batch 16,
+    32x32x16; the statistics' kind of work)."""
+    rng = np.random.default_rng(0)
+    x = rng.random(1 << 20, dtype=np.float32) + 0.5
+    big = rng.random(1 << 24, dtype=np.float32)
+    a = rng.random((1024, 1024), dtype=np.float32)
+    image = jnp.asarray(rng.standard_normal((16, 32, 32, 16), dtype=np.float32))
+    kernel = jnp.asarray(rng.standard_normal((3, 3, 16, 16), dtype=np.float32))
+
+    def conv(w, h):
+        dims = ("NHWC", "HWIO", "NHWC")
+        return jnp.sum(jax.lax.conv_general_dilated(h, w, (1, 1), "SAME", dimension_numbers=dims))
+
+    conv_step = jax.jit(jax.value_and_grad(conv))
+    jax.block_until_ready(conv_step(kernel, image))
+
+    def best(fn, repeats: int) -> float:
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    out = np.empty_like(x)
+    copy = np.empty_like(big)
+    return {
+        "bench": "machine",
+        "numpy_log_ns_per_element": round(1e9 * best(lambda: np.log(x, out=out), 20) / x.size, 3),
+        "copy_gb_per_s": round(2 * big.nbytes / 1e9 / best(lambda: np.copyto(copy, big), 5), 2),
+        "matmul_gflop_per_s": round(2 * 1024**3 / 1e9 / best(lambda: a @ a, 5), 1),
+        "xla_conv_ms": round(
+            1e3 * best(lambda: jax.block_until_ready(conv_step(kernel, image)), 10), 3
+        ),
     }
 
 

@@ -148,6 +148,7 @@ def main(argv):
     benchmark = None if space.enumerate else space.load_benchmark(settings.data_dir)
     archs = sample_archs(key_archs, space, FLAGS.num_archs, benchmark)
     emit(bench.environment_record(settings, len(archs)))
+    emit(bench.machine_record())
     if "scale" in FLAGS.parts:
         few = archs[: FLAGS.scale_archs]
         batches = [int(b) for b in FLAGS.scale_batches]

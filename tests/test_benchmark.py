@@ -92,3 +92,22 @@ def test_benchmark_scale_runs_process_groups_and_arch_batches(data_dir):
         assert r["archs"] == 2 and r["devices"] == p and r["archs_per_s"] > 0
         if phase == "warm":
             assert r["compiles"] == 0
+
+
+def test_machine_record_measures_four_fixed_kernels():
+    """The calibration line that lets rates from different days be compared: the four named
+    speeds, each positive and finite."""
+    import math
+
+    from experiments import bench_lib as bench
+
+    record = bench.machine_record()
+    assert record["bench"] == "machine"
+    speeds = {k: v for k, v in record.items() if k != "bench"}
+    assert set(speeds) == {
+        "numpy_log_ns_per_element",
+        "copy_gb_per_s",
+        "matmul_gflop_per_s",
+        "xla_conv_ms",
+    }
+    assert all(isinstance(v, float) and math.isfinite(v) and v > 0 for v in speeds.values())
