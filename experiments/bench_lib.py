@@ -240,8 +240,8 @@ def environment_record(settings: Settings, num_archs: int) -> dict:
 
 def machine_record() -> dict:
     """Speed of this machine on four fixed kernels, so that rates measured on different days
-    (or VMs) can be compared: this project's 2-core VM ran the same GP evaluation in 35 CPU-s
-    one day and 56 the next (results/gp/README.md). Best of a few repeats, about a second:
+    (or VMs) can be compared: this project's 2-core VM has run the same work 1.4-1.8x slower
+    on some days (results/scale/README.md). Best of a few repeats, about a second:
     NumPy's float32 log in cache (ns an element; the host primitives' kind of work), a 64 MB
     copy (GB/s), a 1024^3 float32 matrix product (GFLOP/s, BLAS threads as configured) and an
     NB201 first-stage 3x3 convolution's forward and weight gradient in XLA (ms, batch 16,
