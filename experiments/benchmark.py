@@ -90,6 +90,7 @@ flags.DEFINE_list("scale_batches", ["1", "8", "32"], "Architectures per chunk, -
 flags.DEFINE_integer("scale_archs", 64, "Never-seen architectures per --parts=scale run.")
 flags.DEFINE_integer("seed", 0, "Seed.")
 cli.define_distributed_flags()
+cli.define_malloc_flag()
 flags.adopt_module_key_flags(cli)
 
 
@@ -134,6 +135,7 @@ def spawn_scale() -> None:
 
 
 def main(argv):
+    malloc = cli.tune_malloc()
     if "scale" in FLAGS.parts and FLAGS.coordinator_address is None:
         spawn_scale()  # the other parts run here, scale in its own process groups
         FLAGS.parts = [p for p in FLAGS.parts if p != "scale"]
@@ -147,7 +149,7 @@ def main(argv):
     key_archs, key = jax.random.split(jax.random.key(FLAGS.seed))
     benchmark = None if space.enumerate else space.load_benchmark(settings.data_dir)
     archs = sample_archs(key_archs, space, FLAGS.num_archs, benchmark)
-    emit(bench.environment_record(settings, len(archs)))
+    emit({**bench.environment_record(settings, len(archs)), "allocator": malloc})
     emit(bench.machine_record())
     if "scale" in FLAGS.parts:
         few = archs[: FLAGS.scale_archs]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from absl import flags
 
-from zcjax import cache, distributed
+from zcjax import allocator, cache, distributed
 from zcjax.proxies import split_names
 
 FLAGS = flags.FLAGS
@@ -132,6 +132,24 @@ def use_compilation_cache(default: str | None = None) -> str:
     path = FLAGS.compilation_cache_dir
     used = cache.enable_compilation_cache(default if path is None else path)
     return f"compilation cache: {used or 'off'}"
+
+
+def define_malloc_flag() -> None:
+    """``--tune_malloc``: glibc's allocator set for this workload (``zcjax.allocator``)."""
+    flags.DEFINE_bool(
+        "tune_malloc",
+        True,
+        "Set glibc's allocator to keep freed memory for reuse (one arena, zcjax.allocator): "
+        "fewer zero-filled pages; no effect on scores, skipped if MALLOC_* is set.",
+    )
+
+
+def tune_malloc() -> str:
+    """``zcjax.allocator.tune_malloc`` unless ``--tune_malloc=false``, first thing in a
+    script's ``main``; returns the line to print."""
+    if not FLAGS.tune_malloc:
+        return "allocator: left as is (--tune_malloc=false)"
+    return allocator.tune_malloc()
 
 
 def define_distributed_flags() -> None:

@@ -74,6 +74,7 @@ cli.define_cache_flag(
     "Point several searches at one folder to share it.",
 )
 cli.define_distributed_flags()
+cli.define_malloc_flag()
 flags.adopt_module_key_flags(cli)
 
 
@@ -143,10 +144,12 @@ def main(argv):
     del argv
     start = time.time()
     try:
+        malloc = cli.tune_malloc()  # before any thread allocates: one arena for all
         joined = cli.init_distributed()
         if joined:
             print(joined, flush=True)
         print(cli.use_compilation_cache(cache_dir()), flush=True)
+        print(malloc, flush=True)
         run = config_from_flags()
         config, report = run.search, run.heldout
         print(f"data: {describe_data_dir(config.settings.data_dir)}")

@@ -44,6 +44,7 @@ flags.DEFINE_string(
 flags.DEFINE_float("progress_every", 10.0, "Seconds between progress lines.")
 cli.define_cache_flag()
 cli.define_distributed_flags()
+cli.define_malloc_flag()
 flags.adopt_module_key_flags(cli)
 
 
@@ -51,10 +52,12 @@ def main(argv):
     del argv
     start = time.time()
     try:  # bad flags, archs or data: one clear line, no traceback
+        malloc = cli.tune_malloc()  # before any thread allocates: one arena for all
         joined = cli.init_distributed()
         if joined:
             print(joined, flush=True)
         print(cli.use_compilation_cache(), flush=True)
+        print(malloc, flush=True)
         if FLAGS["num_archs"].present and FLAGS["archs_file"].present:
             raise ValueError(
                 "--num_archs and --archs_file both given: the file lists the architectures to "

@@ -105,11 +105,21 @@ def test_score_cli_fills_the_cache_folder_it_names(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.splitlines()[0] == f"compilation cache: {folder}"
+    assert proc.stdout.splitlines()[1].startswith("allocator: ")  # zcjax.allocator's line
     assert [p for p in folder.iterdir() if p.is_file()]  # compiled kernels kept
     assert not default.exists()  # the flag wins over $ZCJAX_CACHE
-    off = _run("score.py", "--proxies=params", "--num_archs=2", env={"ZCJAX_CACHE": "none"})
+    off = _run(
+        "score.py",
+        "--proxies=params",
+        "--num_archs=2",
+        "--tune_malloc=false",
+        env={"ZCJAX_CACHE": "none"},
+    )
     assert off.returncode == 0, off.stderr[-2000:]
-    assert off.stdout.splitlines()[0] == "compilation cache: off"
+    assert off.stdout.splitlines()[:2] == [
+        "compilation cache: off",
+        "allocator: left as is (--tune_malloc=false)",
+    ]
 
 
 @pytest.mark.slow

@@ -11,19 +11,10 @@
 #   CONFIG=discover_seeded SEEDS=0 bash results/gp/run.sh   # another named config
 set -euo pipefail
 export PYTHONUNBUFFERED=1  # generation lines reach the logs as they happen
-# glibc's dynamic mmap threshold let freed statistics buffers fragment the heap: scoring 30
-# programs on 3 x 8 NB201 archs (batch 16) grew RSS 4.6 -> 7.1 -> 9.1 GB (before evaluate.py's
-# gc.collect). A fixed 64 KiB threshold kept RSS low but made every XLA buffer a fresh mmap:
-# statistics took 1.6-1.8x as long. A fixed 32 MiB threshold (the dynamic one's ceiling) keeps
-# the speed; the large stacked terminals are still unmapped when freed. Scoring 20 programs on
-# 8 archs of each task: 232 s, RSS 3.5 -> 4.0 GB (64 KiB: 346 s, 0.7 -> 2.3 GB).
-export MALLOC_MMAP_THRESHOLD_=33554432
-# A fixed mmap threshold also fixes the trim threshold at 128 KiB, so every NumPy temporary
-# of the program executor was faulted in afresh (~0.6 ns an element); and each evaluator
-# thread (gp.evaluate: statistics ahead, two program threads) kept its own arena. Both set
-# (2026-12-07, 50 random programs on 20 NB201 archs, warm): 44.5 -> 48.9 evaluations/s,
-# peak 7.2 -> 5.0 GB.
-export MALLOC_TRIM_THRESHOLD_=268435456 MALLOC_ARENA_MAX=2
+# glibc's allocator: evolve.py sets it itself (zcjax.allocator, --tune_malloc: one arena, freed
+# memory kept for reuse; 50 random programs on 20 NB201 archs peaked at 4.9 instead of 6.8-8.7
+# GB, 2026-12-07). The committed searches ran before that, with MALLOC_MMAP_THRESHOLD_=33554432
+# MALLOC_TRIM_THRESHOLD_=268435456 MALLOC_ARENA_MAX=2 exported here (scores do not depend on it).
 mkdir -p runs
 CONFIG=${CONFIG:-discover}
 for seed in ${SEEDS:-0 1}; do
