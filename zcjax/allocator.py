@@ -13,12 +13,12 @@ sets, through glibc's ``mallopt``:
 - a fixed 32 MiB mmap threshold: buffers up to that size come from the heap.
 
 Measured (2026-12-07, 2-core Intel Xeon, 50 random programs on 20 NB201 archs): peak resident
-memory 4.9 GB instead of 6.8-8.7 GB, page faults of a warm pass 2,000 instead of ~2M, speed the
-same within the machine's spread (the kernel time saved goes to the one arena's contention).
-Scores do not depend on it: it changes where buffers live, not what is computed. Call it
-before anything computes (the ``experiments/`` scripts do, ``--tune_malloc``); threads that
-already run keep their arenas. Elsewhere than glibc it does nothing, and it leaves the allocator
-alone when the environment already sets it (``MALLOC_*_``, ``GLIBC_TUNABLES``).
+memory 4.9 GB instead of 6.8-8.7 GB, page faults of a warm pass 2,000-371,000 instead of
+1.8-2.0M, speed the same within the machine's spread (the kernel time saved goes to the one
+arena's contention). Scores do not depend on it: it changes where buffers live, not what is
+computed. Call it before anything computes (the ``experiments/`` scripts do, ``--tune_malloc``);
+threads that already run keep their arenas. Elsewhere than glibc it does nothing, and it leaves
+the allocator alone when the environment already sets it (``MALLOC_*_``, ``GLIBC_TUNABLES``).
 """
 
 from __future__ import annotations
