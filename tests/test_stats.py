@@ -183,6 +183,23 @@ def test_vmapped_inits_equal_a_loop():
     assert not np.allclose(stacked.layers[0]["weight"][0], stacked.layers[0]["weight"][1])
 
 
+def test_stack_inits_on_host_equals_jnp_and_copies_nothing_for_one_init():
+    plan = nb201.plan(ARCHS[0], **SMALL)
+    x = jax.random.normal(jax.random.key(0), (2, 32, 32, 3))
+    terms = ["relu_in_grad@data", "weight", "bn_out@perturbed"]
+    keys = jax.random.split(jax.random.key(5), 2)
+    per_init = [stats.collect_stats(k, plan, x, terms) for k in keys]
+    for k in (1, 2):
+        on_device = stats.stack_inits(per_init[:k])
+        on_host = stats.stack_inits(per_init[:k], host=True)
+        for ld, lh, l1 in zip(on_device.layers, on_host.layers, per_init[0].layers):
+            for t in terms:
+                assert isinstance(lh[t], np.ndarray) and lh[t].shape == (k, *l1[t].shape)
+                np.testing.assert_array_equal(lh[t], ld[t], err_msg=t)  # bit for bit
+                # one init: a view of JAX's own buffer, not a copy
+                assert (lh[t].ctypes.data == l1[t].unsafe_buffer_pointer()) == (k == 1), t
+
+
 def test_nb201_units_are_cell_convs_and_reduction_convs():
     arch = (3, 3, 4, 1, 2, 0)  # 3 conv edges per cell
     plan = nb201.plan(arch)

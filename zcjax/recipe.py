@@ -33,9 +33,11 @@ def init_stats(
     loss: str,
     settings: Settings,
     model=None,
+    host: bool = False,
 ) -> stats.Stats:
     """Statistics of ``settings.num_inits`` inits of one network, every array with a leading
-    [K] axis; init k uses ``split(key, K)[k]`` whether vmapped or looped."""
+    [K] axis; init k uses ``split(key, K)[k]`` whether vmapped or looped. ``host``: NumPy
+    arrays where that saves a copy (``stats.stack_inits``), for the GP's NumPy executor."""
     collect = functools.partial(
         stats.collect_stats,
         plan=plan,
@@ -56,10 +58,11 @@ def init_stats(
             num_inits=k,
             weight_init=settings.weight_init,
             labels=None if loss != CROSS_ENTROPY else [labels],
+            host=host,
         )[0]
     if settings.use_vmap():
         return collect(key, num_inits=k)
-    return stats.stack_inits([collect(key_init) for key_init in jax.random.split(key, k)])
+    return stats.stack_inits([collect(key_init) for key_init in jax.random.split(key, k)], host)
 
 
 def _model(space: SearchSpace, arch: Hashable, dataset: str, settings: Settings):
@@ -75,13 +78,15 @@ def arch_stats(
     terminals: Sequence[str],
     settings: Settings,
     loss: str = SUM_LOGITS,
+    host: bool = False,
 ) -> stats.Stats:
     """Statistics of one architecture's K inits, as ``score_archs`` computes them for program
-    proxies with ``key`` (the GP reads these, so its scores equal ``score.py``'s)."""
+    proxies with ``key`` (the GP reads these, so its scores equal ``score.py``'s); ``host``
+    as ``init_stats``."""
     key_batch, key_inits = arch_keys(key, space.arch_id(arch))
     plan, x, labels = arch_inputs(key_batch, space, arch, dataset, settings)
     model = _model(space, arch, dataset, settings)
-    return init_stats(key_inits, plan, x, labels, terminals, loss, settings, model)
+    return init_stats(key_inits, plan, x, labels, terminals, loss, settings, model, host)
 
 
 def chunk_stats(
@@ -92,11 +97,12 @@ def chunk_stats(
     terminals: Sequence[str],
     settings: Settings,
     loss: str = SUM_LOGITS,
+    host: bool = False,
 ) -> list[stats.Stats]:
     """``[arch_stats(key, space, a, ...) for a in archs]``; with ``stats_method="batched"``
     the architectures run together (``stats.collect_stats_batched``), the same numbers."""
     if settings.stats_method != "batched":
-        return [arch_stats(key, space, a, dataset, terminals, settings, loss) for a in archs]
+        return [arch_stats(key, space, a, dataset, terminals, settings, loss, host) for a in archs]
     keys, plans, xs, labels = [], [], [], []
     for arch in archs:
         key_batch, key_inits = arch_keys(key, space.arch_id(arch))
@@ -113,6 +119,7 @@ def chunk_stats(
         num_inits=settings.num_inits,
         weight_init=settings.weight_init,
         labels=labels if loss == CROSS_ENTROPY else None,
+        host=host,
     )
 
 

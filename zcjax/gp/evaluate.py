@@ -469,8 +469,9 @@ def score_programs(
     def chunk_stacked(c: int) -> StackedStats:
         """Chunk ``c``'s statistics, computed (not only dispatched) and stacked."""
         chunk = archs[starts[c] : starts[c] + arch_chunk]
-        st = jax.block_until_ready(chunk_stats(key, space, chunk, dataset, terminals, settings))
-        return StackedStats.of(st, k)  # only the stacked copy stays in memory
+        host = default_executor() == "host"  # NumPy statistics: one copy fewer
+        st = chunk_stats(key, space, chunk, dataset, terminals, settings, host=host)
+        return StackedStats.of(jax.block_until_ready(st), k)  # only the stacked copy stays
 
     def chunk_scores(c: int) -> np.ndarray:
         """[len(base), arch_chunk]: every valid base program on chunk ``c`` (NaN-padded)."""

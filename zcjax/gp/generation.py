@@ -17,7 +17,7 @@ from zcjax.gp import fitness as fit
 from zcjax.gp import operators as ops
 from zcjax.gp import structural
 from zcjax.gp.config import SearchConfig
-from zcjax.gp.evaluate import StackedStats, fitness_of_scores, task_fitness
+from zcjax.gp.evaluate import StackedStats, default_executor, fitness_of_scores, task_fitness
 from zcjax.gp.fitness import INVALID
 from zcjax.gp.heldout import validation_key
 from zcjax.gp.keys import Keys
@@ -161,8 +161,9 @@ def screen_stats(
     terminals = stats.TERMINALS + config.measured_terminals
     for td, task_archs in zip(tasks, archs):
         settings = td.settings(config.settings)
+        host = default_executor() == "host"
         st = [
-            arch_stats(key, td.space, a, td.task.dataset, terminals, settings)
+            arch_stats(key, td.space, a, td.task.dataset, terminals, settings, host=host)
             for a in task_archs[: config.screen_archs]
         ]
         screen.append(StackedStats.of(st, settings.num_inits))
