@@ -156,7 +156,7 @@ def workdir(tmp_path_factory):
         return np.tile(values[:, None], (1, len(tasks))), values, scores, None
 
     mp.setattr(search, "load_tasks", lambda config: tasks)
-    mp.setattr(generation, "arch_stats", lambda *args: None)
+    mp.setattr(generation, "arch_stats", lambda *args, **kwargs: None)
     mp.setattr(generation, "StackedStats", types.SimpleNamespace(of=lambda st, k: None))
     mp.setattr(generation, "make_offspring", offspring)
     mp.setattr(generation, "task_fitness", fitness)
