@@ -465,11 +465,11 @@ def score_programs(
     values = np.full((len(base), len(archs)), np.nan)
     k = settings.num_inits
     starts = range(0, len(archs), arch_chunk)
+    host = default_executor() == "host"  # NumPy statistics for the NumPy executor: no copy
 
     def chunk_stacked(c: int) -> StackedStats:
         """Chunk ``c``'s statistics, computed (not only dispatched) and stacked."""
         chunk = archs[starts[c] : starts[c] + arch_chunk]
-        host = default_executor() == "host"  # NumPy statistics: one copy fewer
         st = chunk_stats(key, space, chunk, dataset, terminals, settings, host=host)
         return StackedStats.of(jax.block_until_ready(st), k)  # only the stacked copy stays
 

@@ -159,9 +159,9 @@ def screen_stats(
     """Per task, the statistics of its first ``screen_archs`` sampled architectures."""
     screen = []
     terminals = stats.TERMINALS + config.measured_terminals
+    host = default_executor() == "host"  # NumPy statistics for the NumPy executor: no copy
     for td, task_archs in zip(tasks, archs):
         settings = td.settings(config.settings)
-        host = default_executor() == "host"
         st = [
             arch_stats(key, td.space, a, td.task.dataset, terminals, settings, host=host)
             for a in task_archs[: config.screen_archs]
